@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Set up the environment, build the book, run the tests: one entry point, standard library only.
+
+Usage (from the repository root, with Python 3.11 and pip):
+
+    python3 dev.py book     # set up .venv if needed, build the HTML book, print where it is
+    python3 dev.py test     # set up .venv if needed, run the whole test suite (extra args go to pytest)
+    python3 dev.py setup    # only set up .venv
+    python3 dev.py lock     # re-resolve requirements.in into requirements.lock (needs the network)
+
+The environment is rebuilt only when ``requirements.lock``, ``pyproject.toml`` or this file's
+install recipe changed, so re-running a command is fast. Why the recipe has several steps:
+nengo-dl 3.6.0 is a source distribution whose build writes ``tensorflow`` into its requirements,
+which beside ``tensorflow-cpu`` gives two TensorFlows in one folder. So everything else is
+installed from the fully pinned lock with ``--no-deps``, and nengo-dl last, without its
+dependencies. A ``pip.conf`` inside ``.venv`` then makes every later ``pip install`` honour the
+lock and refuse a second TensorFlow.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements.lock"
+GUARD = ROOT / "constraints-guard.txt"
+STAMP = VENV / ".snnlib-env-stamp"
+NENGO_DL = "nengo-dl==3.6.0"
+RECIPE_VERSION = "1"  # bump when the install steps below change
+PYTHON = (3, 11)
+
+
+def log(message):
+    print(f"[dev.py] {message}", flush=True)
+
+
+def venv_python():
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    exe = "python.exe" if os.name == "nt" else "python"
+    return VENV / scripts / exe
+
+
+def run(*args, env=None):
+    """Run a command, echoing it; exit with its status if it fails."""
+    log("$ " + " ".join(str(a) for a in args))
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, env=env)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def fingerprint():
+    digest = hashlib.sha256(RECIPE_VERSION.encode())
+    for path in (LOCK, GUARD, ROOT / "pyproject.toml"):
+        digest.update(path.read_bytes())
+    digest.update(NENGO_DL.encode())
+    return digest.hexdigest()
+
+
+def find_base_python():
+    """The Python 3.11 interpreter to build .venv with."""
+    if sys.version_info[:2] == PYTHON:
+        return sys.executable
+    candidate = shutil.which("python3.11")
+    if candidate:
+        return candidate
+    sys.exit(
+        f"dev.py: Python 3.11 is required (TensorFlow 2.12 has no wheels for newer Pythons); "
+        f"this is Python {sys.version.split()[0]} and no 'python3.11' is on PATH. "
+        "Install Python 3.11 and run: python3.11 dev.py ..."
+    )
+
+
+def setup():
+    """Create .venv from the lock file unless it is already up to date."""
+    wanted = fingerprint()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted and venv_python().exists():
+        log(f"environment up to date ({VENV.relative_to(ROOT)})")
+        return
+    log("setting up the environment in .venv (about 2 GB; a few minutes on a fresh machine)")
+    if VENV.exists():
+        shutil.rmtree(VENV)
+    base = find_base_python()
+    if base == sys.executable:
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    else:
+        run(base, "-m", "venv", VENV)
+    py = venv_python()
+    pip = (py, "-m", "pip", "--disable-pip-version-check")
+    run(*pip, "install", "--no-deps", "-r", LOCK)
+    # Without build isolation nengo-dl builds with the pinned setuptools already installed.
+    run(*pip, "install", "--no-deps", "--no-build-isolation", NENGO_DL)
+    run(*pip, "install", "--no-deps", "--no-build-isolation", "-e", ROOT)
+    write_pip_conf()
+    check_one_tensorflow(py)
+    STAMP.write_text(wanted + "\n")
+    log("environment ready")
+
+
+def write_pip_conf():
+    """Make every later `pip install` in .venv respect the lock and the TensorFlow guard."""
+    conf = VENV / ("pip.ini" if os.name == "nt" else "pip.conf")
+    conf.write_text(
+        "# Written by dev.py: keeps a student's `pip install` from replacing pinned packages\n"
+        "# or adding a second TensorFlow. See README.md, 'Adding packages'.\n"
+        "[install]\n"
+        f"constraint =\n    {LOCK}\n    {GUARD}\n"
+    )
+
+
+def check_one_tensorflow(py):
+    code = (
+        "import importlib.metadata as m\n"
+        "names = sorted({d.metadata['Name'].lower() for d in m.distributions()})\n"
+        "tf = [n for n in names if n in ('tensorflow', 'tensorflow-cpu', 'tensorflow-gpu',"
+        " 'tensorflow-intel', 'tf-nightly')]\n"
+        "assert tf == ['tensorflow-cpu'], f'expected only tensorflow-cpu, found {tf}'\n"
+        "print('[dev.py] one TensorFlow distribution:', tf[0])\n"
+    )
+    run(py, "-c", code)
+
+
+def test_env():
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def book():
+    setup()
+    run(venv_python(), "-m", "jupyter_book", "build", ROOT, env=test_env())
+    index = ROOT / "_build" / "html" / "index.html"
+    if not index.exists():
+        sys.exit(f"dev.py: the build finished but {index} is missing")
+    log(f"book built: {index}")
+
+
+def test(pytest_args):
+    setup()
+    run(venv_python(), "-m", "pytest", *pytest_args, env=test_env())
+
+
+def lock():
+    """Re-resolve requirements.in in a scratch venv and write requirements.lock."""
+    scratch = ROOT / "_build" / "lock-venv"
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    run(find_base_python(), "-m", "venv", scratch)
+    py = scratch / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    run(py, "-m", "pip", "install", "-r", ROOT / "requirements.in")
+    frozen = subprocess.run(
+        [str(py), "-m", "pip", "freeze", "--all"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    keep = [line for line in frozen if not line.lower().startswith(("pip==", "nengo-dl", "nengo_dl", "-e"))]
+    header = [
+        "# Fully pinned environment for Python 3.11 (x86-64 Linux; generated by `python3 dev.py lock`).",
+        "# Installed with `pip install --no-deps -r requirements.lock`; nengo-dl comes after it (see dev.py).",
+    ]
+    LOCK.write_text("\n".join(header + keep) + "\n")
+    shutil.rmtree(scratch)
+    log(f"wrote {LOCK.name} ({len(keep)} packages)")
+
+
+def main(argv):
+    commands = {"setup": setup, "book": book, "lock": lock}
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return
+    if argv[0] == "test":
+        test(argv[1:])
+    elif argv[0] in commands and len(argv) == 1:
+        commands[argv[0]]()
+    else:
+        sys.exit(f"dev.py: unknown command {' '.join(argv)!r}; use one of: setup, book, test, lock")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

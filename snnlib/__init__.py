@@ -1,0 +1,45 @@
+"""snnlib: from a trained Keras network to a spiking one, with every step visible.
+
+The companion library of the book "How are the weights computed for the SNN?".
+Modules, one concern each:
+
+- :mod:`snnlib.data`: the MNIST digits the book uses (offline by default).
+- :mod:`snnlib.models`: the book's ReLU convnet, its training, and its saved weights.
+- :mod:`snnlib.plots`: figures (matplotlib), with labelled axes.
+"""
+import os
+
+# TensorFlow prints C++ log lines at import unless told otherwise; they differ from run to run
+# and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from snnlib.data import DataUnavailableError, load_mnist, mnist_cache_path  # noqa: E402
+from snnlib.models import (  # noqa: E402
+    PRETRAINED_INFO,
+    PRETRAINED_WEIGHTS,
+    accuracy,
+    build_convnet,
+    load_pretrained_convnet,
+    load_weights,
+    save_weights,
+    train_convnet,
+)
+from snnlib.plots import plot_digits, plot_training_history  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataUnavailableError",
+    "PRETRAINED_INFO",
+    "PRETRAINED_WEIGHTS",
+    "accuracy",
+    "build_convnet",
+    "load_mnist",
+    "load_pretrained_convnet",
+    "load_weights",
+    "mnist_cache_path",
+    "plot_digits",
+    "plot_training_history",
+    "save_weights",
+    "train_convnet",
+]

@@ -1,0 +1,194 @@
+"""The book's ANN: a small ReLU convnet, its training, and its weights saved in the repository.
+
+The architecture follows NengoDL's "Converting a Keras model to an SNN" example: two ReLU
+convolutions and a linear dense readout. Chapter 1 trains it; later chapters call
+:func:`load_pretrained_convnet` instead of training again.
+"""
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+#: Weights of the convnet trained in chapter 1 (a deterministic ``.npz``, one array per weight).
+PRETRAINED_WEIGHTS = PRETRAINED_DIR / "convnet_mnist.npz"
+#: How those weights were made and the test accuracy chapter 1 reported for them.
+PRETRAINED_INFO = PRETRAINED_DIR / "convnet_mnist.json"
+
+#: Training settings of chapter 1 (the pretrained weights were made with these).
+TRAINING = {"epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "seed": 0}
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same weights give the same bytes
+
+
+def build_convnet(input_shape=(28, 28, 1), n_classes=10):
+    """Build the book's ReLU convnet (untrained).
+
+    Layers: ``conv0`` Conv2D 32 filters 3x3, ReLU -> ``conv1`` Conv2D 64 filters 3x3, stride 2,
+    ReLU -> ``flatten`` -> ``dense`` Dense ``n_classes``, linear (logits).
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Image shape (height, width, channels).
+    n_classes : int
+        Number of output units (classes).
+
+    Returns
+    -------
+    tf.keras.Model
+        A functional model, built (weights initialized) but not compiled.
+    """
+    import tensorflow as tf
+
+    inp = tf.keras.Input(shape=input_shape, name="input")
+    x = tf.keras.layers.Conv2D(32, 3, activation=tf.nn.relu, name="conv0")(inp)
+    x = tf.keras.layers.Conv2D(64, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
+    x = tf.keras.layers.Flatten(name="flatten")(x)
+    out = tf.keras.layers.Dense(n_classes, name="dense")(x)
+    return tf.keras.Model(inputs=inp, outputs=out, name="convnet")
+
+
+def train_convnet(x_train, y_train, *, epochs=None, batch_size=None, learning_rate=None, seed=None,
+                  validation_data=None, verbose=0):
+    """Train :func:`build_convnet` with Adam on sparse cross-entropy, deterministically.
+
+    Parameters
+    ----------
+    x_train : ndarray, shape (n, 28, 28, 1)
+        Training images in [0, 1].
+    y_train : ndarray, shape (n,)
+        Integer labels.
+    epochs, batch_size, learning_rate, seed : optional
+        Default to :data:`TRAINING` (the settings of the saved weights). The seed fixes weight
+        initialization and batch order; TensorFlow's deterministic ops are switched on, so the
+        same seed gives the same weights on the same machine.
+    validation_data : tuple, optional
+        ``(x, y)`` evaluated after every epoch (reported in the history, not used for training).
+    verbose : int
+        Keras verbosity; 0 prints nothing.
+
+    Returns
+    -------
+    model : tf.keras.Model
+        The trained, compiled model.
+    history : dict
+        Per-epoch ``loss`` and ``accuracy`` (and ``val_*`` with ``validation_data``).
+    """
+    import tensorflow as tf
+
+    settings = dict(TRAINING)
+    for key, value in dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                           seed=seed).items():
+        if value is not None:
+            settings[key] = value
+    tf.keras.utils.set_random_seed(settings["seed"])
+    tf.config.experimental.enable_op_determinism()
+    model = build_convnet(input_shape=x_train.shape[1:], n_classes=int(np.max(y_train)) + 1)
+    compile_classifier(model, settings["learning_rate"])
+    history = model.fit(
+        x_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],
+        validation_data=validation_data, verbose=verbose,
+    )
+    return model, history.history
+
+
+def compile_classifier(model, learning_rate=TRAINING["learning_rate"]):
+    """Compile a logits-output model with Adam, sparse cross-entropy and accuracy."""
+    import tensorflow as tf
+
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
+def accuracy(model, x, y, *, batch_size=256):
+    """Fraction of images whose largest output is the label (0-1).
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        Classifier whose output's last axis holds one score per class.
+    x : ndarray
+        Images.
+    y : ndarray of int, shape (n,)
+        Labels.
+    """
+    scores = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(scores, axis=-1) == np.asarray(y)))
+
+
+def save_weights(model, path, info=None):
+    """Save a model's weights as an ``.npz`` whose bytes depend on the weights only.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        Model whose ``weights`` are saved, keyed by their names (``conv0/kernel:0``...).
+    path : str or Path
+        Output ``.npz`` file.
+    info : dict, optional
+        Written beside it as JSON (same name, ``.json``): how the weights were made, results.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for weight in model.weights:
+            entry = io.BytesIO()
+            np.lib.format.write_array(entry, weight.numpy(), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(weight.name + ".npy", date_time=_ZIP_DATE), entry.getvalue())
+    path.write_bytes(buffer.getvalue())
+    if info is not None:
+        path.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def load_weights(model, path):
+    """Load weights saved by :func:`save_weights` into a model of the same architecture.
+
+    Raises
+    ------
+    ValueError
+        A weight of the model is missing from the file or has another shape (names both).
+    """
+    with np.load(path, allow_pickle=False) as archive:
+        stored = {name: archive[name] for name in archive.files}
+    values = []
+    for weight in model.weights:
+        if weight.name not in stored:
+            raise ValueError(f"{path} has no array for weight {weight.name!r}; it holds {sorted(stored)}")
+        if stored[weight.name].shape != tuple(weight.shape):
+            raise ValueError(
+                f"{path}: weight {weight.name!r} has shape {stored[weight.name].shape}, "
+                f"the model expects {tuple(weight.shape)}"
+            )
+        values.append(stored[weight.name])
+    model.set_weights(values)
+    return model
+
+
+def load_pretrained_convnet():
+    """The convnet trained in chapter 1, with its saved weights, compiled.
+
+    Returns
+    -------
+    tf.keras.Model
+        Ready for ``predict``/``evaluate`` and for conversion to a spiking network.
+
+    Raises
+    ------
+    FileNotFoundError
+        The weights file is missing (run chapter 1 to make it).
+    """
+    if not PRETRAINED_WEIGHTS.exists():
+        raise FileNotFoundError(
+            f"{PRETRAINED_WEIGHTS} is missing: run chapters/01_train_ann.ipynb to train and save it"
+        )
+    model = build_convnet()
+    load_weights(model, PRETRAINED_WEIGHTS)
+    compile_classifier(model)
+    return model
