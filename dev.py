@@ -32,6 +32,8 @@ STAMP = VENV / ".snnlib-env-stamp"
 NENGO_DL = "nengo-dl==3.6.0"
 RECIPE_VERSION = "1"  # bump when the install steps below change
 PYTHON = (3, 11)
+# jupyter-book 1.x has no `python -m jupyter_book`; this runs its command line on any OS.
+JUPYTER_BOOK = "from jupyter_book.cli.main import main; main()"
 
 
 def log(message):
@@ -126,13 +128,12 @@ def check_one_tensorflow(py):
 def test_env():
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("MPLBACKEND", "Agg")
     return env
 
 
 def book():
     setup()
-    run(venv_python(), "-m", "jupyter_book", "build", ROOT, env=test_env())
+    run(venv_python(), "-c", JUPYTER_BOOK, "build", ROOT, env=test_env())
     index = ROOT / "_build" / "html" / "index.html"
     if not index.exists():
         sys.exit(f"dev.py: the build finished but {index} is missing")
