@@ -5,6 +5,11 @@ Modules, one concern each:
 
 - :mod:`snnlib.data`: the MNIST digits the book uses (offline by default).
 - :mod:`snnlib.models`: the book's ReLU convnet, its training, and its saved weights.
+- :mod:`snnlib.network`: the converted network (:class:`SpikingNetwork`), a chain of stages.
+- :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one converter per layer type; ``verify``.
+- :mod:`snnlib.normalize`: data-based weight normalization (Diehl's max, Rueckauer's percentile).
+- :mod:`snnlib.simulate`: the batched, time-stepped spiking simulator.
+- :mod:`snnlib.nengo_bridge`: the same network in NengoDL/Nengo, for comparisons.
 - :mod:`snnlib.plots`: figures (matplotlib), with labelled axes.
 """
 import os
@@ -13,6 +18,7 @@ import os
 # and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from snnlib.convert import ConversionError, convert, verify  # noqa: E402
 from snnlib.data import DataUnavailableError, load_mnist, mnist_cache_path  # noqa: E402
 from snnlib.models import (  # noqa: E402
     PRETRAINED_INFO,
@@ -24,22 +30,36 @@ from snnlib.models import (  # noqa: E402
     save_weights,
     train_convnet,
 )
+from snnlib.nengo_bridge import build_nengo_converter, nengo_scale_firing_rates, run_nengo  # noqa: E402
+from snnlib.network import SpikingNetwork  # noqa: E402
+from snnlib.normalize import normalize  # noqa: E402
 from snnlib.plots import plot_digits, plot_training_history  # noqa: E402
+from snnlib.simulate import SimulationResult, simulate  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConversionError",
     "DataUnavailableError",
     "PRETRAINED_INFO",
     "PRETRAINED_WEIGHTS",
+    "SimulationResult",
+    "SpikingNetwork",
     "accuracy",
     "build_convnet",
+    "build_nengo_converter",
+    "convert",
     "load_mnist",
     "load_pretrained_convnet",
     "load_weights",
     "mnist_cache_path",
+    "nengo_scale_firing_rates",
+    "normalize",
     "plot_digits",
     "plot_training_history",
+    "run_nengo",
     "save_weights",
+    "simulate",
     "train_convnet",
+    "verify",
 ]

@@ -1,0 +1,338 @@
+"""The converted network: a chain of stages, each a linear operation and an optional ReLU.
+
+A *stage* is what one group of Nengo objects does in ``nengo_dl.Converter``'s network: a linear
+operation (dense weights, a convolution, average pooling, a reshape, or the identity) plus a bias,
+followed either by ReLU neurons (a *spiking* stage) or by nothing (a linear, non-spiking stage
+such as the output readout, a pooling layer or a flatten). Keras layers that only modify their
+neighbour (ReLU / ``Activation("relu")`` layers, BatchNormalization, Dropout) are merged into
+the stage before them, so a stage's ``name`` is the Keras layer whose output it computes: the
+layer that owns the neurons, the same layer ``nengo_dl.Converter`` keys ``scale_firing_rates`` on.
+
+Everything here is NumPy, batched over the first axis, channels last.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+# --------------------------------------------------------------------------------------------
+# Linear operations (no bias): each maps a batch (batch, *in_shape) to (batch, *out_shape).
+# --------------------------------------------------------------------------------------------
+
+def same_padding(size, kernel, stride):
+    """TensorFlow's "same" padding along one axis: (before, after), extra cell after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _windows(x, kernel_size, strides, padding):
+    """Sliding windows (batch, out_h, out_w, channels, kh, kw) of an NHWC batch."""
+    (kh, kw), (sh, sw) = kernel_size, strides
+    if padding == "same":
+        pads = (same_padding(x.shape[1], kh, sh), same_padding(x.shape[2], kw, sw))
+        x = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
+    return windows[:, ::sh, ::sw]
+
+
+@dataclass
+class DenseOp:
+    """``x @ kernel``; kernel shape (n_in, n_out) as in Keras."""
+
+    kernel: np.ndarray
+
+    def __call__(self, x):
+        return x @ self.kernel.astype(x.dtype, copy=False)
+
+    def scaled(self, factor):
+        return DenseOp(self.kernel * factor)
+
+
+@dataclass
+class Conv2DOp:
+    """2-D convolution (cross-correlation, as Keras), kernel (kh, kw, c_in, c_out), NHWC."""
+
+    kernel: np.ndarray
+    strides: tuple
+    padding: str
+
+    def __call__(self, x):
+        # TensorFlow's CPU convolution is ~4x faster than NumPy im2col here (same padding rules)
+        import tensorflow as tf
+
+        kernel = self.kernel.astype(x.dtype, copy=False)
+        return tf.nn.conv2d(x, kernel, strides=self.strides, padding=self.padding.upper()).numpy()
+
+    def numpy_conv(self, x):
+        """The same convolution in NumPy (sliding windows + tensordot), for checking."""
+        windows = _windows(x, self.kernel.shape[:2], self.strides, self.padding)
+        # windows are (..., c_in, kh, kw): put the kernel's axes in that order
+        kernel = np.transpose(self.kernel, (2, 0, 1, 3)).astype(x.dtype, copy=False)
+        return np.tensordot(windows, kernel, axes=([3, 4, 5], [0, 1, 2]))
+
+    def scaled(self, factor):
+        return Conv2DOp(self.kernel * factor, self.strides, self.padding)
+
+
+@dataclass
+class AvgPool2DOp:
+    """Average pooling, NHWC; with "same" padding the padded cells are not counted (as Keras)."""
+
+    pool_size: tuple
+    strides: tuple
+    padding: str
+
+    def __call__(self, x):
+        windows = _windows(x, self.pool_size, self.strides, self.padding)
+        total = windows.sum(axis=(-2, -1))
+        if self.padding == "valid":
+            return total / np.prod(self.pool_size)
+        ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=x.dtype)
+        counts = _windows(ones, self.pool_size, self.strides, self.padding).sum(axis=(-2, -1))
+        return total / counts
+
+    def scaled(self, factor):
+        raise TypeError("average pooling has fixed weights; it carries the scale through")
+
+
+@dataclass
+class ReshapeOp:
+    """Reshape each example (Flatten): no arithmetic."""
+
+    shape: tuple
+
+    def __call__(self, x):
+        return x.reshape((x.shape[0],) + tuple(self.shape))
+
+
+@dataclass
+class IdentityOp:
+    """Pass the input on (a ReLU layer that follows a layer which already has neurons)."""
+
+    def __call__(self, x):
+        return x
+
+
+# --------------------------------------------------------------------------------------------
+# Stages and the network
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Stage:
+    """One step of the converted network: ``activation(op(x) + bias)``.
+
+    Attributes
+    ----------
+    name : str
+        Name of the Keras layer whose output this stage computes (the layer that owns the neurons
+        of a spiking stage; the key of ``scale_firing_rates`` dicts).
+    kind : str
+        "dense", "conv2d", "avgpool2d", "flatten" or "identity".
+    keras_layers : list of str
+        Names of the Keras layers merged into this stage, in order (e.g. conv, batch norm, ReLU).
+    op : callable
+        The linear operation, after normalization.
+    bias : ndarray or None
+        Bias after normalization, per output channel / unit (None: no bias).
+    activation : str or None
+        "relu" (spiking neurons in a simulation) or None (a linear, non-spiking stage).
+    input_shape, output_shape : tuple of int
+        Shapes of one example (no batch axis).
+    kernel_original, bias_original : ndarray or None
+        The weights as in Keras (batch normalization folded in), before normalization.
+    scale : float
+        Normalization factor lambda of this stage's output (1 when not normalized): the stage
+        computes the Keras activations divided by ``scale``.
+    """
+
+    name: str
+    kind: str
+    keras_layers: list
+    op: object
+    bias: np.ndarray
+    activation: str
+    input_shape: tuple
+    output_shape: tuple
+    kernel_original: np.ndarray = None
+    bias_original: np.ndarray = None
+    scale: float = 1.0
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def spiking(self):
+        """True when the stage ends in ReLU neurons (they spike in a simulation)."""
+        return self.activation == "relu"
+
+    @property
+    def has_weights(self):
+        """True for dense and convolution stages (their weights are normalized)."""
+        return self.kernel_original is not None
+
+    @property
+    def kernel(self):
+        """The kernel after normalization (None for stages without weights)."""
+        return self.op.kernel if self.has_weights else None
+
+    def linear(self, x):
+        """``op(x) + bias`` for a batch ``x`` (the neurons' input current, before any gain)."""
+        z = self.op(x)
+        if self.bias is not None:
+            z = z + self.bias.astype(z.dtype, copy=False)
+        return z
+
+    def rates(self, x):
+        """The stage's output in rate mode: ReLU (or identity) of :meth:`linear`."""
+        z = self.linear(x)
+        return np.maximum(z, 0) if self.spiking else z
+
+
+class SpikingNetwork:
+    """A Keras chain model converted to stages, ready for rate-mode checks and spiking simulation.
+
+    Built by :func:`snnlib.convert.convert`. In rate mode (:meth:`forward`) every stage applies
+    ReLU to its input current, so the output equals the Keras model's output (the output stage
+    is never normalized, see :mod:`snnlib.normalize`).
+
+    Parameters
+    ----------
+    stages : list of Stage
+        In execution order.
+    input_shape : tuple of int
+        Shape of one input example, e.g. (28, 28, 1).
+    input_name : str
+        Name of the Keras input layer.
+    normalization : str or None
+        The normalization applied ("max", "percentile" or None).
+    """
+
+    def __init__(self, stages, input_shape, input_name="input", normalization=None):
+        self.stages = list(stages)
+        self.input_shape = tuple(input_shape)
+        self.input_name = input_name
+        self.normalization = normalization
+
+    def __repr__(self):
+        names = ", ".join(f"{s.name}({s.kind}{'+relu' if s.spiking else ''})" for s in self.stages)
+        return f"SpikingNetwork(input {self.input_shape} -> {names})"
+
+    @property
+    def scales(self):
+        """dict: layer name -> normalization factor lambda (input: 1; all 1 without normalization)."""
+        scales = {self.input_name: 1.0}
+        scales.update({s.name: float(s.scale) for s in self.stages})
+        return scales
+
+    @property
+    def spiking_layers(self):
+        """list of str: names of the stages with neurons (the keys a rate-scale dict may use)."""
+        return [s.name for s in self.stages if s.spiking]
+
+    @property
+    def output_shape(self):
+        """Shape of one output example."""
+        return self.stages[-1].output_shape
+
+    def stage(self, name):
+        """The stage called ``name``; KeyError listing the names otherwise."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(f"no layer {name!r} in the converted network; its layers are "
+                       f"{[s.name for s in self.stages]}")
+
+    def check_input(self, x, what="input"):
+        """Return ``x`` as an array after checking its shape and that it is finite.
+
+        Raises
+        ------
+        ValueError
+            Wrong shape (the message gives the expected one), empty, or NaN / infinite values.
+        """
+        x = np.asarray(x)
+        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{what} has shape {x.shape}; expected (batch,) + {self.input_shape}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{what} is empty (0 examples)")
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{what} contains NaN or infinite values "
+                             f"({int(np.sum(~np.isfinite(x)))} of {x.size})")
+        return x
+
+    def forward(self, x, *, dtype=np.float32, return_all=False, batch_size=256):
+        """Rate-mode output (ReLU rates, no spikes).
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch,) + input_shape
+            Inputs (images in [0, 1]).
+        dtype : numpy dtype
+            Arithmetic precision; float64 for comparisons to float tolerance.
+        return_all : bool
+            Also return every stage's output.
+        batch_size : int
+            Examples per chunk (bounds memory).
+
+        Returns
+        -------
+        ndarray or (ndarray, dict)
+            The output (batch,) + output_shape; with ``return_all``, also a dict
+            layer name -> that stage's outputs (normalized units: Keras activation / lambda).
+        """
+        x = self.check_input(x)
+        outs, alls = [], {s.name: [] for s in self.stages}
+        for start in range(0, len(x), batch_size):
+            h = x[start:start + batch_size].astype(dtype)
+            for s in self.stages:
+                h = s.rates(h)
+                if return_all:
+                    alls[s.name].append(h)
+            outs.append(h)
+        out = np.concatenate(outs)
+        if return_all:
+            return out, {name: np.concatenate(v) for name, v in alls.items()}
+        return out
+
+    def weights(self):
+        """Original and converted weights, layer by layer (stages with weights only).
+
+        Returns
+        -------
+        list of dict
+            Keys: ``layer`` (stage name), ``keras_layers``, ``kernel_original``, ``bias_original``
+            (as in Keras, batch normalization folded in), ``kernel``, ``bias`` (after
+            normalization: ``W * lambda_prev / lambda``, ``b / lambda``), ``scale_in``
+            (lambda of the input), ``scale`` (lambda).
+        """
+        report, scale_in = [], 1.0
+        for s in self.stages:
+            if s.has_weights:
+                report.append(dict(
+                    layer=s.name, keras_layers=list(s.keras_layers),
+                    kernel_original=s.kernel_original, bias_original=s.bias_original,
+                    kernel=s.kernel, bias=s.bias, scale_in=scale_in, scale=s.scale,
+                ))
+            scale_in = s.scale
+        return report
+
+    def normalization_report(self):
+        """Per layer: lambda, the largest activation, and the fraction above lambda.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per stage, columns ``layer``, ``kind``, ``spiking``, ``scale`` (lambda),
+            ``max_activation`` (largest Keras activation on the calibration set),
+            ``fraction_above_scale`` (fraction of all activations above lambda: neurons that
+            will saturate at the maximum firing rate), ``fraction_nonzero``. Without
+            normalization the statistic columns are NaN.
+        """
+        import pandas as pd
+
+        rows = []
+        for s in self.stages:
+            rows.append(dict(layer=s.name, kind=s.kind, spiking=s.spiking, scale=s.scale,
+                             max_activation=s.stats.get("max", np.nan),
+                             fraction_above_scale=s.stats.get("fraction_above", np.nan),
+                             fraction_nonzero=s.stats.get("fraction_nonzero", np.nan)))
+        return pd.DataFrame(rows)

@@ -1,0 +1,85 @@
+"""snnlib.simulate agrees with nengo.Simulator running the network nengo_dl.Converter builds."""
+import numpy as np
+import pytest
+
+from snnlib.convert import convert
+from snnlib.nengo_bridge import build_nengo_converter, nengo_scale_firing_rates, run_nengo
+from snnlib.simulate import simulate
+
+N_STEPS = 30
+
+
+def compare(model, x, *, scale, synapse, n_steps=N_STEPS):
+    """Largest output difference between Nengo and snnlib, and the largest Nengo output."""
+    reference = run_nengo(build_nengo_converter(model, scale_firing_rates=scale, synapse=synapse),
+                          x, n_steps=n_steps)
+    ours = simulate(convert(model), x, n_steps=n_steps, scale_firing_rates=scale,
+                    synapse=synapse, dtype=np.float64).output
+    return np.abs(ours - reference).max(), np.abs(reference).max()
+
+
+CONFIGS = {
+    "float scale": dict(scale=150.0, synapse=None),
+    "synapse": dict(scale=150.0, synapse=0.005),
+}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_dense_model(dense_model, images6, config):
+    diff, size = compare(dense_model, images6, **CONFIGS[config])
+    # the network spikes and produces a non-trivial output ...
+    assert size > 0.1
+    # ... which snnlib reproduces step by step to float rounding
+    assert diff < 1e-9 * max(size, 1)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_conv_model(conv_model, images12, config):
+    diff, size = compare(conv_model, images12, **CONFIGS[config])
+    # non-trivial output, reproduced to float rounding (stride, padding, pooling, synapse)
+    assert size > 0.1
+    assert diff < 1e-9 * max(size, 1)
+
+
+def test_per_layer_scales(conv_model, images12):
+    scales = {"conv_a": 80.0, "conv_b": 400.0}
+    diff, size = compare(conv_model, images12, scale=scales, synapse=0.005)
+    # a dict keyed by layer name scales each layer as nengo_dl's dict keyed by layer object
+    assert size > 0.1
+    assert diff < 1e-9 * max(size, 1)
+
+
+def test_book_convnet(convnet, mnist):
+    (_, _), (x_test, _) = mnist
+    diff, size = compare(convnet, x_test[:2], scale=300.0, synapse=0.005, n_steps=20)
+    # the book's convnet on two digits: same output trajectories
+    assert size > 0.01
+    assert diff < 1e-9 * max(size, 1)
+
+
+def test_nengo_scale_firing_rates_matches_normalized_network(conv_model, images12, rng):
+    calibration = rng.random((50, 12, 12, 1)).astype(np.float32)
+    scales = nengo_scale_firing_rates(conv_model, calibration, max_rate=400.0)
+    # keyed by the Keras layers that hold neurons, as nengo_dl expects
+    assert sorted(layer.name for layer in scales) == ["conv_a", "conv_b"]
+    reference = run_nengo(build_nengo_converter(conv_model, scale_firing_rates=scales,
+                                                synapse=0.005), images12, n_steps=N_STEPS)
+    network = convert(conv_model, calibration=calibration, normalization="percentile")
+    ours = simulate(network, images12, n_steps=N_STEPS, scale_firing_rates=400.0,
+                    synapse=0.005, dtype=np.float64).output
+    # NengoDL with s_l = max_rate / lambda_l spikes like the normalized network at max_rate
+    assert np.abs(reference).max() > 0.1
+    np.testing.assert_allclose(ours, reference, atol=1e-9, rtol=1e-9)
+
+
+def test_nengo_dl_copies_keras_weights(dense_model):
+    import nengo
+
+    converter = build_nengo_converter(dense_model, scale_firing_rates=1.0)
+    kernel = dense_model.get_layer("hidden0").get_weights()[0]
+    conn = next(c for c in converter.net.all_connections
+                if isinstance(c.post_obj, nengo.ensemble.Neurons)
+                and c.post_obj.ensemble.label.startswith("hidden0.")
+                and isinstance(c.transform, nengo.transforms.Dense))
+    # nengo_dl's connection transform is the Keras kernel (transposed), unchanged
+    np.testing.assert_array_equal(conn.transform.init, kernel.T)

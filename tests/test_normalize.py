@@ -1,0 +1,98 @@
+"""Data-based normalization: lambdas as defined, predictions unchanged, bad arguments refused."""
+import numpy as np
+import pytest
+
+from snnlib.convert import convert, verify
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    (x_train, _), (x_test, _) = mnist
+    return x_train[:200], x_test
+
+
+@pytest.mark.parametrize("normalization", ["max", "percentile"])
+def test_predictions_and_rates_unchanged(convnet, digits, normalization):
+    calibration, x_test = digits
+    original = convert(convnet)
+    normalized = convert(convnet, calibration=calibration, normalization=normalization)
+    out0, acts0 = original.forward(x_test, dtype=np.float64, return_all=True)
+    out1, acts1 = normalized.forward(x_test, dtype=np.float64, return_all=True)
+    # the normalization changed the hidden weights
+    assert normalized.scales["conv0"] != 1.0
+    # same predictions on every test image (ReLU is positively homogeneous)
+    np.testing.assert_array_equal(out1.argmax(axis=1), out0.argmax(axis=1))
+    # each layer's rates are the original activations divided by its lambda
+    for name in ("conv0", "conv1", "flatten"):
+        np.testing.assert_allclose(acts1[name] * normalized.scales[name], acts0[name],
+                                   rtol=1e-9, atol=1e-12)
+    # the output layer is not normalized: logits stay those of Keras
+    assert verify(normalized, convnet, x_test[:100]) < 1e-5
+
+
+def test_max_is_the_largest_activation(convnet, digits):
+    calibration, _ = digits
+    network = convert(convnet, calibration=calibration, normalization="max")
+    _, activations = convert(convnet).forward(calibration, return_all=True)
+    report = network.normalization_report().set_index("layer")
+    for name in ("conv0", "conv1"):
+        # lambda is the largest activation on the calibration set ...
+        assert network.scales[name] == pytest.approx(activations[name].max(), rel=1e-6)
+        # ... so nothing saturates
+        assert report.loc[name, "fraction_above_scale"] == 0
+
+
+def test_percentile_of_nonzero_activations(convnet, digits):
+    calibration, _ = digits
+    network = convert(convnet, calibration=calibration, normalization="percentile",
+                      percentile=99.0)
+    with_zeros = convert(convnet, calibration=calibration, normalization="percentile",
+                         percentile=99.0, include_zeros=True)
+    _, activations = convert(convnet).forward(calibration, return_all=True)
+    values = activations["conv1"]
+    # lambda is the 99th percentile of the non-zero activations (SNN Toolbox)
+    assert network.scales["conv1"] == pytest.approx(np.percentile(values[values > 0], 99.0))
+    # with zeros included (sinabs) it is the percentile of all activations: smaller
+    assert with_zeros.scales["conv1"] == pytest.approx(np.percentile(values, 99.0))
+    assert with_zeros.scales["conv1"] < network.scales["conv1"]
+    report = network.normalization_report().set_index("layer")
+    # about 1% of the active neurons end up above lambda (they will saturate)
+    expected = 0.01 * report.loc["conv1", "fraction_nonzero"]
+    assert report.loc["conv1", "fraction_above_scale"] == pytest.approx(expected, rel=0.1)
+    # the report's max is the largest activation, above lambda
+    assert report.loc["conv1", "max_activation"] == pytest.approx(values.max())
+
+
+def test_weights_rescaled_and_lambda_carried(conv_model, images12):
+    network = convert(conv_model, calibration=images12, normalization="max")
+    scales = network.scales
+    # pooling and flatten carry lambda through; the input has lambda 1
+    assert scales["pool"] == scales["conv_a"] and scales["flat"] == scales["conv_b"]
+    assert scales["image"] == 1.0
+    # the linear readout keeps lambda = 1
+    assert scales["readout"] == 1.0
+    for entry in network.weights():
+        # W * lambda_prev / lambda and b / lambda, as reported layer by layer
+        np.testing.assert_allclose(entry["kernel"], entry["kernel_original"] * entry["scale_in"]
+                                   / entry["scale"], rtol=1e-6)
+        np.testing.assert_allclose(entry["bias"], entry["bias_original"] / entry["scale"],
+                                   rtol=1e-6)
+    assert [e["scale_in"] for e in network.weights()] == [1.0, scales["conv_a"], scales["conv_b"]]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(normalization="percentile"), "calibration"),
+    (dict(normalization="mean", calibration="x"), "unknown normalization 'mean'"),
+    (dict(normalization="percentile", calibration="x", percentile=0), "percentile"),
+    (dict(normalization="percentile", calibration="x", percentile=100.5), "percentile"),
+    (dict(normalization="percentile", calibration="empty"), "empty"),
+    (dict(normalization="max", calibration="nan"), "NaN"),
+    (dict(normalization="max", calibration="shape"), r"expected \(batch,\) \+ \(12, 12, 1\)"),
+])
+def test_bad_normalization_arguments(conv_model, images12, kwargs, message):
+    calibration = {"x": images12, "empty": images12[:0], "shape": images12[:, :6],
+                   "nan": np.full_like(images12, np.nan), None: None}[kwargs.get("calibration")]
+    kwargs = dict(kwargs, calibration=calibration)
+    # each problem is named
+    with pytest.raises(ValueError, match=message):
+        convert(conv_model, **kwargs)

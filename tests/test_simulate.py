@@ -1,0 +1,156 @@
+"""The spiking simulator: convergence to rate mode, the neuron options, the result, bad input."""
+import numpy as np
+import pytest
+
+from snnlib.convert import convert
+from snnlib.simulate import simulate
+
+
+@pytest.fixture
+def network(dense_model):
+    return convert(dense_model)
+
+
+def test_first_layer_counts_follow_its_rates(network, images6):
+    result = simulate(network, images6, n_steps=100, scale_firing_rates=300.0)
+    _, rates = network.forward(images6, return_all=True, dtype=np.float64)
+    expected = rates["hidden0"] * 300.0 * 0.1  # rate (Hz) x duration (s)
+    # with a constant input and a zero start, the first layer fires floor(s a T) spikes (+-1
+    # for rounding of the accumulated voltage)
+    assert np.abs(result.spike_counts["hidden0"] - np.floor(expected)).max() <= 1
+
+
+def test_long_runs_approach_rate_mode(network, images6):
+    result = simulate(network, images6, n_steps=1000, scale_firing_rates=1000.0, synapse=0.01)
+    expected = network.forward(images6)
+    mean_output = result.output[:, 500:].mean(axis=1)
+    # at high rates, with filtering, the output settles near the rate-mode output
+    np.testing.assert_allclose(mean_output, expected, atol=0.1 * np.abs(expected).max())
+
+
+def test_output_shape_and_counts(network, images6):
+    result = simulate(network, images6, n_steps=25, scale_firing_rates=200.0,
+                      record_spikes=["hidden1"])
+    # output over time, one row per step
+    assert result.output.shape == (4, 25, 4)
+    # spike counts per neuron, per spiking layer
+    assert result.spike_counts["hidden0"].shape == (4, 16)
+    # recorded spikes add up to the counts
+    np.testing.assert_array_equal(result.spikes["hidden1"].sum(axis=1),
+                                  result.spike_counts["hidden1"])
+    # rates are counts over the duration, in Hz
+    np.testing.assert_allclose(result.rates["hidden0"], result.spike_counts["hidden0"] / 0.025)
+    assert result.mean_rates["hidden0"] > 0
+
+
+def test_one_spike_per_step_and_reset_to_zero(network, images6):
+    kwargs = dict(n_steps=50, scale_firing_rates=5000.0)
+    multi = simulate(network, images6, **kwargs)
+    single = simulate(network, images6, max_spikes_per_step=1, **kwargs)
+    zero = simulate(network, images6, reset="zero", **kwargs)
+    # at most one spike per step with max_spikes_per_step=1 ...
+    assert single.spike_counts["hidden0"].max() <= 50
+    # ... while Nengo's neuron fires several per step at this scale
+    assert multi.spike_counts["hidden0"].max() > 50
+    # reset to zero loses the charge above threshold: never more spikes than subtracting
+    assert np.all(zero.spike_counts["hidden0"] <= multi.spike_counts["hidden0"])
+    assert zero.spike_counts["hidden0"].sum() < multi.spike_counts["hidden0"].sum()
+
+
+def test_uniform_initial_voltage_is_seeded(network, images6):
+    a = simulate(network, images6, n_steps=10, scale_firing_rates=100.0,
+                 initial_voltage="uniform", seed=1)
+    b = simulate(network, images6, n_steps=10, scale_firing_rates=100.0,
+                 initial_voltage="uniform", seed=1)
+    zero = simulate(network, images6, n_steps=10, scale_firing_rates=100.0)
+    # the same seed gives the same run
+    np.testing.assert_array_equal(a.output, b.output)
+    # a random start spikes earlier than a start at zero
+    assert a.spike_counts["hidden0"].sum() > zero.spike_counts["hidden0"].sum()
+
+
+def test_poisson_input(network, images6):
+    a = simulate(network, images6, n_steps=20, scale_firing_rates=100.0, input="poisson", seed=3)
+    b = simulate(network, images6, n_steps=20, scale_firing_rates=100.0, input="poisson", seed=3)
+    c = simulate(network, images6, n_steps=20, scale_firing_rates=100.0, input="poisson", seed=4)
+    # reproducible with a seed, different with another
+    np.testing.assert_array_equal(a.output, b.output)
+    assert not np.array_equal(a.output, c.output)
+    # spike probabilities must be in [0, 1]
+    with pytest.raises(ValueError, match="poisson"):
+        simulate(network, images6 * 2, n_steps=2, input="poisson")
+
+
+def test_synapse_delays_by_one_step_per_layer(network, images6):
+    # at 5000 Hz the neurons spike from the first step on
+    result = simulate(network, images6, n_steps=10, scale_firing_rates=5000.0, synapse=0.005)
+    bias = network.stage("out").bias
+    # the synapse out of the last spiking layer is one step late: the first output is the bias
+    np.testing.assert_allclose(result.output[:, 0], np.broadcast_to(bias, (4, 4)), rtol=1e-6)
+    without = simulate(network, images6, n_steps=10, scale_firing_rates=5000.0)
+    # without synapse, spikes of the first step already reach the output
+    assert not np.allclose(without.output[:, 0], bias)
+
+
+def test_batches_and_precision_agree(network, images6):
+    whole = simulate(network, images6, n_steps=20, scale_firing_rates=200.0, dtype=np.float64)
+    parts = simulate(network, images6, n_steps=20, scale_firing_rates=200.0, batch_size=3,
+                     dtype=np.float64)
+    single = simulate(network, images6, n_steps=20, scale_firing_rates=200.0)
+    # simulating in chunks changes nothing
+    np.testing.assert_array_equal(whole.output, parts.output)
+    # float32 gives the same trajectories to float32 rounding (barring a rare flipped spike)
+    np.testing.assert_allclose(single.output, whole.output, atol=1e-4)
+
+
+def test_accuracy_and_predictions(network, images6):
+    result = simulate(network, images6, n_steps=30, scale_firing_rates=300.0)
+    labels = network.forward(images6).argmax(axis=1)
+    accuracy = result.accuracy_over_time(labels, readout="mean")
+    # one accuracy per step, each a fraction
+    assert accuracy.shape == (30,) and np.all((accuracy >= 0) & (accuracy <= 1))
+    # predictions are the arg-max of the last step (or of the mean over time)
+    np.testing.assert_array_equal(result.predictions("last"), result.output[:, -1].argmax(1))
+    np.testing.assert_array_equal(result.predictions("mean"),
+                                  result.output.mean(axis=1).argmax(1))
+    # readout "last" at the last step is the accuracy of those predictions
+    assert result.accuracy(labels) == np.mean(result.predictions() == labels)
+    with pytest.raises(ValueError, match="readout"):
+        result.accuracy_over_time(labels, readout="median")
+    with pytest.raises(ValueError, match="labels"):
+        result.accuracy_over_time(labels[:2])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_steps=0), "n_steps"),
+    (dict(n_steps=2.5), "n_steps"),
+    (dict(n_steps=5, dt=0), "dt"),
+    (dict(n_steps=5, dt=-0.001), "dt"),
+    (dict(n_steps=5, scale_firing_rates=0.0), "'hidden0'.*positive"),
+    (dict(n_steps=5, scale_firing_rates={"hidden1": -2.0}), "'hidden1'.*positive"),
+    (dict(n_steps=5, scale_firing_rates={"out": 2.0}), "not spiking layers"),
+    (dict(n_steps=5, scale_firing_rates={"nonsense": 2.0}), "nonsense"),
+    (dict(n_steps=5, reset="soft"), "reset"),
+    (dict(n_steps=5, input="rate"), "input"),
+    (dict(n_steps=5, max_spikes_per_step=2), "max_spikes_per_step"),
+    (dict(n_steps=5, synapse=-0.1), "synapse"),
+    (dict(n_steps=5, initial_voltage="random"), "initial_voltage"),
+])
+def test_bad_options(network, images6, kwargs, message):
+    # each bad option is named in the error
+    with pytest.raises(ValueError, match=message):
+        simulate(network, images6, **kwargs)
+
+
+def test_bad_inputs(network, images6):
+    # wrong shape: the message gives the expected one
+    with pytest.raises(ValueError, match=r"expected \(batch,\) \+ \(6, 6, 1\)"):
+        simulate(network, images6[:, :5], n_steps=5)
+    bad = images6.copy()
+    bad[0, 0, 0, 0] = np.nan
+    # NaN inputs are refused
+    with pytest.raises(ValueError, match="NaN"):
+        simulate(network, bad, n_steps=5)
+    bad[0, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        simulate(network, bad, n_steps=5)
