@@ -10,6 +10,8 @@ Modules, one concern each:
 - :mod:`snnlib.normalize`: data-based weight normalization (Diehl's max, Rueckauer's percentile).
 - :mod:`snnlib.simulate`: the batched, time-stepped spiking simulator.
 - :mod:`snnlib.nengo_bridge`: the same network in NengoDL/Nengo, for comparisons.
+- :mod:`snnlib.diagnostics`: firing-rate statistics, ANN/SNN correlation, synaptic operations,
+  parameter sweeps.
 - :mod:`snnlib.plots`: figures (matplotlib), with labelled axes.
 """
 import os
@@ -33,7 +35,23 @@ from snnlib.models import (  # noqa: E402
 from snnlib.nengo_bridge import build_nengo_converter, nengo_scale_firing_rates, run_nengo  # noqa: E402
 from snnlib.network import SpikingNetwork  # noqa: E402
 from snnlib.normalize import normalize  # noqa: E402
-from snnlib.plots import plot_digits, plot_training_history  # noqa: E402
+from snnlib.diagnostics import (  # noqa: E402
+    ann_operations,
+    firing_rate_summary,
+    layer_rate_correlation,
+    sweep,
+    synaptic_operations,
+)
+from snnlib.plots import (  # noqa: E402
+    plot_accuracy_over_time,
+    plot_digits,
+    plot_heatmap,
+    plot_output_over_time,
+    plot_rate_correlation,
+    plot_rate_histograms,
+    plot_spike_raster,
+    plot_training_history,
+)
 from snnlib.simulate import SimulationResult, simulate  # noqa: E402
 
 __version__ = "0.1.0"
@@ -46,20 +64,31 @@ __all__ = [
     "SimulationResult",
     "SpikingNetwork",
     "accuracy",
+    "ann_operations",
     "build_convnet",
     "build_nengo_converter",
     "convert",
+    "firing_rate_summary",
+    "layer_rate_correlation",
     "load_mnist",
     "load_pretrained_convnet",
     "load_weights",
     "mnist_cache_path",
     "nengo_scale_firing_rates",
     "normalize",
+    "plot_accuracy_over_time",
     "plot_digits",
+    "plot_heatmap",
+    "plot_output_over_time",
+    "plot_rate_correlation",
+    "plot_rate_histograms",
+    "plot_spike_raster",
     "plot_training_history",
     "run_nengo",
     "save_weights",
     "simulate",
+    "sweep",
+    "synaptic_operations",
     "train_convnet",
     "verify",
 ]

@@ -1,0 +1,163 @@
+"""Diagnostics: rate correlation, firing summaries, operation counts, sweeps."""
+import numpy as np
+import pytest
+
+from snnlib.convert import convert
+from snnlib.diagnostics import (
+    ann_operations, fan_out, firing_rate_summary, layer_rate_correlation, steps_to_accuracy,
+    sweep, synaptic_operations,
+)
+from snnlib.simulate import SimulationResult, simulate
+
+
+@pytest.fixture
+def dense_net(dense_model):
+    return convert(dense_model)
+
+
+@pytest.fixture
+def conv_net(conv_model):
+    return convert(conv_model)
+
+
+def brute_force_connections(stages, input_shape):
+    """Per input element, how many outputs of the chain change when only that element is 1."""
+    n = int(np.prod(input_shape))
+    h = np.eye(n, dtype=np.float64).reshape((n,) + tuple(input_shape))
+    for stage in stages:
+        h = stage.op(h)  # the real (random, non-zero) weights, no bias
+    return (np.abs(h.reshape(n, -1)) > 0).sum(axis=1).reshape(input_shape)
+
+
+def test_fan_out_matches_brute_force(conv_net):
+    stages = conv_net.stages
+    names = [s.name for s in stages]
+    # conv_a's spikes go through the pooling into conv_b: brute force with the real kernels
+    chain = stages[names.index("conv_a") + 1:names.index("conv_b") + 1]
+    expected = brute_force_connections(chain, conv_net.stage("conv_a").output_shape)
+    np.testing.assert_array_equal(fan_out(conv_net, "conv_a"), expected)
+    # conv_b's spikes go through flatten into the 3-unit readout: 3 synapses each
+    assert np.all(fan_out(conv_net, "conv_b") == 3)
+
+
+def test_ann_operations_match_brute_force_and_formula(conv_net):
+    macs = ann_operations(conv_net, by_layer=True)
+    conv_a = conv_net.stage("conv_a")
+    # the input layer counts: its connections, counted one input pixel at a time
+    assert macs["conv_a"] == brute_force_connections([conv_a], conv_a.input_shape).sum()
+    # conv_b (2x2 valid, 3x3x4 -> 2x2x6) has no padding: out_h*out_w*c_out*kh*kw*c_in
+    assert macs["conv_b"] == 2 * 2 * 6 * 2 * 2 * 4
+    # dense readout: n_in * n_out
+    assert macs["readout"] == 24 * 3
+    # the total is the sum of the layers
+    assert macs["total"] == sum(v for k, v in macs.items() if k != "total")
+    assert ann_operations(conv_net) == macs["total"]
+
+
+def test_conv_fan_out_formula_away_from_borders(convnet):
+    network = convert(convnet)
+    fan = fan_out(network, "conv0")
+    # 3x3 stride-2 conv into 64 channels: interior positions reach 1x1, 2x1, 1x2 or 2x2
+    # output positions, 64 channels each (kh*kw*c_out/(sh*sw) = 144 on average)
+    assert set(np.unique(fan[1:-1, 1:-1])) == {64, 128, 256}
+    # summed over the 26x26x32 inputs: every connection of the 12x12x64 outputs, 3x3x32 each
+    assert fan.sum() == 12 * 12 * 64 * 3 * 3 * 32
+    # the last row and column are outside every 'valid' window of the stride-2 conv
+    assert np.all(fan[-1] == 0) and np.all(fan[:, -1] == 0)
+
+
+def test_synaptic_operations_is_spikes_times_fan_out(conv_net, images12):
+    result = simulate(conv_net, images12, n_steps=20, scale_firing_rates=300.0)
+    ops = synaptic_operations(conv_net, result)
+    expected = {name: (result.spike_counts[name] * fan_out(conv_net, name)).sum() / 4
+                for name in conv_net.spiking_layers}
+    # per example: total spikes of each neuron x its synapses, averaged over the 4 examples
+    for name, value in expected.items():
+        assert ops[name] == pytest.approx(value)
+    assert ops["total"] == pytest.approx(sum(expected.values()))
+    # the network does spike, so the count is not trivially zero
+    assert ops["total"] > 0
+
+
+def test_rate_correlation_high_for_long_runs(dense_net, images6):
+    result = simulate(dense_net, images6, n_steps=1000, scale_firing_rates=1000.0, synapse=0.005)
+    r = layer_rate_correlation(dense_net, images6, result, scale_firing_rates=1000.0)
+    # one value per spiking layer
+    assert sorted(r) == ["hidden0", "hidden1"]
+    # after 1 s at up to ~1000 Hz, with a synapse smoothing the spikes into hidden1, the rates
+    # follow the activations closely
+    assert min(r.values()) > 0.99
+    unfiltered = simulate(dense_net, images6, n_steps=1000, scale_firing_rates=1000.0)
+    # without a synapse, steps with a negative current into hidden1 are clipped one by one
+    # (max(J, 0) per step): its rates follow less closely than the first layer's
+    r_unfiltered = layer_rate_correlation(dense_net, images6, unfiltered)
+    assert r_unfiltered["hidden1"] < r_unfiltered["hidden0"]
+
+
+def test_rate_correlation_silent_layer_is_nan(dense_net, images6):
+    result = simulate(dense_net, images6, n_steps=1, scale_firing_rates=1e-3)
+    r = layer_rate_correlation(dense_net, images6, result)
+    # nothing spikes in one step at 1 mHz: the correlation is undefined, not an error
+    assert np.isnan(r["hidden0"]) and np.isnan(r["hidden1"])
+    with pytest.raises(ValueError, match="examples"):
+        layer_rate_correlation(dense_net, images6[:2], result)
+
+
+def test_firing_rate_summary_counts():
+    counts = {
+        # 2 examples x 4 neurons, 10 steps of 1 ms
+        "a": np.array([[0, 0, 10, 5], [0, 3, 12, 0]]),
+        "b": np.zeros((2, 3), dtype=int),
+    }
+    result = SimulationResult(np.zeros((2, 10, 2)), counts, {}, n_steps=10, dt=0.001)
+    table = firing_rate_summary(result).set_index("layer")
+    # neurons per example
+    assert table.loc["a", "neurons"] == 4
+    # 4 of the 8 (neuron, example) pairs never spike; neuron 0 is silent on both examples
+    assert table.loc["a", "fraction_silent"] == 4 / 8
+    assert table.loc["a", "fraction_never_active"] == 1 / 4
+    # 10 and 12 spikes in 10 steps: a spike (or more) every step
+    assert table.loc["a", "fraction_saturated"] == 2 / 8
+    # 15 and 15 spikes per example; mean rate = 30 spikes / 8 / 0.01 s
+    assert table.loc["a", "spikes_per_example"] == 15
+    assert table.loc["a", "mean_rate_hz"] == pytest.approx(30 / 8 / 0.01)
+    assert table.loc["a", "median_rate_hz"] == pytest.approx(np.median([0, 0, 10, 5, 0, 3, 12, 0])
+                                                             / 0.01)
+    # a layer without spikes is fully silent
+    assert table.loc["b", "fraction_silent"] == 1.0 and table.loc["b", "mean_rate_hz"] == 0
+
+
+def test_steps_to_accuracy():
+    curve = np.array([0.1, 0.5, 0.95, 0.90, 0.96, 0.965, 0.97])
+    # within 1 point of the final 0.97 from step 5 on (step 4 dips to 0.90)
+    assert steps_to_accuracy(curve) == 5
+    # at least 0.95 - 0.01 from step 5 on
+    assert steps_to_accuracy(curve, target=0.95) == 5
+    # a target never reached: nan
+    assert np.isnan(steps_to_accuracy(curve, target=0.99))
+    # already settled at the first step
+    assert steps_to_accuracy(np.ones(4)) == 1
+
+
+def test_sweep_rows_and_accuracy(dense_net, dense_model, images6, rng):
+    x = rng.random((12, 6, 6, 1)).astype(np.float32)
+    labels = dense_net.forward(x).argmax(axis=1)
+    other = convert(dense_model, calibration=images6, normalization="max")
+    grid = {"network": [("raw", dense_net), ("max", other)], "scale_firing_rates": [100, 1000],
+            "synapse": [None, 0.005]}
+    table = sweep(dense_net, x, labels, n_steps=15, grid=grid, max_spikes_per_step=1)
+    # one row per combination, a column per parameter, the network column holds its label
+    assert len(table) == 2 * 2 * 2
+    assert list(table["network"]) == ["raw"] * 4 + ["max"] * 4
+    # each accuracy equals a direct simulation with the same settings
+    row = table.iloc[7]  # ("max", 1000, 0.005): the last combination
+    direct = simulate(other, x, n_steps=15, scale_firing_rates=1000, synapse=0.005,
+                      max_spikes_per_step=1)
+    assert row["accuracy"] == direct.accuracy(labels)
+    np.testing.assert_array_equal(row["accuracy_over_time"], direct.accuracy_over_time(labels))
+    assert row["synops_per_example"] == pytest.approx(synaptic_operations(other, direct)["total"])
+    # latency in ms is the settling step x dt
+    assert np.allclose(table["latency_ms"], table["steps_to_within_1pt"] * 1.0, equal_nan=True)
+    # a parameter may not be both swept and fixed
+    with pytest.raises(ValueError, match="both"):
+        sweep(dense_net, x, labels, n_steps=5, grid={"synapse": [None]}, synapse=0.01)

@@ -1,0 +1,110 @@
+"""Plots: the figures have the expected panels, lines and labelled axes (with units)."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from snnlib.convert import convert  # noqa: E402
+from snnlib.plots import (  # noqa: E402
+    plot_accuracy_over_time, plot_heatmap, plot_output_over_time, plot_rate_correlation,
+    plot_rate_histograms, plot_spike_raster,
+)
+from snnlib.simulate import simulate  # noqa: E402
+
+
+@pytest.fixture
+def network(dense_model):
+    return convert(dense_model)
+
+
+@pytest.fixture
+def result(network, images6):
+    return simulate(network, images6, n_steps=40, scale_firing_rates=500.0,
+                    record_spikes=["hidden1"])
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_rate_histograms(result):
+    fig = plot_rate_histograms(result, bins=10)
+    # one panel per spiking layer, rates in Hz on x, counts on a log axis
+    assert len(fig.axes) == 2
+    assert all(ax.get_xlabel() == "firing rate (Hz)" for ax in fig.axes)
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    # the title names the layer and the silent fraction
+    assert fig.axes[0].get_title().startswith("hidden0:") and "silent" in fig.axes[0].get_title()
+
+
+def test_spike_raster(result):
+    fig = plot_spike_raster(result, "hidden1", n_neurons=5)
+    ax = fig.axes[0]
+    # time in ms on x, neuron index on y
+    assert ax.get_xlabel() == "time (ms)" and ax.get_ylabel() == "neuron index"
+    # at most 5 neurons shown, one mark per step with spikes
+    offsets = ax.collections[0].get_offsets()
+    assert len(np.unique(offsets[:, 1])) <= 5 and len(offsets) > 0
+    # the x axis covers the 40 ms of the run
+    assert ax.get_xlim() == (0, 40.0)
+    # spikes that were not recorded: a clear error naming the option
+    with pytest.raises(ValueError, match="record_spikes"):
+        plot_spike_raster(result, "hidden0")
+
+
+def test_accuracy_over_time():
+    curves = {"a": np.linspace(0.1, 0.9, 20), "b": np.linspace(0.2, 0.8, 20)}
+    fig = plot_accuracy_over_time(curves, dt=0.002, ann_accuracy=0.95, title="t")
+    ax = fig.axes[0]
+    # two curves and the dashed ANN line, with a legend
+    assert len(ax.get_lines()) == 3 and ax.get_legend() is not None
+    assert ax.get_lines()[2].get_linestyle() == "--"
+    # axes in ms and %: the last step of 20 at 2 ms is at 40 ms, 90 %
+    assert ax.get_xlabel() == "time (ms)" and ax.get_ylabel() == "accuracy (%)"
+    assert ax.get_lines()[0].get_xdata()[-1] == pytest.approx(40.0)
+    assert ax.get_lines()[0].get_ydata()[-1] == pytest.approx(90.0)
+
+
+def test_rate_correlation_plot(network, images6, result):
+    fig = plot_rate_correlation(network, images6, result, "hidden0", scale_firing_rates=500.0,
+                                max_points=30)
+    ax = fig.axes[0]
+    # expected and measured rates in Hz, with the identity line, r in the title
+    assert ax.get_xlabel() == "ANN activation x scale (Hz)"
+    assert ax.get_ylabel() == "SNN firing rate (Hz)"
+    assert len(ax.get_lines()) == 1 and "Pearson r" in ax.get_title()
+    # at most max_points points (4 examples x 16 neurons = 64 pairs)
+    assert len(ax.collections[0].get_offsets()) == 30
+
+
+def test_output_over_time(result):
+    fig = plot_output_over_time(result, example=1)
+    ax = fig.axes[0]
+    # one line per class, time in ms
+    assert len(ax.get_lines()) == 4
+    assert ax.get_xlabel() == "time (ms)"
+    np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), result.output[1, :, 2])
+
+
+def test_heatmap():
+    table = pd.DataFrame({"scale": [1, 1, 10, 10, 100, 100],
+                          "synapse": [None, 0.005] * 3,
+                          "accuracy": [0.1, 0.2, 0.5, 0.6, 0.9, 0.95]})
+    fig = plot_heatmap(table, row="scale", column="synapse", value="accuracy", title="acc")
+    ax, colorbar = fig.axes
+    # rows and columns labelled, a colorbar, the values written in the 6 cells
+    assert ax.get_xlabel() == "synapse" and ax.get_ylabel() == "scale"
+    assert colorbar.get_ylabel() == "accuracy"
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 6 and "95.0%" in texts
+    # the image has 3 rows x 2 columns in the table's order
+    assert ax.images[0].get_array().shape == (3, 2)
+    assert ax.images[0].get_array()[2, 1] == pytest.approx(0.95)
+    with pytest.raises(ValueError, match="no column"):
+        plot_heatmap(table, row="scale", column="tau", value="accuracy")
