@@ -324,7 +324,8 @@ class SpikingNetwork:
             One row per stage, columns ``layer``, ``kind``, ``spiking``, ``scale`` (lambda),
             ``max_activation`` (largest Keras activation on the calibration set),
             ``fraction_above_scale`` (fraction of all activations above lambda: neurons that
-            will saturate at the maximum firing rate), ``fraction_nonzero``. Without
+            will saturate at the maximum firing rate; NaN for layers without neurons, such as
+            the linear output, which cannot saturate), ``fraction_nonzero``. Without
             normalization the statistic columns are NaN.
         """
         import pandas as pd
@@ -333,6 +334,7 @@ class SpikingNetwork:
         for s in self.stages:
             rows.append(dict(layer=s.name, kind=s.kind, spiking=s.spiking, scale=s.scale,
                              max_activation=s.stats.get("max", np.nan),
-                             fraction_above_scale=s.stats.get("fraction_above", np.nan),
+                             fraction_above_scale=(s.stats.get("fraction_above", np.nan)
+                                                   if s.spiking else np.nan),
                              fraction_nonzero=s.stats.get("fraction_nonzero", np.nan)))
         return pd.DataFrame(rows)

@@ -40,6 +40,8 @@ def test_max_is_the_largest_activation(convnet, digits):
         assert network.scales[name] == pytest.approx(activations[name].max(), rel=1e-6)
         # ... so nothing saturates
         assert report.loc[name, "fraction_above_scale"] == 0
+    # the linear output has no neurons, so it has no saturation to report
+    assert np.isnan(report.loc["dense", "fraction_above_scale"])
 
 
 def test_percentile_of_nonzero_activations(convnet, digits):
