@@ -10,6 +10,7 @@ Modules, one concern each:
 - :mod:`snnlib.normalize`: data-based weight normalization (Diehl's max, Rueckauer's percentile).
 - :mod:`snnlib.simulate`: the batched, time-stepped spiking simulator.
 - :mod:`snnlib.nengo_bridge`: the same network in NengoDL/Nengo, for comparisons.
+- :mod:`snnlib.nengo_inspect`: what ``nengo_dl.Converter`` built, read from the Nengo objects.
 - :mod:`snnlib.diagnostics`: firing-rate statistics, ANN/SNN correlation, synaptic operations,
   parameter sweeps.
 - :mod:`snnlib.plots`: figures (matplotlib), with labelled axes.
