@@ -9,6 +9,8 @@ Modules, one concern each:
 - :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one converter per layer type; ``verify``.
 - :mod:`snnlib.normalize`: data-based weight normalization (Diehl's max, Rueckauer's percentile).
 - :mod:`snnlib.simulate`: the batched, time-stepped spiking simulator.
+- :mod:`snnlib.neurons`: one integrate-and-fire neuron written out, rate read-out errors, and
+  rate curves under firing-rate scaling (ReLU vs LIF).
 - :mod:`snnlib.nengo_bridge`: the same network in NengoDL/Nengo, for comparisons.
 - :mod:`snnlib.nengo_inspect`: what ``nengo_dl.Converter`` built, read from the Nengo objects.
 - :mod:`snnlib.diagnostics`: firing-rate statistics, ANN/SNN correlation, synaptic operations,
