@@ -15,6 +15,7 @@ Modules, one concern each:
 - :mod:`snnlib.nengo_inspect`: what ``nengo_dl.Converter`` built, read from the Nengo objects.
 - :mod:`snnlib.diagnostics`: firing-rate statistics, ANN/SNN correlation, synaptic operations,
   parameter sweeps.
+- :mod:`snnlib.filters`: the synaptic lowpass filter, its step response, and its figures.
 - :mod:`snnlib.regularize`: training with a firing-rate regularizer; matching spike budgets.
 - :mod:`snnlib.tradeoffs`: accuracy vs latency vs spikes across methods; Pareto fronts.
 - :mod:`snnlib.plots`: figures (matplotlib), with labelled axes.
