@@ -98,3 +98,19 @@ def test_bad_normalization_arguments(conv_model, images12, kwargs, message):
     # each problem is named
     with pytest.raises(ValueError, match=message):
         convert(conv_model, **kwargs)
+
+
+def test_normalize_in_place_equals_convert_with_normalization(conv_model, images12):
+    from snnlib.normalize import normalize
+
+    direct = convert(conv_model, calibration=images12, normalization="percentile", percentile=95)
+    plain = convert(conv_model)
+    returned = normalize(plain, images12, method="percentile", percentile=95)
+    # normalize() rescales the network it is given and returns it ...
+    assert returned is plain
+    # ... with the same lambdas and weights as convert(normalization=...)
+    assert plain.scales == pytest.approx(direct.scales, rel=1e-12)
+    for ours, theirs in zip(plain.weights(), direct.weights()):
+        np.testing.assert_allclose(ours["kernel"], theirs["kernel"], rtol=1e-6)
+    # and a non-trivial normalization happened (some lambda differs from 1)
+    assert any(abs(v - 1) > 1e-3 for v in plain.scales.values())

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from snnlib.convert import convert  # noqa: E402
 from snnlib.plots import (  # noqa: E402
     plot_accuracy_over_time, plot_heatmap, plot_output_over_time, plot_rate_correlation,
-    plot_rate_histograms, plot_spike_raster,
+    plot_digits, plot_rate_histograms, plot_spike_raster, plot_training_history,
 )
 from snnlib.simulate import simulate  # noqa: E402
 
@@ -108,3 +108,24 @@ def test_heatmap():
     assert ax.images[0].get_array()[2, 1] == pytest.approx(0.95)
     with pytest.raises(ValueError, match="no column"):
         plot_heatmap(table, row="scale", column="tau", value="accuracy")
+
+
+def test_plot_digits_marks_wrong_predictions_in_red():
+    images = np.zeros((3, 28, 28, 1), np.float32)
+    fig = plot_digits(images, np.array([1, 2, 3]), np.array([1, 5, 3]), n=3, ncols=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    colors = [ax.title.get_color() for ax in fig.axes if ax.get_title()]
+    # one panel per digit, titled label / prediction, the wrong one (2 -> 5) in red
+    assert titles == ["label 1 / pred 1", "label 2 / pred 5", "label 3 / pred 3"]
+    assert colors == ["black", "red", "black"]
+    with pytest.raises(ValueError, match="at least one image"):
+        plot_digits(images[:0], np.array([]))
+
+
+def test_plot_training_history_has_one_line_per_set():
+    fig = plot_training_history({"accuracy": [0.5, 0.9], "val_accuracy": [0.6, 0.8]})
+    ax = fig.axes[0]
+    # training and test curves, in percent, against the epoch number
+    assert [line.get_label() for line in ax.get_lines()] == ["training images", "test images"]
+    assert ax.get_ylabel() == "accuracy (%)" and ax.get_xlabel() == "epoch"
+    assert np.allclose(ax.get_lines()[1].get_ydata(), [60, 80])

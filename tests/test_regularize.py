@@ -111,3 +111,16 @@ def test_match_spike_budget_gives_up(dense_model, images6):
     with pytest.raises(RuntimeError, match="no scale matched"):
         regularize.match_spike_budget(network, images6, 1234.5, n_steps=30, tolerance=1e-9,
                                       max_iter=1)
+
+
+def test_saved_regularized_weights_reproduce_reported_accuracy():
+    import json
+
+    from snnlib.data import load_mnist
+    from snnlib.models import accuracy
+
+    info = json.loads(regularize.RATE_REG_INFO.read_text())
+    model = regularize.load_rate_regularized_convnet()
+    _, (x_test, y_test) = load_mnist()
+    # the weights chapter 7 saved give the test accuracy it reported
+    assert accuracy(model, x_test, y_test) == pytest.approx(info["test_accuracy"], abs=1e-9)
