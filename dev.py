@@ -7,6 +7,7 @@ Usage (from the repository root, with Python 3.11 and pip):
     python3 dev.py test     # set up .venv if needed, run the whole test suite (extra args go to pytest)
     python3 dev.py setup    # only set up .venv
     python3 dev.py lock     # re-resolve requirements.in into requirements.lock (needs the network)
+    python3 dev.py assignments generate|check|grade PATH...   # course assignments (assignments/README.md)
 
 The environment is rebuilt only when ``requirements.lock``, ``pyproject.toml`` or this file's
 install recipe changed, so re-running a command is fast. Why the recipe has several steps:
@@ -145,6 +146,12 @@ def test(pytest_args):
     run(venv_python(), "-m", "pytest", *pytest_args, env=test_env())
 
 
+def assignments(args):
+    """Generate, check or grade the course assignments (see assignments/README.md)."""
+    setup()
+    run(venv_python(), "-m", "snnlib.course", *args, env=test_env())
+
+
 def lock():
     """Re-resolve requirements.in in a scratch venv and write requirements.lock."""
     scratch = ROOT / "_build" / "lock-venv"
@@ -174,10 +181,12 @@ def main(argv):
         return
     if argv[0] == "test":
         test(argv[1:])
+    elif argv[0] == "assignments":
+        assignments(argv[1:])
     elif argv[0] in commands and len(argv) == 1:
         commands[argv[0]]()
     else:
-        sys.exit(f"dev.py: unknown command {' '.join(argv)!r}; use one of: setup, book, test, lock")
+        sys.exit(f"dev.py: unknown command {' '.join(argv)!r}; use one of: setup, book, test, lock, assignments")
 
 
 if __name__ == "__main__":
