@@ -120,10 +120,6 @@ def plot_tradeoffs(table, *, front=None, ann_accuracy=None, title=None):
     ax.scatter(data["spikes_per_example"][front], 100 * data["accuracy"][front], s=220,
                facecolors="none", edgecolors="black", linewidths=1.5, zorder=4,
                label="Pareto-optimal (accuracy, spikes, latency)")
-    for (_, row), best in zip(data.iterrows(), front):
-        ax.annotate(row["method"], (row["spikes_per_example"], 100 * row["accuracy"]),
-                    textcoords="offset points", xytext=(6, 4), fontsize=8,
-                    fontweight="bold" if best else "normal")
     if ann_accuracy is not None:
         ax.axhline(100 * ann_accuracy, color="gray", linestyle="--", label="ANN")
     ax.set_xscale("log")
@@ -135,4 +131,29 @@ def plot_tradeoffs(table, *, front=None, ann_accuracy=None, title=None):
     if title:
         ax.set_title(title)
     fig.tight_layout()
+    _place_labels(ax, data["spikes_per_example"], 100 * data["accuracy"], data["method"], front)
     return fig
+
+
+# Offsets (points) tried in turn for a label: right of the point first, then above/below, then left.
+_LABEL_OFFSETS = [(6, 4), (6, -12), (6, 14), (6, -22), (6, 24), (-6, 4), (-6, -12), (-6, 14)]
+
+
+def _place_labels(ax, xs, ys, texts, bold):
+    """Label each point where the label overlaps no earlier label (first free offset)."""
+    renderer = ax.figure.canvas.get_renderer()
+    taken = []
+    for x, y, text, best in zip(xs, ys, texts, bold):
+        for dx, dy in _LABEL_OFFSETS:
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
+                                fontsize=8, fontweight="bold" if best else "normal",
+                                ha="left" if dx > 0 else "right")
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in taken):
+                break
+            label.remove()
+        else:  # no free place: keep the first choice rather than drop the label
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=_LABEL_OFFSETS[0],
+                                fontsize=8, fontweight="bold" if best else "normal")
+            box = label.get_window_extent(renderer)
+        taken.append(box)

@@ -63,3 +63,18 @@ def test_plot_tradeoffs():
     assert ax.get_xscale() == "log" and "spikes" in ax.get_xlabel()
     assert len(ax.texts) == 2
     matplotlib.pyplot.close(fig)
+
+
+def test_plot_tradeoffs_labels_do_not_overlap():
+    # four methods at almost the same place: their labels must be moved apart
+    table = pd.DataFrame({"method": [f"method number {i}" for i in range(4)],
+                          "accuracy": [0.960, 0.961, 0.962, 0.963],
+                          "spikes_per_example": [1000.0, 1010.0, 1020.0, 1030.0],
+                          "latency_ms": [10.0, 20.0, 30.0, 40.0]})
+    fig = tradeoffs.plot_tradeoffs(table)
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in ax.texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    matplotlib.pyplot.close(fig)
