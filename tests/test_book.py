@@ -67,6 +67,9 @@ def test_chapter_pages_show_outputs_without_logs(html_dir):
         # and none of them is a TensorFlow log line or a stderr stream
         assert not TF_LOG.search(html), f"{page}: TensorFlow log line in the HTML"
         assert "output stderr" not in html, f"{page}: stderr output in the HTML"
+        # a reader can download the chapter's notebook from its page
+        notebook = f"_sources/{page}.ipynb"
+        assert notebook in html and (html_dir / notebook).exists(), f"{page}: no notebook download"
 
 
 def test_chapter1_shows_accuracy_and_plots(html_dir):
