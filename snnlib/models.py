@@ -52,7 +52,7 @@ def build_convnet(input_shape=(28, 28, 1), n_classes=10):
 
 
 def train_convnet(x_train, y_train, *, epochs=None, batch_size=None, learning_rate=None, seed=None,
-                  validation_data=None, verbose=0):
+                  validation_data=None, verbose=0, prepare_model=None):
     """Train :func:`build_convnet` with Adam on sparse cross-entropy, deterministically.
 
     Parameters
@@ -69,6 +69,9 @@ def train_convnet(x_train, y_train, *, epochs=None, batch_size=None, learning_ra
         ``(x, y)`` evaluated after every epoch (reported in the history, not used for training).
     verbose : int
         Keras verbosity; 0 prints nothing.
+    prepare_model : callable, optional
+        Called with the freshly built model before it is compiled (e.g. to attach
+        regularizers, as :func:`snnlib.regularize.train_rate_regularized_convnet` does).
 
     Returns
     -------
@@ -87,6 +90,8 @@ def train_convnet(x_train, y_train, *, epochs=None, batch_size=None, learning_ra
     tf.keras.utils.set_random_seed(settings["seed"])
     tf.config.experimental.enable_op_determinism()
     model = build_convnet(input_shape=x_train.shape[1:], n_classes=int(np.max(y_train)) + 1)
+    if prepare_model is not None:
+        prepare_model(model)
     compile_classifier(model, settings["learning_rate"])
     history = model.fit(
         x_train, y_train, epochs=settings["epochs"], batch_size=settings["batch_size"],

@@ -18,7 +18,7 @@ spikes per example, so that two networks can be compared at equal spike budgets.
 """
 import numpy as np
 
-from snnlib.models import PRETRAINED_DIR, TRAINING, build_convnet, compile_classifier, load_weights
+from snnlib.models import PRETRAINED_DIR, build_convnet, compile_classifier, load_weights, train_convnet
 
 #: Weights of the rate-regularized convnet trained in chapter 7.
 RATE_REG_WEIGHTS = PRETRAINED_DIR / "convnet_mnist_rate_reg.npz"
@@ -127,25 +127,17 @@ def train_rate_regularized_convnet(x_train, y_train, *, target_rate=None, scale=
     history : dict
         Per-epoch ``loss`` (cross-entropy + penalty), ``accuracy`` (and ``val_*``).
     """
-    import tensorflow as tf
-
     reg = dict(RATE_REG)
     reg.update({k: v for k, v in dict(target_rate=target_rate, scale=scale, strength=strength,
                                       layers=layers).items() if v is not None})
-    settings = dict(TRAINING)
-    settings.update({k: v for k, v in dict(epochs=epochs, batch_size=batch_size,
-                                           learning_rate=learning_rate, seed=seed).items()
-                     if v is not None})
-    tf.keras.utils.set_random_seed(settings["seed"])
-    tf.config.experimental.enable_op_determinism()
-    model = build_convnet(input_shape=x_train.shape[1:], n_classes=int(np.max(y_train)) + 1)
-    add_rate_regularizers(model, reg["layers"], target_rate=reg["target_rate"],
-                          scale=reg["scale"], strength=reg["strength"])
-    compile_classifier(model, settings["learning_rate"])
-    history = model.fit(x_train, y_train, epochs=settings["epochs"],
-                        batch_size=settings["batch_size"], validation_data=validation_data,
-                        verbose=verbose)
-    return model, history.history
+
+    def regularize(model):
+        add_rate_regularizers(model, reg["layers"], target_rate=reg["target_rate"],
+                              scale=reg["scale"], strength=reg["strength"])
+
+    return train_convnet(x_train, y_train, epochs=epochs, batch_size=batch_size,
+                         learning_rate=learning_rate, seed=seed, validation_data=validation_data,
+                         verbose=verbose, prepare_model=regularize)
 
 
 def load_rate_regularized_convnet():
