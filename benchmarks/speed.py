@@ -64,6 +64,15 @@ def main(argv=None):
 
     rows.append(("snnlib.simulate (float64)", best_time(ours64, args.repeats)))
 
+    # the same without the event-driven path (dense linear operations at every step)
+    from snnlib import event_driven
+
+    event_driven.ENABLED = False
+    try:
+        rows.append(("snnlib.simulate (float32, dense path)", best_time(ours, args.repeats)))
+    finally:
+        event_driven.ENABLED = True
+
     if not args.no_nengo:
         from snnlib.nengo_bridge import _import_nengo_dl, build_nengo_converter
 

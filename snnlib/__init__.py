@@ -9,6 +9,7 @@ Modules, one concern each:
 - :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one converter per layer type; ``verify``.
 - :mod:`snnlib.normalize`: data-based weight normalization (Diehl's max, Rueckauer's percentile).
 - :mod:`snnlib.simulate`: the batched, time-stepped spiking simulator.
+- :mod:`snnlib.event_driven`: its fast path at low rates, computing from the spikes alone.
 - :mod:`snnlib.neurons`: one integrate-and-fire neuron written out, rate read-out errors, and
   rate curves under firing-rate scaling (ReLU vs LIF).
 - :mod:`snnlib.nengo_bridge`: the same network in NengoDL/Nengo, for comparisons.

@@ -18,6 +18,7 @@ Everything is vectorized over the batch and the neurons; only time steps are loo
 """
 import numpy as np
 
+from snnlib import event_driven
 from snnlib.network import SpikingNetwork
 
 RESETS = ("subtract", "zero")
@@ -291,11 +292,15 @@ def _run(network, x, *, n_steps, dt, scales, synapse, reset, max_spikes, initial
     stages = [_cast(stage, dtype) for stage in network.stages]
     options = dict(n_steps=n_steps, dt=dt, scales=scales, synapse=synapse, reset=reset,
                    max_spikes=max_spikes, input=input, rng=rng, record=record, dtype=dtype)
-    if input != "constant" or len(x) <= CHUNK:
+    chunk = CHUNK
+    if _event_driven(network, input, initial_voltage):
+        options["segments"] = event_driven.segments(network)
+        chunk = event_driven.CHUNK
+    if input != "constant" or len(x) <= chunk:
         return _run_chunk(network, stages, x, voltages, **options)
     parts = []
-    for start in range(0, len(x), CHUNK):
-        part = slice(start, start + CHUNK)
+    for start in range(0, len(x), chunk):
+        part = slice(start, start + chunk)
         sliced = {name: v[part] if isinstance(v, np.ndarray) else v
                   for name, v in voltages.items()}
         parts.append(_run_chunk(network, stages, x[part], sliced, **options))
@@ -304,8 +309,17 @@ def _run(network, x, *, n_steps, dt, scales, synapse, reset, max_spikes, initial
             {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]})
 
 
+def _event_driven(network, input, initial_voltage):
+    """Whether the event-driven path applies (constant input, voltages >= 0, known stages)."""
+    if not event_driven.ENABLED or input != "constant" or event_driven.segments(network) is None:
+        return False
+    if initial_voltage == "uniform":
+        return True
+    return initial_voltage >= 0
+
+
 def _run_chunk(network, stages, x, voltages, *, n_steps, dt, scales, synapse, reset,
-               max_spikes, input, rng, record, dtype):
+               max_spikes, input, rng, record, dtype, segments=None):
     first = next((i for i, s in enumerate(network.stages) if s.spiking), len(stages))
     neurons = {
         s.name: NeuronLayer((len(x),) + s.output_shape, scales[s.name], dt=dt, dtype=dtype,
@@ -315,6 +329,14 @@ def _run_chunk(network, stages, x, voltages, *, n_steps, dt, scales, synapse, re
         for s in network.stages if s.spiking}
     # With a constant input, everything up to the first neurons' input current is constant too.
     constant = _prefix(stages, first, x.astype(dtype)) if input == "constant" else None
+    if segments is not None:
+        # spikes per neuron and step of the first layer (its rate): dense ones are faster dense
+        rate = np.maximum(constant * scales[network.stages[first].name] * dt, 0)
+        if max_spikes is not None:
+            rate = np.minimum(rate, 1)
+        if rate.mean() <= event_driven.SPARSE_THRESHOLD:
+            return event_driven.run_chunk(network, stages, segments, x, neurons, constant,
+                                     n_steps=n_steps, dtype=dtype, synapse=synapse)
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
     for t in range(n_steps):
         if constant is None:
