@@ -83,7 +83,7 @@ def setup():
     if STAMP.exists() and STAMP.read_text().strip() == wanted and venv_python().exists():
         log(f"environment up to date ({VENV.relative_to(ROOT)})")
         return
-    log("setting up the environment in .venv (about 2 GB; a few minutes on a fresh machine)")
+    log("setting up the environment in .venv (about 2.5 GB; a few minutes on a fresh machine)")
     if VENV.exists():
         shutil.rmtree(VENV)
     base = find_base_python()
