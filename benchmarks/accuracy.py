@@ -16,7 +16,6 @@ import sys
 
 import _common  # noqa: F401
 import numpy as np
-
 from _common import markdown_table, write_section
 
 BASE = dict(scale_firing_rates=1000.0, max_spikes_per_step=1, reset="subtract",

@@ -10,7 +10,6 @@ import time
 
 import _common  # noqa: F401  (sets up paths and warnings first)
 import numpy as np
-
 from _common import markdown_table, write_section
 
 
@@ -64,19 +63,16 @@ def main(argv=None):
 
     rows.append(("snnlib.simulate (float64)", best_time(ours64, args.repeats)))
 
-    # the same without the event-driven path (dense linear operations at every step)
-    from snnlib import event_driven
+    # the same with the dense engine (every linear operation at every step)
+    def ours_dense():
+        simulate(network, x, n_steps=steps, scale_firing_rates=args.scale, method="dense")
 
-    event_driven.ENABLED = False
-    try:
-        rows.append(("snnlib.simulate (float32, dense path)", best_time(ours, args.repeats)))
-    finally:
-        event_driven.ENABLED = True
+    rows.append(("snnlib.simulate (float32, dense path)", best_time(ours_dense, args.repeats)))
 
     if not args.no_nengo:
-        from snnlib.nengo_bridge import _import_nengo_dl, build_nengo_converter
+        from snnlib.nengo_bridge import build_nengo_converter, import_nengo
 
-        _, nengo_dl = _import_nengo_dl()
+        _, nengo_dl = import_nengo()
         converter = build_nengo_converter(model, scale_firing_rates=args.scale)
         tiled = np.tile(x.reshape(batch, 1, -1), (1, steps, 1))
         with nengo_dl.Simulator(converter.net, minibatch_size=batch, progress_bar=False) as sim:

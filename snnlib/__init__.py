@@ -3,23 +3,32 @@
 The companion library of the book "How are the weights computed for the SNN?".
 Modules, one concern each:
 
+- :mod:`snnlib.config`: shared defaults (the time step ``DT``, the simulation chunk size).
 - :mod:`snnlib.data`: the MNIST digits the book uses (offline by default).
 - :mod:`snnlib.models`: the book's ReLU convnet, its training, and its saved weights.
+- :mod:`snnlib.ops`: the layer types, one class each: forward pass, fan-out, operations, and
+  their sparse form for the event-driven engine.
 - :mod:`snnlib.network`: the converted network (:class:`SpikingNetwork`), a chain of stages.
-- :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one converter per layer type; ``verify``.
-- :mod:`snnlib.normalize`: data-based weight normalization (Diehl's max, Rueckauer's percentile).
-- :mod:`snnlib.simulate`: the batched, time-stepped spiking simulator.
-- :mod:`snnlib.event_driven`: its fast path at low rates, computing from the spikes alone.
-- :mod:`snnlib.neurons`: one integrate-and-fire neuron written out, rate read-out errors, and
-  rate curves under firing-rate scaling (ReLU vs LIF).
-- :mod:`snnlib.nengo_bridge`: the same network in NengoDL/Nengo, for comparisons.
-- :mod:`snnlib.nengo_inspect`: what ``nengo_dl.Converter`` built, read from the Nengo objects.
-- :mod:`snnlib.diagnostics`: firing-rate statistics, ANN/SNN correlation, synaptic operations,
-  parameter sweeps.
-- :mod:`snnlib.filters`: the synaptic lowpass filter, its step response, and its figures.
+- :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one registered converter per layer
+  type; ``verify``.
+- :mod:`snnlib.normalize`: data-based weight normalization, a table of rules (Diehl's max,
+  Rueckauer's percentile, or your own).
+- :mod:`snnlib.neurons`: the spiking neuron models (NengoDL's spiking ReLU, the papers'
+  integrate-and-fire), single neurons, and rate curves under firing-rate scaling.
+- :mod:`snnlib.synapses`: the synapse, a lowpass filter (:class:`Lowpass`), and its demos.
+- :mod:`snnlib.simulate`: the batched, time-stepped simulator and its dense engine.
+- :mod:`snnlib.event_driven`: its event-driven engine, computing from the spikes alone.
+- :mod:`snnlib.measures`: rates, spikes per example, synaptic operations, ANN MACs, fan-out.
+- :mod:`snnlib.diagnostics`: rate-vs-activation correlation, firing summaries, parameter sweeps.
+- :mod:`snnlib.nengo_bridge`: the same network built by NengoDL: build, run (``nengo`` or
+  ``nengo_dl`` simulator), and inspect what the converter made.
 - :mod:`snnlib.regularize`: training with a firing-rate regularizer; matching spike budgets.
 - :mod:`snnlib.tradeoffs`: accuracy vs latency vs spikes across methods; Pareto fronts.
-- :mod:`snnlib.plots`: figures (matplotlib), with labelled axes.
+- :mod:`snnlib.plots`: every figure (matplotlib), with labelled axes.
+- :mod:`snnlib.course`: the graded assignments (generation and grading).
+
+Extending it (a neuron model, a layer type, a normalization rule): see "Extending snnlib" in
+the README.
 """
 import os
 
@@ -27,8 +36,22 @@ import os
 # and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from snnlib.convert import ConversionError, convert, verify  # noqa: E402
+from snnlib.config import DT  # noqa: E402
+from snnlib.convert import (  # noqa: E402
+    ConversionError,
+    LayerConverter,
+    convert,
+    verify,
+)
+from snnlib.convert import register as register_converter  # noqa: E402
 from snnlib.data import DataUnavailableError, load_mnist, mnist_cache_path  # noqa: E402
+from snnlib.diagnostics import firing_rate_summary, layer_rate_correlation, sweep  # noqa: E402
+from snnlib.measures import (  # noqa: E402
+    ann_operations,
+    fan_out,
+    spikes_per_example,
+    synaptic_operations,
+)
 from snnlib.models import (  # noqa: E402
     PRETRAINED_INFO,
     PRETRAINED_WEIGHTS,
@@ -39,42 +62,62 @@ from snnlib.models import (  # noqa: E402
     save_weights,
     train_convnet,
 )
-from snnlib.nengo_bridge import build_nengo_converter, nengo_scale_firing_rates, run_nengo  # noqa: E402
-from snnlib.network import SpikingNetwork  # noqa: E402
-from snnlib.normalize import normalize  # noqa: E402
-from snnlib.diagnostics import (  # noqa: E402
-    ann_operations,
-    firing_rate_summary,
-    layer_rate_correlation,
-    sweep,
-    synaptic_operations,
+from snnlib.nengo_bridge import (  # noqa: E402
+    build_nengo_converter,
+    nengo_scale_firing_rates,
+    run_nengo,
 )
+from snnlib.network import SpikingNetwork  # noqa: E402
+from snnlib.neurons import (  # noqa: E402
+    IntegrateAndFire,
+    NeuronModel,
+    SpikingReLU,
+    register_neuron_model,
+)
+from snnlib.normalize import NormalizationRule, normalize, register_normalization  # noqa: E402
+from snnlib.ops import Op  # noqa: E402
 from snnlib.plots import (  # noqa: E402
     plot_accuracy_over_time,
     plot_digits,
+    plot_filtered_spike_train,
     plot_heatmap,
     plot_output_over_time,
     plot_rate_correlation,
     plot_rate_histograms,
+    plot_rate_quantization,
+    plot_scaled_rate_curves,
     plot_spike_raster,
+    plot_step_response,
+    plot_tradeoffs,
     plot_training_history,
+    plot_voltage_trace,
 )
 from snnlib.simulate import SimulationResult, simulate  # noqa: E402
+from snnlib.synapses import Lowpass  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DT",
     "ConversionError",
     "DataUnavailableError",
+    "IntegrateAndFire",
+    "LayerConverter",
+    "Lowpass",
+    "NeuronModel",
+    "NormalizationRule",
+    "Op",
     "PRETRAINED_INFO",
     "PRETRAINED_WEIGHTS",
     "SimulationResult",
     "SpikingNetwork",
+    "SpikingReLU",
     "accuracy",
     "ann_operations",
     "build_convnet",
     "build_nengo_converter",
     "convert",
+    "fan_out",
     "firing_rate_summary",
     "layer_rate_correlation",
     "load_mnist",
@@ -85,15 +128,25 @@ __all__ = [
     "normalize",
     "plot_accuracy_over_time",
     "plot_digits",
+    "plot_filtered_spike_train",
     "plot_heatmap",
     "plot_output_over_time",
     "plot_rate_correlation",
     "plot_rate_histograms",
+    "plot_rate_quantization",
+    "plot_scaled_rate_curves",
     "plot_spike_raster",
+    "plot_step_response",
+    "plot_tradeoffs",
     "plot_training_history",
+    "plot_voltage_trace",
+    "register_converter",
+    "register_neuron_model",
+    "register_normalization",
     "run_nengo",
     "save_weights",
     "simulate",
+    "spikes_per_example",
     "sweep",
     "synaptic_operations",
     "train_convnet",

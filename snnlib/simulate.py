@@ -1,29 +1,42 @@
-"""A fast, batched, time-stepped simulator of a converted network with integrate-and-fire neurons.
+"""A fast, batched, time-stepped simulator of a converted network with spiking neurons.
 
-Configured like NengoDL (``max_spikes_per_step=None``, ``reset="subtract"``, constant input),
-it computes what ``nengo.Simulator`` computes for the network ``nengo_dl.Converter`` builds with
+With the default neuron (``neuron="spiking_relu"``) configured like NengoDL
+(``max_spikes_per_step=None``, ``reset="subtract"``, constant input), it computes what
+``nengo.Simulator`` computes for the network ``nengo_dl.Converter`` builds with
 ``nengo.SpikingRectifiedLinear`` neurons, step for step:
 
 - a spiking layer with firing-rate scale ``s`` receives ``J = s * (W h + b)`` (the converter sets
   gain ``s`` and multiplies biases by ``s``);
 - ``v += max(J, 0) * dt``; ``n = floor(v)`` spikes; ``v -= n``; output ``(1 / s) / dt * n``
-  (amplitude ``1 / s``), so the next layer receives, on average, the ReLU rate;
-- a synapse ``tau`` is a ``nengo.Lowpass(tau)`` on every connection out of a spiking layer,
-  discretized with zero-order hold: ``y[t] = a y[t-1] + (1 - a) x[t]``, ``a = exp(-dt / tau)``.
-  Nengo updates a synapse's output after the step's readers have used it, so a synapse also
-  delays the signal by one step; this simulator does the same;
+  (amplitude ``1 / s``), so the next layer receives, on average, the ReLU rate. The neuron
+  model (:mod:`snnlib.neurons`) owns this rule; ``neuron="if"`` integrates the signed current
+  instead, as the integrate-and-fire neuron of the conversion papers;
+- a synapse ``tau`` is a :class:`snnlib.synapses.Lowpass` (``nengo.Lowpass(tau)`` with a
+  zero-order hold) on every connection out of a spiking layer; as in Nengo, the next layer
+  reads its value before the step's update, so a synapse also delays the signal by one step;
 - the linear output layer is a non-spiking readout of the last spiking layer.
 
-Everything is vectorized over the batch and the neurons; only time steps are looped over.
+Two engines give the same spikes (``method=``): the *dense* engine updates every neuron and
+computes every linear operation at each step, vectorized over the batch and the neurons; the
+*event-driven* engine (:mod:`snnlib.event_driven`) computes the linear operations out of
+spiking layers from the spikes alone, which is faster at the usual low rates.
 """
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
 import numpy as np
 
-from snnlib import event_driven
-from snnlib.network import SpikingNetwork
+from snnlib import event_driven, measures
+from snnlib.config import CHUNK, DT
+from snnlib.network import SpikingNetwork, Stage
+from snnlib.neurons import NeuronModel, get_neuron_model
+from snnlib.synapses import Lowpass
 
-RESETS = ("subtract", "zero")
 INPUTS = ("constant", "poisson")
 READOUTS = ("last", "mean")
+METHODS = ("auto", "dense", "event")
 
 
 class SimulationResult:
@@ -44,7 +57,8 @@ class SimulationResult:
         Time step (seconds).
     """
 
-    def __init__(self, output, spike_counts, spikes, n_steps, dt):
+    def __init__(self, output: np.ndarray, spike_counts: dict, spikes: dict, n_steps: int,
+                 dt: float) -> None:
         self.output = output
         self.spike_counts = spike_counts
         self.spikes = spikes
@@ -52,22 +66,21 @@ class SimulationResult:
         self.dt = dt
 
     @property
-    def duration(self):
+    def duration(self) -> float:
         """Simulated time (seconds)."""
         return self.n_steps * self.dt
 
     @property
-    def rates(self):
+    def rates(self) -> dict[str, np.ndarray]:
         """dict: layer name -> firing rate of every neuron (Hz), shape (batch,) + layer shape."""
-        return {name: counts / self.duration for name, counts in self.spike_counts.items()}
+        return measures.rates(self)
 
     @property
-    def mean_rates(self):
+    def mean_rates(self) -> dict[str, float]:
         """dict: layer name -> firing rate averaged over neurons and examples (Hz)."""
-        return {name: float(np.mean(counts)) / self.duration
-                for name, counts in self.spike_counts.items()}
+        return measures.mean_rates(self)
 
-    def scores(self, readout="last"):
+    def scores(self, readout: str = "last") -> np.ndarray:
         """Class scores over time, (batch, n_steps, n_out).
 
         ``"last"``: the output at each step (NengoDL's way: the last step's output decides).
@@ -80,26 +93,27 @@ class SimulationResult:
         steps = np.arange(1, self.n_steps + 1).reshape(1, -1, 1)
         return np.cumsum(self.output, axis=1, dtype=np.float64) / steps
 
-    def predictions(self, readout="last"):
+    def predictions(self, readout: str = "last") -> np.ndarray:
         """Predicted class per example at the end of the run, int array (batch,)."""
         return np.argmax(self.scores(readout)[:, -1], axis=-1)
 
-    def accuracy_over_time(self, labels, readout="last"):
+    def accuracy_over_time(self, labels: np.ndarray, readout: str = "last") -> np.ndarray:
         """Fraction of correct predictions (0-1) after each step, array (n_steps,)."""
         labels = np.asarray(labels)
         if labels.shape != (self.output.shape[0],):
-            raise ValueError(f"labels have shape {labels.shape}; expected ({self.output.shape[0]},)")
+            raise ValueError(f"labels have shape {labels.shape}; "
+                             f"expected ({self.output.shape[0]},)")
         correct = np.argmax(self.scores(readout), axis=-1) == labels[:, None]
         return correct.mean(axis=0)
 
-    def accuracy(self, labels, readout="last"):
+    def accuracy(self, labels: np.ndarray, readout: str = "last") -> float:
         """Fraction of correct predictions (0-1) at the end of the run."""
         return float(self.accuracy_over_time(labels, readout)[-1])
 
 
-def check_options(network, n_steps, dt, reset, input, max_spikes_per_step, synapse,
-                  initial_voltage):
-    """Fail early, naming the bad option."""
+def check_options(network: SpikingNetwork, n_steps: int, dt: float, input: str,
+                  synapse: float | None, initial_voltage: float | str, method: str) -> None:
+    """Fail early, naming the bad option (the neuron model checks its own)."""
     if not isinstance(network, SpikingNetwork):
         raise TypeError(f"network must be a SpikingNetwork (from snnlib.convert), got "
                         f"{type(network).__name__}")
@@ -107,44 +121,29 @@ def check_options(network, n_steps, dt, reset, input, max_spikes_per_step, synap
         raise ValueError(f"n_steps={n_steps!r} must be a positive integer")
     if not np.isscalar(dt) or not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt={dt!r} must be a positive number of seconds")
-    if reset not in RESETS:
-        raise ValueError(f"unknown reset {reset!r}; use one of {RESETS}")
     if input not in INPUTS:
         raise ValueError(f"unknown input {input!r}; use one of {INPUTS}")
-    if max_spikes_per_step not in (None, 1):
-        raise ValueError(f"max_spikes_per_step={max_spikes_per_step!r} must be None or 1")
     if synapse is not None and (not np.isscalar(synapse) or not synapse > 0):
         raise ValueError(f"synapse={synapse!r} must be None or a positive time constant (s)")
     is_number = isinstance(initial_voltage, (int, float, np.number)) and np.isfinite(
         initial_voltage)
     if not (is_number or (isinstance(initial_voltage, str) and initial_voltage == "uniform")):
         raise ValueError(f"initial_voltage={initial_voltage!r} must be a number or 'uniform'")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
 
 
-def resolve_scales(network, scale_firing_rates):
-    """Firing-rate scale per spiking layer; a dict may omit layers (they get 1, as in nengo_dl)."""
-    names = network.spiking_layers
-    if isinstance(scale_firing_rates, dict):
-        unknown = [key for key in scale_firing_rates if key not in names]
-        if unknown:
-            raise ValueError(f"scale_firing_rates has keys {unknown} that are not spiking layers "
-                             f"of the network; its spiking layers are {names}")
-        scales = {name: scale_firing_rates.get(name, 1.0) for name in names}
-    else:
-        scales = {name: scale_firing_rates for name in names}
-    for name, value in scales.items():
-        if not np.isscalar(value) or not np.isfinite(value) or value <= 0:
-            raise ValueError(f"scale_firing_rates for layer {name!r} is {value!r}; it must be a "
-                             "positive number")
-    return {name: float(value) for name, value in scales.items()}
+class LayerState:
+    """The state of one spiking layer during a run, and the dense engine's step of it.
 
+    Holds the voltages, the spike counts, preallocated buffers, the synapse's state and the
+    recorded spikes; the neuron model does the update (:meth:`NeuronModel.step`).
+    """
 
-class NeuronLayer:
-    """State of one spiking layer: voltages, spike counts, optional synapse and recording."""
-
-    def __init__(self, shape, scale, *, dt, dtype, initial_voltage, reset, max_spikes,
-                 synapse, n_steps, record):
-        self.scale, self.dt, self.reset, self.max_spikes = scale, dt, reset, max_spikes
+    def __init__(self, model: NeuronModel, shape: tuple, gain: float, *, dt: float,
+                 dtype: np.dtype, initial_voltage: float | np.ndarray,
+                 synapse: Lowpass | None, n_steps: int, record: bool) -> None:
+        self.model, self.gain, self.dt, self.synapse = model, gain, dt, synapse
         if isinstance(initial_voltage, np.ndarray):
             self.voltage = initial_voltage.astype(dtype)  # a copy: drawn voltages, sliced
         else:
@@ -153,46 +152,33 @@ class NeuronLayer:
         self.counts = np.zeros(shape, dtype=dtype)
         self.drive = np.empty(shape, dtype=dtype)
         self.n = np.empty(shape, dtype=dtype)
-        # amplitude 1 / scale, computed as nengo does: (amplitude / dt) * n
-        self.out_scale = (1.0 / scale) / dt
-        self.decay = None if synapse is None else float(np.exp(-dt / synapse))
+        # amplitude 1 / gain, computed as nengo does: (amplitude / dt) * n
+        self.out_scale = (1.0 / gain) / dt
         self.filtered = np.zeros(shape, dtype=dtype) if synapse is not None else None
         self.spikes = np.zeros((shape[0], n_steps) + shape[1:], np.int32) if record else None
 
-    def step(self, current, t):
+    def step(self, current: np.ndarray, t: int) -> np.ndarray:
         """Advance one step given the input ``W h + b``; return what the next layer receives."""
         # in-place arithmetic on preallocated buffers: this is the simulator's inner loop
-        v, drive, n = self.voltage, self.drive, self.n
-        np.multiply(current, self.scale, out=drive)
-        np.maximum(drive, 0, out=drive)
-        drive *= self.dt
-        v += drive
-        if self.max_spikes is None:
-            np.floor(v, out=n)
-        else:
-            np.greater_equal(v, 1, out=n, casting="unsafe")
-        if self.reset == "subtract":
-            v -= n
-        else:
-            v[n > 0] = 0
+        n = self.n
+        self.model.step(self.voltage, current, gain=self.gain, dt=self.dt, drive=self.drive,
+                        spikes=n)
         self.counts += n
         if self.spikes is not None:
             self.spikes[:, t] = n
-        out = np.multiply(n, self.out_scale, out=drive)
-        return out if self.decay is None else self.filter(out)
-
-    def filter(self, out):
-        """Lowpass, read before update (nengo's one-step synaptic delay)."""
-        delayed = self.filtered.copy()
-        self.filtered *= self.decay
-        self.filtered += (1 - self.decay) * out
-        return delayed
+        out = np.multiply(n, self.out_scale, out=self.drive)
+        return out if self.synapse is None else self.synapse.step(self.filtered, out)
 
 
-def simulate(network, x, *, n_steps, dt=0.001, scale_firing_rates=1.0, synapse=None,
-             reset="subtract", max_spikes_per_step=None, initial_voltage=0.0, input="constant",
-             seed=None, record_spikes=(), dtype=np.float32, batch_size=None, progress=False):
-    """Run the converted network with spiking integrate-and-fire neurons.
+def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float = DT,
+             scale_firing_rates: float | dict = 1.0, synapse: float | None = None,
+             neuron: str | NeuronModel = "spiking_relu", reset: str = "subtract",
+             max_spikes_per_step: int | None = None, initial_voltage: float | str = 0.0,
+             input: str = "constant", seed: int | None = None,
+             record_spikes: tuple | list = (), dtype: Any = np.float32,
+             batch_size: int | None = None, method: str = "auto",
+             progress: bool = False) -> SimulationResult:
+    """Run the converted network with spiking neurons.
 
     Parameters
     ----------
@@ -215,12 +201,18 @@ def simulate(network, x, *, n_steps, dt=0.001, scale_firing_rates=1.0, synapse=N
         Time constant (seconds) of a lowpass filter on every connection out of a spiking layer,
         or None for none. Filtering smooths the spike trains (less noise) but makes the network
         slower to respond, and adds a one-step delay per layer, as in Nengo.
+    neuron : str or NeuronModel
+        "spiking_relu" (default): NengoDL's ``nengo.SpikingRectifiedLinear``, which rectifies
+        its input current every step (``v += max(J, 0) * dt``). "if": the integrate-and-fire
+        neuron of Diehl 2015 / Rueckauer 2017 / SNN Toolbox, which integrates the signed current
+        (``v += J * dt``; the voltage may go below zero). Or a :class:`NeuronModel` instance
+        (then it carries its own reset and spike cap).
     reset : {"subtract", "zero"}
         After a spike, subtract the threshold (keeps the excess charge; as Nengo) or set the
         voltage to zero (loses it: rates are biased low).
     max_spikes_per_step : None or 1
         None: ``floor(v)`` spikes per step (Nengo). 1: a spike when ``v >= 1``, at most one per
-        step (Diehl/Rueckauer IF neuron; rates saturate at ``1 / dt``).
+        step (rates saturate at ``1 / dt``; the papers' neurons).
     initial_voltage : float or "uniform"
         Starting voltage of every neuron (0 by default), or "uniform" for Nengo's default random
         start, uniform in [0, 1), drawn with ``seed``.
@@ -238,8 +230,18 @@ def simulate(network, x, *, n_steps, dt=0.001, scale_firing_rates=1.0, synapse=N
         round differently in float32 and flip a spike).
     batch_size : int or None
         Simulate this many examples at a time (bounds memory); None: all at once. Either way
-        a constant input is computed in chunks of :data:`CHUNK` examples (for speed; no result
-        changes).
+        a constant input is computed in chunks of :data:`snnlib.config.CHUNK` examples (for
+        speed; no result changes).
+    method : {"auto", "dense", "event"}
+        The engine. "dense": every neuron and every linear operation at each step. "event": the
+        event-driven engine (:mod:`snnlib.event_driven`), which computes the linear operations
+        out of spiking layers from the spikes alone; it needs a constant input, initial voltages
+        >= 0 and stages it can handle (dense and convolution layers between spiking layers),
+        and raises a ValueError saying which is missing. "auto" (default): the event-driven
+        engine where it applies and the first layer fires sparsely (at most
+        ``event_driven.SPARSE_THRESHOLD`` spikes per neuron and step), else the dense one. In
+        float64 both give the same spikes; in float32 a rare neuron may spike a step earlier or
+        later (the summation order differs).
     progress : bool
         Print the progress of the batches.
 
@@ -249,19 +251,22 @@ def simulate(network, x, *, n_steps, dt=0.001, scale_firing_rates=1.0, synapse=N
         ``.output`` (batch, n_steps, n_out), ``.spike_counts``, ``.rates`` (Hz),
         ``.accuracy_over_time(labels, readout=...)``, ``.predictions(readout=...)``.
     """
-    check_options(network, n_steps, dt, reset, input, max_spikes_per_step, synapse,
-                  initial_voltage)
+    check_options(network, n_steps, dt, input, synapse, initial_voltage, method)
+    model = get_neuron_model(neuron, reset=reset, max_spikes_per_step=max_spikes_per_step)
     x = network.check_input(x)
     if input == "poisson" and (x.min() < 0 or x.max() > 1):
         raise ValueError("input='poisson' needs input values in [0, 1] (spike probabilities)")
-    scales = resolve_scales(network, scale_firing_rates)
+    scales = network.firing_rate_scales(scale_firing_rates)
     unknown = [name for name in record_spikes if name not in scales]
     if unknown:
         raise ValueError(f"record_spikes names {unknown}, not spiking layers {list(scales)}")
+    segments = _engine(network, method, input, initial_voltage)
     rng = np.random.default_rng(seed)
-    options = dict(n_steps=n_steps, dt=dt, scales=scales, synapse=synapse, reset=reset,
-                   max_spikes=max_spikes_per_step, initial_voltage=initial_voltage, input=input,
-                   rng=rng, record=set(record_spikes), dtype=np.dtype(dtype))
+    options = dict(n_steps=n_steps, dt=dt, scales=scales,
+                   synapse=None if synapse is None else Lowpass(synapse, dt), model=model,
+                   initial_voltage=initial_voltage, input=input, rng=rng,
+                   record=set(record_spikes), dtype=np.dtype(dtype), segments=segments,
+                   forced=method == "event")
     batch_size = batch_size or len(x)
     parts = []
     for start in range(0, len(x), batch_size):
@@ -271,17 +276,36 @@ def simulate(network, x, *, n_steps, dt=0.001, scale_firing_rates=1.0, synapse=N
     return _join(parts, n_steps, dt)
 
 
-#: Examples simulated together when the input is constant. The neuron updates are elementwise
-#: passes over (examples x neurons) arrays; for 32 examples of the book's convnet (21,632
-#: neurons in its first layer) the state stays in the CPU caches between passes, which made the
-#: simulation ~2x faster than one pass over 200 examples (benchmarks/speed.py). Results do not
-#: depend on it: every example is simulated independently.
-CHUNK = 32
+def _engine(network: SpikingNetwork, method: str, input: str,
+            initial_voltage: float | str) -> list | None:
+    """The event-driven engine's plan (its segments), or None for the dense engine.
+
+    Raises a ValueError saying why when ``method="event"`` cannot apply.
+    """
+    if method == "dense":
+        return None
+    reason = None
+    if input != "constant":
+        reason = (f"input={input!r} changes at every step; it needs a constant input "
+                  "(input='constant')")
+    elif initial_voltage != "uniform" and initial_voltage < 0:
+        reason = f"it needs initial voltages >= 0 (initial_voltage={initial_voltage!r})"
+    else:
+        try:
+            return event_driven.segments(network)
+        except event_driven.Unsupported as err:
+            reason = str(err)
+    if method == "event":
+        raise ValueError(f"method='event' cannot simulate this: {reason}; use method='dense' "
+                         "or 'auto'")
+    return None
 
 
-def _run(network, x, *, n_steps, dt, scales, synapse, reset, max_spikes, initial_voltage,
-         input, rng, record, dtype):
-    """Simulate one batch; with a constant input, in chunks of :data:`CHUNK` examples.
+def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, scales: dict,
+         synapse: Lowpass | None, model: NeuronModel, initial_voltage: float | str,
+         input: str, rng: np.random.Generator, record: set, dtype: np.dtype,
+         segments: list | None, forced: bool) -> tuple:
+    """Simulate one batch; with a constant input, in chunks of :data:`snnlib.config.CHUNK`.
 
     Random initial voltages are drawn for the whole batch first, layer by layer (the order of
     the draws does not depend on the chunking), then sliced.
@@ -290,17 +314,14 @@ def _run(network, x, *, n_steps, dt, scales, synapse, reset, max_spikes, initial
                          if initial_voltage == "uniform" else initial_voltage)
                 for s in network.stages if s.spiking}
     stages = [_cast(stage, dtype) for stage in network.stages]
-    options = dict(n_steps=n_steps, dt=dt, scales=scales, synapse=synapse, reset=reset,
-                   max_spikes=max_spikes, input=input, rng=rng, record=record, dtype=dtype)
-    chunk = CHUNK
-    if _event_driven(network, input, initial_voltage):
-        options["segments"] = event_driven.segments(network)
-        chunk = event_driven.CHUNK
-    if input != "constant" or len(x) <= chunk:
+    options = dict(n_steps=n_steps, dt=dt, scales=scales, synapse=synapse, model=model,
+                   input=input, rng=rng, record=record, dtype=dtype, segments=segments,
+                   forced=forced)
+    if input != "constant" or len(x) <= CHUNK:
         return _run_chunk(network, stages, x, voltages, **options)
     parts = []
-    for start in range(0, len(x), chunk):
-        part = slice(start, start + chunk)
+    for start in range(0, len(x), CHUNK):
+        part = slice(start, start + CHUNK)
         sliced = {name: v[part] if isinstance(v, np.ndarray) else v
                   for name, v in voltages.items()}
         parts.append(_run_chunk(network, stages, x[part], sliced, **options))
@@ -309,34 +330,26 @@ def _run(network, x, *, n_steps, dt, scales, synapse, reset, max_spikes, initial
             {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]})
 
 
-def _event_driven(network, input, initial_voltage):
-    """Whether the event-driven path applies (constant input, voltages >= 0, known stages)."""
-    if not event_driven.ENABLED or input != "constant" or event_driven.segments(network) is None:
-        return False
-    if initial_voltage == "uniform":
-        return True
-    return initial_voltage >= 0
-
-
-def _run_chunk(network, stages, x, voltages, *, n_steps, dt, scales, synapse, reset,
-               max_spikes, input, rng, record, dtype, segments=None):
+def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, voltages: dict, *,
+               n_steps: int, dt: float, scales: dict, synapse: Lowpass | None,
+               model: NeuronModel, input: str, rng: np.random.Generator, record: set,
+               dtype: np.dtype, segments: list | None, forced: bool) -> tuple:
     first = next((i for i, s in enumerate(network.stages) if s.spiking), len(stages))
     neurons = {
-        s.name: NeuronLayer((len(x),) + s.output_shape, scales[s.name], dt=dt, dtype=dtype,
-                            initial_voltage=voltages[s.name], reset=reset,
-                            max_spikes=max_spikes, synapse=synapse, n_steps=n_steps,
-                            record=s.name in record)
+        s.name: LayerState(model, (len(x),) + s.output_shape, scales[s.name], dt=dt,
+                           dtype=dtype, initial_voltage=voltages[s.name], synapse=synapse,
+                           n_steps=n_steps, record=s.name in record)
         for s in network.stages if s.spiking}
     # With a constant input, everything up to the first neurons' input current is constant too.
     constant = _prefix(stages, first, x.astype(dtype)) if input == "constant" else None
     if segments is not None:
         # spikes per neuron and step of the first layer (its rate): dense ones are faster dense
         rate = np.maximum(constant * scales[network.stages[first].name] * dt, 0)
-        if max_spikes is not None:
+        if model.max_spikes_per_step is not None:
             rate = np.minimum(rate, 1)
-        if rate.mean() <= event_driven.SPARSE_THRESHOLD:
+        if forced or rate.mean() <= event_driven.SPARSE_THRESHOLD:
             return event_driven.run_chunk(network, stages, segments, x, neurons, constant,
-                                     n_steps=n_steps, dtype=dtype, synapse=synapse)
+                                          n_steps=n_steps, dtype=dtype, synapse=synapse)
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
     for t in range(n_steps):
         if constant is None:
@@ -344,7 +357,8 @@ def _run_chunk(network, stages, x, voltages, *, n_steps, dt, scales, synapse, re
             h = _prefix(stages, first, spikes_in)
         else:
             h = constant
-        for stage, name in zip(stages[first:], [s.name for s in network.stages[first:]]):
+        for stage, name in zip(stages[first:], [s.name for s in network.stages[first:]],
+                               strict=True):
             if stage is not stages[first]:
                 h = stage.linear(h)
             h = neurons[name].step(h, t) if name in neurons else h
@@ -354,25 +368,23 @@ def _run_chunk(network, stages, x, voltages, *, n_steps, dt, scales, synapse, re
     return output, counts, spikes
 
 
-def _prefix(stages, first, h):
+def _prefix(stages: list[Stage], first: int, h: np.ndarray) -> np.ndarray:
     """Run the linear stages before the first spiking one, then that one's input current."""
     for stage in stages[:first]:
         h = stage.linear(h)
     return stages[first].linear(h) if first < len(stages) else h
 
 
-def _cast(stage, dtype):
+def _cast(stage: Stage, dtype: np.dtype) -> Stage:
     """A copy of ``stage`` whose kernel and bias are in ``dtype`` (cast once, not every step)."""
-    import dataclasses
-
     op = stage.op
     if stage.has_weights:
-        op = dataclasses.replace(op, kernel=np.asarray(op.kernel, dtype=dtype))
+        op = op.with_kernel(np.asarray(op.kernel, dtype=dtype))
     bias = None if stage.bias is None else np.asarray(stage.bias, dtype=dtype)
     return dataclasses.replace(stage, op=op, bias=bias)
 
 
-def _join(parts, n_steps, dt):
+def _join(parts: list, n_steps: int, dt: float) -> SimulationResult:
     output = np.concatenate([p[0] for p in parts])
     counts = {name: np.concatenate([p[1][name] for p in parts]) for name in parts[0][1]}
     spikes = {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]}

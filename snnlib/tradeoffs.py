@@ -1,19 +1,26 @@
 """Accuracy, latency and spikes of every conversion method, side by side, and their Pareto front.
 
-:func:`compare_methods` runs :func:`snnlib.diagnostics.sweep` once per method (a labelled network
-and its simulation settings) and adds the spikes per example; :func:`pareto_front` marks the
-methods that no other method beats on every objective at once; :func:`plot_tradeoffs` draws
-accuracy against spikes, coloured by latency.
+:func:`compare_methods` simulates each method once (a labelled network and its simulation
+settings) and tabulates it as a row of :func:`snnlib.diagnostics.sweep` plus the spikes per
+example; :func:`pareto_front` marks the methods that no other method beats on every objective at
+once. The figure is :func:`snnlib.plots.plot_tradeoffs`.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from snnlib import measures
+from snnlib.config import DT
 
-def spiking_neurons(network):
-    """Number of spiking neurons per example (all spiking layers together)."""
-    return int(sum(np.prod(network.stage(name).output_shape) for name in network.spiking_layers))
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-def compare_methods(methods, x, labels, *, n_steps, dt=0.001, readout="last"):
+def compare_methods(methods: Sequence[tuple], x: np.ndarray, labels: np.ndarray, *,
+                    n_steps: int, dt: float = DT, readout: str = "last") -> pd.DataFrame:
     """Simulate each method once and tabulate its accuracy, latency and spikes.
 
     Parameters
@@ -43,7 +50,7 @@ def compare_methods(methods, x, labels, *, n_steps, dt=0.001, readout="last"):
     """
     import pandas as pd
 
-    from snnlib.diagnostics import sweep
+    from snnlib.diagnostics import evaluate
 
     labels_seen, rows = set(), []
     for label, network, settings in methods:
@@ -51,12 +58,11 @@ def compare_methods(methods, x, labels, *, n_steps, dt=0.001, readout="last"):
             raise ValueError(f"method label {label!r} is used twice")
         labels_seen.add(label)
         settings = dict(settings)
-        table = sweep(network, x, labels, n_steps=n_steps, grid={"dt": [dt]}, readout=readout,
-                      **settings)
-        row = table.iloc[0].to_dict()
+        row, result = evaluate(network, x, np.asarray(labels), n_steps=n_steps, dt=dt,
+                               readout=readout, **settings)
         row["method"] = label
-        duration = n_steps * dt
-        row["spikes_per_example"] = row["mean_rate_hz"] * spiking_neurons(network) * duration
+        row["spikes_per_example"] = measures.spikes_per_example(result)
+        del result
         row["settings"] = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
         rows.append(row)
     columns = ["method", "accuracy", "spikes_per_example", "latency_ms", "steps_to_within_1pt",
@@ -64,7 +70,8 @@ def compare_methods(methods, x, labels, *, n_steps, dt=0.001, readout="last"):
     return pd.DataFrame(rows)[columns]
 
 
-def pareto_front(table, *, maximize=("accuracy",), minimize=("spikes_per_example", "latency_ms")):
+def pareto_front(table: pd.DataFrame, *, maximize: Sequence[str] = ("accuracy",),
+                 minimize: Sequence[str] = ("spikes_per_example", "latency_ms")) -> np.ndarray:
     """Which rows no other row dominates (at least as good on every objective, better on one).
 
     Parameters
@@ -88,72 +95,3 @@ def pareto_front(table, *, maximize=("accuracy",), minimize=("spikes_per_example
         dominated = np.any(np.all(others >= values[i], axis=1) & np.any(others > values[i], axis=1))
         on_front[i] = not dominated
     return on_front
-
-
-def plot_tradeoffs(table, *, front=None, ann_accuracy=None, title=None):
-    """Accuracy against spikes per example (log), coloured by latency; Pareto points circled.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        From :func:`compare_methods`. Rows with zero spikes cannot sit on a log axis and are
-        left out (say so in the text).
-    front : ndarray of bool, optional
-        From :func:`pareto_front`; those points get a black ring and bold labels.
-    ann_accuracy : float, optional
-        Accuracy of the ANN (0-1), drawn as a dashed line.
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-
-    shown = np.asarray(table["spikes_per_example"], dtype=np.float64) > 0
-    data = table[shown]
-    front = np.zeros(len(table), bool) if front is None else np.asarray(front)[shown]
-    fig, ax = plt.subplots(figsize=(8.5, 5))
-    latency = np.asarray(data["latency_ms"], dtype=np.float64)
-    points = ax.scatter(data["spikes_per_example"], 100 * data["accuracy"], c=latency,
-                        cmap="viridis", s=70, zorder=3)
-    ax.scatter(data["spikes_per_example"][front], 100 * data["accuracy"][front], s=220,
-               facecolors="none", edgecolors="black", linewidths=1.5, zorder=4,
-               label="Pareto-optimal (accuracy, spikes, latency)")
-    if ann_accuracy is not None:
-        ax.axhline(100 * ann_accuracy, color="gray", linestyle="--", label="ANN")
-    ax.set_xscale("log")
-    ax.set_xlabel("spikes per image (all layers, whole run)")
-    ax.set_ylabel("accuracy at the end of the run (%)")
-    fig.colorbar(points, ax=ax, label="latency: time to within 1 point of final accuracy (ms)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    _place_labels(ax, data["spikes_per_example"], 100 * data["accuracy"], data["method"], front)
-    return fig
-
-
-# Offsets (points) tried in turn for a label: right of the point first, then above/below, then left.
-_LABEL_OFFSETS = [(6, 4), (6, -12), (6, 14), (6, -22), (6, 24), (-6, 4), (-6, -12), (-6, 14)]
-
-
-def _place_labels(ax, xs, ys, texts, bold):
-    """Label each point where the label overlaps no earlier label (first free offset)."""
-    renderer = ax.figure.canvas.get_renderer()
-    taken = []
-    for x, y, text, best in zip(xs, ys, texts, bold):
-        for dx, dy in _LABEL_OFFSETS:
-            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
-                                fontsize=8, fontweight="bold" if best else "normal",
-                                ha="left" if dx > 0 else "right")
-            box = label.get_window_extent(renderer)
-            if not any(box.overlaps(other) for other in taken):
-                break
-            label.remove()
-        else:  # no free place: keep the first choice rather than drop the label
-            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=_LABEL_OFFSETS[0],
-                                fontsize=8, fontweight="bold" if best else "normal")
-            box = label.get_window_extent(renderer)
-        taken.append(box)

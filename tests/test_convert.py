@@ -149,3 +149,117 @@ def test_unbuilt_and_uninitialized_models_are_rejected():
     # all-zero kernels: uninitialized / untrained
     with pytest.raises(ConversionError, match="all-zero kernels"):
         convert(zeros)
+
+
+class Doubler(layers.Layer):
+    """A custom Keras layer: multiplies its input by 2."""
+
+    def call(self, x):
+        return 2 * x
+
+
+def test_registry_has_the_builtins_and_the_message_is_built_from_it():
+    from snnlib.convert import CONVERTERS, supported_layers
+
+    # filled at import: every built-in layer type, listed in the "not supported" message
+    for keras_type in (layers.Dense, layers.Conv2D, layers.AveragePooling2D, layers.Flatten):
+        assert keras_type in CONVERTERS
+        assert keras_type.__name__ in supported_layers()
+    # max pooling is registered (to explain itself) but not listed as supported
+    assert layers.MaxPooling2D in CONVERTERS and "MaxPooling2D" not in supported_layers()
+    model = chain((4,), layers.Dense(3, name="d"), Doubler(name="twice"))
+    with pytest.raises(ConversionError) as info:
+        convert(model)
+    # the message names the layer, what is supported, and how to register a converter
+    assert "Supported: " + supported_layers() in str(info.value)
+    assert "@snnlib.convert.register(Doubler)" in str(info.value)
+
+
+def test_registering_again_warns():
+    from snnlib.convert import CONVERTERS, DenseConverter, register
+
+    class MyDense(DenseConverter):
+        pass
+
+    # replacing a converter warns, and the registry then uses the new one
+    with pytest.warns(UserWarning, match="Dense.*replaced by MyDense"):
+        register(layers.Dense)(MyDense)
+    assert CONVERTERS[layers.Dense] is MyDense
+    with pytest.warns(UserWarning, match="replaced by DenseConverter"):
+        register(layers.Dense)(DenseConverter)
+    assert CONVERTERS[layers.Dense] is DenseConverter
+    with pytest.raises(TypeError, match="LayerConverter"):
+        register(layers.Dense)(object)
+
+
+CUSTOM_FIRST = '''
+import threading
+import numpy as np
+import tensorflow as tf
+import snnlib.convert as unused  # noqa: F401  (the module, before any convert() call)
+from snnlib.convert import LayerConverter, convert, register, verify
+from snnlib.ops import Op
+
+
+class Doubler(tf.keras.layers.Layer):
+    def call(self, x):
+        return 2 * x
+
+
+class DoubleOp(Op):
+    kind = "double"
+
+    def __call__(self, x):
+        return 2 * x
+
+    def fan_out(self, input_shape):
+        return np.ones(input_shape, dtype=np.int64)
+
+
+# a custom layer is registered before the first convert() call ...
+@register(Doubler)
+class DoublerConverter(LayerConverter):
+    def convert(self, builder):
+        builder.add(self.layer.name, DoubleOp(), self.output_shape())
+
+
+tf.keras.utils.set_random_seed(0)
+inp = tf.keras.Input((5,))
+model = tf.keras.Model(inp, tf.keras.layers.Dense(3, name="out")(
+    Doubler(name="twice")(tf.keras.layers.Dense(4, activation="relu", name="d")(inp))))
+x = np.random.default_rng(0).random((6, 5)).astype(np.float32)
+# ... and the built-in converters still work beside it, from several threads at once
+errors, results = [], []
+
+def work():
+    try:
+        network = convert(model)
+        results.append(verify(network, model, x))
+    except Exception as err:  # noqa: BLE001
+        errors.append(repr(err))
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert not errors, errors
+assert len(results) == 8 and max(results) < 1e-5, results
+print("ok", [s.kind for s in convert(model).stages])
+'''
+
+
+def test_custom_converter_registered_before_the_first_convert():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-c", CUSTOM_FIRST], env=env, capture_output=True,
+                          text=True, timeout=300)
+    # a fresh interpreter: register a custom layer, then convert Dense + custom layer, in
+    # 8 threads (the built-ins are registered at import, so neither disables the other)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ok ['dense', 'double', 'dense']" in done.stdout

@@ -93,7 +93,8 @@ def _write_fake_full_mnist(path, n_train=60000, n_test=10000):
     path.parent.mkdir(parents=True)
     np.savez_compressed(
         path,
-        x_train=np.zeros((n_train, 28, 28), np.uint8) + np.uint8(255) * (rng.random((1, 28, 28)) > 0.5),
+        x_train=(np.zeros((n_train, 28, 28), np.uint8)
+                 + np.uint8(255) * (rng.random((1, 28, 28)) > 0.5)),
         y_train=(np.arange(n_train) % 10).astype(np.uint8),
         x_test=np.full((n_test, 28, 28), 51, np.uint8),
         y_test=(np.arange(n_test) % 10).astype(np.uint8),
@@ -115,5 +116,6 @@ def test_full_rejects_a_file_that_is_not_full_mnist(tmp_path):
     path = tmp_path / "datasets" / "mnist.npz"
     _write_fake_full_mnist(path, n_train=100, n_test=10)
     # a truncated file is an error naming the array and the expected shape, not a smaller data set
-    with pytest.raises(ValueError, match=r"x_train has shape \(100, 28, 28\), expected \(60000, 28, 28\)"):
+    with pytest.raises(ValueError,
+                       match=r"x_train has shape \(100, 28, 28\), expected \(60000, 28, 28\)"):
         load_mnist(full=True, cache_dir=tmp_path)

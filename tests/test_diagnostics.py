@@ -1,12 +1,15 @@
-"""Diagnostics: rate correlation, firing summaries, operation counts, sweeps."""
+"""Diagnostics: rate correlation, firing summaries, sweeps."""
 import numpy as np
 import pytest
 
 from snnlib.convert import convert
 from snnlib.diagnostics import (
-    ann_operations, fan_out, firing_rate_summary, layer_rate_correlation, steps_to_accuracy,
-    sweep, synaptic_operations,
+    firing_rate_summary,
+    layer_rate_correlation,
+    steps_to_accuracy,
+    sweep,
 )
+from snnlib.measures import synaptic_operations
 from snnlib.simulate import SimulationResult, simulate
 
 
@@ -18,65 +21,6 @@ def dense_net(dense_model):
 @pytest.fixture
 def conv_net(conv_model):
     return convert(conv_model)
-
-
-def brute_force_connections(stages, input_shape):
-    """Per input element, how many outputs of the chain change when only that element is 1."""
-    n = int(np.prod(input_shape))
-    h = np.eye(n, dtype=np.float64).reshape((n,) + tuple(input_shape))
-    for stage in stages:
-        h = stage.op(h)  # the real (random, non-zero) weights, no bias
-    return (np.abs(h.reshape(n, -1)) > 0).sum(axis=1).reshape(input_shape)
-
-
-def test_fan_out_matches_brute_force(conv_net):
-    stages = conv_net.stages
-    names = [s.name for s in stages]
-    # conv_a's spikes go through the pooling into conv_b: brute force with the real kernels
-    chain = stages[names.index("conv_a") + 1:names.index("conv_b") + 1]
-    expected = brute_force_connections(chain, conv_net.stage("conv_a").output_shape)
-    np.testing.assert_array_equal(fan_out(conv_net, "conv_a"), expected)
-    # conv_b's spikes go through flatten into the 3-unit readout: 3 synapses each
-    assert np.all(fan_out(conv_net, "conv_b") == 3)
-
-
-def test_ann_operations_match_brute_force_and_formula(conv_net):
-    macs = ann_operations(conv_net, by_layer=True)
-    conv_a = conv_net.stage("conv_a")
-    # the input layer counts: its connections, counted one input pixel at a time
-    assert macs["conv_a"] == brute_force_connections([conv_a], conv_a.input_shape).sum()
-    # conv_b (2x2 valid, 3x3x4 -> 2x2x6) has no padding: out_h*out_w*c_out*kh*kw*c_in
-    assert macs["conv_b"] == 2 * 2 * 6 * 2 * 2 * 4
-    # dense readout: n_in * n_out
-    assert macs["readout"] == 24 * 3
-    # the total is the sum of the layers
-    assert macs["total"] == sum(v for k, v in macs.items() if k != "total")
-    assert ann_operations(conv_net) == macs["total"]
-
-
-def test_conv_fan_out_formula_away_from_borders(convnet):
-    network = convert(convnet)
-    fan = fan_out(network, "conv0")
-    # 3x3 stride-2 conv into 64 channels: interior positions reach 1x1, 2x1, 1x2 or 2x2
-    # output positions, 64 channels each (kh*kw*c_out/(sh*sw) = 144 on average)
-    assert set(np.unique(fan[1:-1, 1:-1])) == {64, 128, 256}
-    # summed over the 26x26x32 inputs: every connection of the 12x12x64 outputs, 3x3x32 each
-    assert fan.sum() == 12 * 12 * 64 * 3 * 3 * 32
-    # the last row and column are outside every 'valid' window of the stride-2 conv
-    assert np.all(fan[-1] == 0) and np.all(fan[:, -1] == 0)
-
-
-def test_synaptic_operations_is_spikes_times_fan_out(conv_net, images12):
-    result = simulate(conv_net, images12, n_steps=20, scale_firing_rates=300.0)
-    ops = synaptic_operations(conv_net, result)
-    expected = {name: (result.spike_counts[name] * fan_out(conv_net, name)).sum() / 4
-                for name in conv_net.spiking_layers}
-    # per example: total spikes of each neuron x its synapses, averaged over the 4 examples
-    for name, value in expected.items():
-        assert ops[name] == pytest.approx(value)
-    assert ops["total"] == pytest.approx(sum(expected.values()))
-    # the network does spike, so the count is not trivially zero
-    assert ops["total"] > 0
 
 
 def test_rate_correlation_high_for_long_runs(dense_net, images6):

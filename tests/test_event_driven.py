@@ -28,10 +28,8 @@ def test_event_driven_path_gives_the_dense_path_spike_counts(monkeypatch, thresh
             [1.0, 100.0, 1000.0], [None, 0.005], ["subtract", "zero"], [None, 1]):
         kwargs = dict(n_steps=30, scale_firing_rates=scale, synapse=synapse, reset=reset,
                       max_spikes_per_step=max_spikes, dtype=np.float64)
-        monkeypatch.setattr(module, "ENABLED", False)
-        dense = simulate(network, x, **kwargs)
-        monkeypatch.setattr(module, "ENABLED", True)
-        sparse = simulate(network, x, **kwargs)
+        dense = simulate(network, x, method="dense", **kwargs)
+        sparse = simulate(network, x, method="auto", **kwargs)
         # float64: the same spikes; outputs agree to summation-order rounding
         for name in dense.spike_counts:
             np.testing.assert_array_equal(sparse.spike_counts[name], dense.spike_counts[name])

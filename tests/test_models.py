@@ -54,7 +54,7 @@ def test_load_weights_round_trip(tmp_path):
     tf.keras.utils.set_random_seed(5)
     other = load_weights(build_convnet(), tmp_path / "w.npz")
     # every weight comes back exactly
-    for a, b in zip(model.get_weights(), other.get_weights()):
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -75,7 +75,7 @@ def test_train_convnet_is_deterministic_and_learns():
     first, history = train_convnet(x, y, epochs=2, seed=7)
     second, _ = train_convnet(x, y, epochs=2, seed=7)
     # the same seed gives the same weights, bit for bit (deterministic ops, fixed batch order)
-    for a, b in zip(first.get_weights(), second.get_weights()):
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # and training does something: the training accuracy rises above chance (10 %)
     assert len(history["accuracy"]) == 2 and history["accuracy"][-1] > 0.3

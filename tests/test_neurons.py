@@ -1,18 +1,190 @@
-"""Single IF neurons, rate quantization, and firing-rate scaling of ReLU and LIF rate curves."""
-import matplotlib
+"""Neuron models against plain reference step rules on both engines; single neurons, rate
+quantization, and firing-rate scaling of ReLU and LIF rate curves."""
+import itertools
 
-matplotlib.use("Agg")  # tests draw figures without a display
+import nengo
+import numpy as np
+import pytest
 
-import matplotlib.pyplot as plt  # noqa: E402
-import nengo  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from snnlib.convert import convert  # noqa: E402
-from snnlib.neurons import (  # noqa: E402
-    integrate_and_fire, measured_rate, plot_rate_quantization, plot_scaled_rate_curves,
-    plot_voltage_trace, rate_error_bound, scaled_forward, scaled_rates,
+from snnlib.convert import convert
+from snnlib.network import SpikingNetwork, Stage
+from snnlib.neurons import (
+    NEURON_MODELS,
+    IntegrateAndFire,
+    NeuronModel,
+    SpikingReLU,
+    get_neuron_model,
+    integrate_and_fire,
+    measured_rate,
+    rate_error_bound,
+    register_neuron_model,
+    scaled_forward,
+    scaled_rates,
 )
+from snnlib.ops import DenseOp
+from snnlib.simulate import simulate
+
+# dt and gain are powers of two, weights and inputs multiples of 1/8: every voltage, current
+# and output below is exact in float64, so any summation order gives the same spikes
+DT = 2.0 ** -10
+GAIN = 2.0 ** 9
+
+
+def reference_step(v, current, *, rectify, reset, max_spikes):
+    """One neuron, one step, written out plainly: returns (new voltage, spikes)."""
+    j = GAIN * current
+    if rectify:
+        j = max(j, 0.0)  # nengo.SpikingRectifiedLinear: the current is rectified every step
+    v = v + j * DT
+    n = 0
+    if v >= 1:
+        n = 1 if max_spikes == 1 else int(np.floor(v))
+    if n > 0:
+        v = v - n if reset == "subtract" else 0.0
+    return v, n
+
+
+def reference_run(layers, x, n_steps, **rule):
+    """Spikes (example, step, neuron) of every layer of a chain of ReLU layers + readout."""
+    spikes = [np.zeros((len(x), n_steps, len(b)), int) for _, b in layers]
+    for e in range(len(x)):
+        voltages = [np.zeros(len(b)) for _, b in layers]
+        for t in range(n_steps):
+            h = x[e]
+            for k, (w, b) in enumerate(layers):
+                current = h @ w + b
+                for i in range(len(b)):
+                    voltages[k][i], spikes[k][e, t, i] = reference_step(voltages[k][i],
+                                                                        current[i], **rule)
+                h = spikes[k][e, t] * (1.0 / GAIN) / DT  # amplitude 1 / gain
+    return spikes
+
+
+def dyadic(rng, shape, low, high):
+    return rng.integers(low, high, size=shape) / 8.0
+
+
+@pytest.fixture(scope="module")
+def signed_network():
+    """input 8 -> 6 ReLU (some negative biases) -> 5 ReLU (weights of both signs) -> 3."""
+    rng = np.random.default_rng(4)
+    layers = [(dyadic(rng, (8, 6), -4, 9), dyadic(rng, (6,), -6, 4)),
+              (dyadic(rng, (6, 5), -12, 10), dyadic(rng, (5,), -2, 6))]
+    readout = (dyadic(rng, (5, 3), -8, 8), np.zeros(3))
+    stages, shape = [], (8,)
+    for k, (w, b) in enumerate(layers + [readout]):
+        spiking = k < len(layers)
+        stages.append(Stage(name=f"l{k}", kind="dense", keras_layers=[f"l{k}"], op=DenseOp(w),
+                            bias=b, activation="relu" if spiking else None, input_shape=shape,
+                            output_shape=(w.shape[1],), kernel_original=w, bias_original=b))
+        shape = (w.shape[1],)
+    x = dyadic(rng, (4, 8), 0, 9)
+    return SpikingNetwork(stages, (8,)), layers, x
+
+
+@pytest.mark.parametrize("neuron, reset, max_spikes, method", list(itertools.product(
+    ["spiking_relu", "if"], ["subtract", "zero"], [None, 1], ["dense", "event"])))
+def test_models_follow_their_reference_rule(signed_network, neuron, reset, max_spikes, method):
+    network, layers, x = signed_network
+    n_steps = 40
+    result = simulate(network, x, n_steps=n_steps, dt=DT, scale_firing_rates=GAIN, neuron=neuron,
+                      reset=reset, max_spikes_per_step=max_spikes, method=method,
+                      record_spikes=["l0", "l1"], dtype=np.float64)
+    expected = reference_run(layers, x, n_steps, rectify=neuron == "spiking_relu", reset=reset,
+                             max_spikes=max_spikes)
+    # both engines give the spikes of the step rule written out above, step by step
+    for name, spikes in zip(["l0", "l1"], expected, strict=True):
+        np.testing.assert_array_equal(result.spikes[name], spikes)
+        np.testing.assert_array_equal(result.spike_counts[name], spikes.sum(axis=1))
+    # the test is not trivial: the neurons spike, several per step where allowed
+    assert expected[1].sum() > 0 and (max_spikes == 1 or expected[1].max() > 1)
+
+
+def test_if_integrates_the_signed_current_where_the_spiking_relu_rectifies(signed_network):
+    network, layers, x = signed_network
+    runs = {neuron: simulate(network, x, n_steps=40, dt=DT, scale_firing_rates=GAIN,
+                             neuron=neuron, dtype=np.float64)
+            for neuron in ("spiking_relu", "if")}
+    counts = {neuron: r.spike_counts for neuron, r in runs.items()}
+    # the first layer gets a constant current: no difference (a negative one never spikes)
+    np.testing.assert_array_equal(counts["if"]["l0"], counts["spiking_relu"]["l0"])
+    # the second gets spikes of both signs: the rectifying neuron drops the negative steps and
+    # fires more
+    assert counts["spiking_relu"]["l1"].sum() > counts["if"]["l1"].sum()
+
+
+def test_closed_form_under_constant_drive():
+    currents = np.array([-300.0, -0.5, 0.0, 37.0, 250.0, 999.0, 2500.0])  # Hz
+    for model in (SpikingReLU(), IntegrateAndFire()):
+        assert model.has_closed_form
+        v = np.full(len(currents), 0.25)
+        drive = model.drive(currents, 1.0, 0.001)
+        steps, flat, counts = model.constant_drive_spikes(v, drive, 100, 0.001)
+        total = np.bincount(flat, weights=counts, minlength=len(currents))
+        _, spikes = integrate_and_fire(currents, 100, initial_voltage=0.25, neuron=model)
+        # the closed form gives the step-by-step counts; d <= 0 never spikes
+        np.testing.assert_array_equal(total, spikes.sum(axis=0))
+        assert total[:3].sum() == 0
+        # and each spike at its step
+        by_step = np.zeros_like(spikes)
+        np.add.at(by_step, (steps, flat), counts)
+        np.testing.assert_array_equal(by_step, spikes)
+    # no closed form with a spike cap or a reset to zero
+    assert not SpikingReLU(max_spikes_per_step=1).has_closed_form
+    assert not IntegrateAndFire(reset="zero").has_closed_form
+
+
+def test_if_voltage_goes_below_zero():
+    voltage, spikes = integrate_and_fire([-250.0, 250.0], 10, neuron="if")
+    # a negative current lowers the membrane (IF) ...
+    np.testing.assert_array_equal(voltage[:, 0], -0.25 * np.arange(1, 11))
+    assert spikes[:, 0].sum() == 0 and spikes[:, 1].tolist() == [0, 0, 0, 1, 0, 0, 0, 1, 0, 0]
+    # ... where the spiking ReLU ignores it
+    voltage, _ = integrate_and_fire([-250.0], 10)
+    assert np.all(voltage == 0)
+
+
+def test_registry_and_configuration():
+    # the built-in models, by name
+    assert NEURON_MODELS["spiking_relu"] is SpikingReLU and NEURON_MODELS["if"] is IntegrateAndFire
+    model = get_neuron_model("if", reset="zero", max_spikes_per_step=1)
+    assert model == IntegrateAndFire(reset="zero", max_spikes_per_step=1)
+    # an instance carries its own settings: options left at their defaults defer to it, a
+    # different one is refused
+    assert get_neuron_model(model) is model
+    assert get_neuron_model(model, reset="subtract", max_spikes_per_step=None) is model
+    with pytest.raises(ValueError, match="conflicts"):
+        get_neuron_model(IntegrateAndFire(), reset="zero")
+    with pytest.raises(ValueError, match="unknown neuron 'lif'.*'if'"):
+        get_neuron_model("lif")
+    with pytest.raises(ValueError, match="reset"):
+        IntegrateAndFire(reset="soft")
+
+    class Twice(SpikingReLU):
+        name = "spiking_relu"
+
+    # registering a name again replaces the model, with a warning
+    with pytest.warns(UserWarning, match="replaced"):
+        register_neuron_model(Twice)
+    with pytest.warns(UserWarning, match="replaced"):
+        register_neuron_model(SpikingReLU)
+    assert NEURON_MODELS["spiking_relu"] is SpikingReLU
+    with pytest.raises(TypeError):
+        register_neuron_model(NeuronModel)  # no name
+
+
+def test_simulate_with_a_model_instance(dense_model, images6):
+    network = convert(dense_model)
+    by_name = simulate(network, images6, n_steps=20, scale_firing_rates=300.0, reset="zero",
+                       neuron="if")
+    by_instance = simulate(network, images6, n_steps=20, scale_firing_rates=300.0,
+                           neuron=IntegrateAndFire(reset="zero"))
+    # a model instance and a name with the same options are the same neuron
+    np.testing.assert_array_equal(by_name.output, by_instance.output)
+    with pytest.raises(ValueError, match="conflicts"):
+        simulate(network, images6, n_steps=2, neuron=IntegrateAndFire(), reset="zero")
+    with pytest.raises(ValueError, match="unknown neuron"):
+        simulate(network, images6, n_steps=2, neuron="lif")
 
 
 def test_matches_nengo_spiking_relu_step_by_step(rng):
@@ -103,19 +275,3 @@ def test_scaled_forward_lif_depends_on_scale(dense_model, images6):
     # unknown layer names in a scale dict fail as in simulate
     with pytest.raises(ValueError, match="not spiking layers"):
         scaled_forward(network, images6, scale_firing_rates={"nope": 2.0})
-
-
-def test_figures_have_labelled_axes():
-    voltage, spikes = integrate_and_fire([70.0, 230.0], 50)
-    figs = [
-        plot_voltage_trace(voltage, spikes, [70.0, 230.0]),
-        plot_rate_quantization(np.linspace(0, 100, 11), {10: np.zeros(11)},
-                               {"subtract": {10: 100.0, 100: 10.0}}),
-        plot_scaled_rate_curves(np.logspace(-1, 1, 5), {"LIF s=10": np.ones(5)}),
-    ]
-    for fig in figs:
-        for ax in fig.axes:
-            # every panel names its axes (units in the labels)
-            assert ax.get_ylabel()
-        assert fig.axes[-1].get_xlabel()
-        plt.close(fig)

@@ -110,7 +110,62 @@ def test_normalize_in_place_equals_convert_with_normalization(conv_model, images
     assert returned is plain
     # ... with the same lambdas and weights as convert(normalization=...)
     assert plain.scales == pytest.approx(direct.scales, rel=1e-12)
-    for ours, theirs in zip(plain.weights(), direct.weights()):
+    for ours, theirs in zip(plain.weights(), direct.weights(), strict=True):
         np.testing.assert_allclose(ours["kernel"], theirs["kernel"], rtol=1e-6)
     # and a non-trivial normalization happened (some lambda differs from 1)
     assert any(abs(v - 1) > 1e-3 for v in plain.scales.values())
+
+
+def test_rules_table_and_custom_rules(conv_model, images12):
+    from snnlib.normalize import (
+        NORMALIZATIONS,
+        MaxNormalization,
+        NormalizationRule,
+        PercentileNormalization,
+        get_rule,
+        layer_scale,
+        register_normalization,
+    )
+
+    # the table holds the built-in rules, by name
+    assert NORMALIZATIONS["max"] is MaxNormalization
+    assert NORMALIZATIONS["percentile"] is PercentileNormalization
+    values = np.array([0.0, 0.0, 1.0, 2.0, 3.0, 10.0], np.float32)
+    assert layer_scale(values, "max") == 10.0
+    assert layer_scale(values, "percentile", 50) == 2.5  # of the non-zero values
+    assert layer_scale(np.zeros(4), "max") == 1.0  # a silent layer keeps its weights
+    # order statistics, for a calibration that keeps only the top tail of each layer
+    assert get_rule("percentile", percentile=99.0).order_statistic() == (0.99, True)
+    assert get_rule("max").order_statistic() == (1.0, True)
+    assert get_rule(np.max).order_statistic() is None
+
+    def half_max(activations):
+        return 0.5 * activations.max()
+
+    # a callable receives the layer's activations and returns lambda
+    custom = convert(conv_model, calibration=images12, normalization=half_max)
+    reference = convert(conv_model, calibration=images12, normalization="max")
+    assert custom.normalization == "half_max"
+    for layer in ("conv_a", "conv_b"):
+        assert custom.scales[layer] == pytest.approx(0.5 * reference.scales[layer], rel=1e-6)
+
+    # a registered rule is used by name
+    @register_normalization
+    class Median(NormalizationRule):
+        name = "median_test"
+
+        def compute(self, values):
+            return float(np.median(values[values > 0]))
+
+    try:
+        network = convert(conv_model, calibration=images12, normalization="median_test")
+        assert network.normalization == "median_test"
+        assert network.scales["conv_a"] < reference.scales["conv_a"]
+        # the error message is built from the table
+        with pytest.raises(ValueError, match="'median_test'.*callable"):
+            convert(conv_model, calibration=images12, normalization="mean")
+    finally:
+        del NORMALIZATIONS["median_test"]
+    # a rule that returns a bad lambda is named, with the layer
+    with pytest.raises(ValueError, match="layer 'conv_a'.*lambda = -1"):
+        convert(conv_model, calibration=images12, normalization=lambda values: -1.0)

@@ -9,11 +9,25 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from snnlib.convert import convert  # noqa: E402
+from snnlib.neurons import integrate_and_fire  # noqa: E402
 from snnlib.plots import (  # noqa: E402
-    plot_accuracy_over_time, plot_heatmap, plot_output_over_time, plot_rate_correlation,
-    plot_digits, plot_rate_histograms, plot_spike_raster, plot_training_history,
+    plot_accuracy_over_time,
+    plot_digits,
+    plot_filtered_spike_train,
+    plot_heatmap,
+    plot_output_over_time,
+    plot_rate_correlation,
+    plot_rate_histograms,
+    plot_rate_quantization,
+    plot_scaled_rate_curves,
+    plot_spike_raster,
+    plot_step_response,
+    plot_tradeoffs,
+    plot_training_history,
+    plot_voltage_trace,
 )
 from snnlib.simulate import simulate  # noqa: E402
+from snnlib.synapses import neuron_trace  # noqa: E402
 
 
 @pytest.fixture
@@ -129,3 +143,54 @@ def test_plot_training_history_has_one_line_per_set():
     assert [line.get_label() for line in ax.get_lines()] == ["training images", "test images"]
     assert ax.get_ylabel() == "accuracy (%)" and ax.get_xlabel() == "epoch"
     assert np.allclose(ax.get_lines()[1].get_ydata(), [60, 80])
+
+
+def test_neuron_figures_have_labelled_axes():
+    voltage, spikes = integrate_and_fire([70.0, 230.0], 50)
+    figs = [
+        plot_voltage_trace(voltage, spikes, [70.0, 230.0]),
+        plot_rate_quantization(np.linspace(0, 100, 11), {10: np.zeros(11)},
+                               {"subtract": {10: 100.0, 100: 10.0}}),
+        plot_scaled_rate_curves(np.logspace(-1, 1, 5), {"LIF s=10": np.ones(5)}),
+    ]
+    for fig in figs:
+        for ax in fig.axes:
+            # every panel names its axes (units in the labels)
+            assert ax.get_ylabel()
+        assert fig.axes[-1].get_xlabel()
+
+
+def test_synapse_figures(conv_model, images12):
+    trace = neuron_trace(convert(conv_model), images12[:1], "conv_a", scale_firing_rates=300.0,
+                         n_steps=50)
+    fig = plot_filtered_spike_train(trace, [0.005, 0.02])
+    # two panels, the lower one with a line per tau plus the activation, time in ms
+    bottom = fig.axes[1]
+    assert len(bottom.get_lines()) == 3 and "ms" in bottom.get_xlabel()
+    fig = plot_step_response([0.005, 0.02], 60)
+    assert "ms" in fig.axes[0].get_xlabel() and fig.axes[0].get_legend() is not None
+
+
+def test_plot_tradeoffs():
+    table = pd.DataFrame({"method": ["a", "b", "zero"], "accuracy": [0.9, 0.95, 0.1],
+                          "spikes_per_example": [100.0, 1000.0, 0.0],
+                          "latency_ms": [10.0, 20.0, 1.0]})
+    fig = plot_tradeoffs(table, front=np.array([True, True, False]), ann_accuracy=0.97)
+    ax = fig.axes[0]
+    # log spike axis with units in the labels; zero-spike rows are left out (2 labels drawn)
+    assert ax.get_xscale() == "log" and "spikes" in ax.get_xlabel()
+    assert len(ax.texts) == 2
+
+
+def test_plot_tradeoffs_labels_do_not_overlap():
+    # four methods at almost the same place: their labels must be moved apart
+    table = pd.DataFrame({"method": [f"method number {i}" for i in range(4)],
+                          "accuracy": [0.960, 0.961, 0.962, 0.963],
+                          "spikes_per_example": [1000.0, 1010.0, 1020.0, 1030.0],
+                          "latency_ms": [10.0, 20.0, 30.0, 40.0]})
+    fig = plot_tradeoffs(table)
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in ax.texts]
+    assert len(boxes) == 4
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

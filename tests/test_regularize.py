@@ -63,7 +63,7 @@ def test_training_is_deterministic_and_regularizes(tiny_mnist):
     a, _ = regularize.train_rate_regularized_convnet(x, y, strength=1e-4, **kwargs)
     b, _ = regularize.train_rate_regularized_convnet(x, y, strength=1e-4, **kwargs)
     # the same seed gives the same weights
-    for wa, wb in zip(a.get_weights(), b.get_weights()):
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
     # the regularizers are attached to the two convolutions only
     assert isinstance(a.get_layer("conv0").activity_regularizer, regularize.RateRegularizer)

@@ -154,3 +154,32 @@ def test_bad_inputs(network, images6):
     bad[0, 0, 0, 0] = np.inf
     with pytest.raises(ValueError, match="infinite"):
         simulate(network, bad, n_steps=5)
+
+
+def test_method_event_where_it_cannot_apply(network, conv_model, images6, images12):
+    # each reason is said: input changing every step, negative start, a stage without sparse form
+    with pytest.raises(ValueError, match="method='event'.*constant input"):
+        simulate(network, images6, n_steps=2, input="poisson", method="event")
+    with pytest.raises(ValueError, match="method='event'.*initial voltages >= 0"):
+        simulate(network, images6, n_steps=2, initial_voltage=-0.5, method="event")
+    with pytest.raises(ValueError, match="method='event'.*'pool' \\(avgpool2d\\)"):
+        simulate(convert(conv_model), images12, n_steps=2, method="event")
+    with pytest.raises(ValueError, match="unknown method 'sparse'"):
+        simulate(network, images6, n_steps=2, method="sparse")
+    # "auto" falls back to the dense engine there
+    auto = simulate(convert(conv_model), images12, n_steps=5, scale_firing_rates=300.0)
+    dense = simulate(convert(conv_model), images12, n_steps=5, scale_firing_rates=300.0,
+                     method="dense")
+    np.testing.assert_array_equal(auto.output, dense.output)
+
+
+def test_event_and_dense_engines_agree(network, images6):
+    for options in (dict(), dict(reset="zero", max_spikes_per_step=1), dict(neuron="if"),
+                    dict(initial_voltage="uniform", seed=2)):
+        kwargs = dict(n_steps=30, scale_firing_rates=400.0, dtype=np.float64, **options)
+        event = simulate(network, images6, method="event", **kwargs)
+        dense = simulate(network, images6, method="dense", **kwargs)
+        # float64: the same spikes, outputs to summation-order rounding
+        for name in dense.spike_counts:
+            np.testing.assert_array_equal(event.spike_counts[name], dense.spike_counts[name])
+        np.testing.assert_allclose(event.output, dense.output, atol=1e-9)

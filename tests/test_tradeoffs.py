@@ -1,12 +1,11 @@
-"""Tests of snnlib.tradeoffs: method comparison table, Pareto front, figure."""
-import matplotlib
+"""Tests of snnlib.tradeoffs: method comparison table and Pareto front."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from snnlib import tradeoffs
 from snnlib.convert import convert
-from snnlib.regularize import spikes_per_example
+from snnlib.measures import spikes_per_example
 from snnlib.simulate import simulate
 
 
@@ -29,11 +28,6 @@ def test_pareto_front_single_objective():
     assert tradeoffs.pareto_front(table).tolist() == [False, True, True]
 
 
-def test_spiking_neurons(dense_model):
-    # hidden0 (16) + hidden1 (12) spiking neurons; the readout does not spike
-    assert tradeoffs.spiking_neurons(convert(dense_model)) == 28
-
-
 def test_compare_methods(dense_model, images6):
     network = convert(dense_model)
     labels = np.array([0, 1, 2, 3])
@@ -42,7 +36,7 @@ def test_compare_methods(dense_model, images6):
     table = tradeoffs.compare_methods(methods, images6, labels, n_steps=20)
     # one row per method, in order
     assert table["method"].tolist() == ["low", "high, filtered"]
-    for (_, _, settings), (_, row) in zip(methods, table.iterrows()):
+    for (_, _, settings), (_, row) in zip(methods, table.iterrows(), strict=True):
         result = simulate(network, images6, n_steps=20, **settings)
         # spikes per example are the simulation's
         assert row["spikes_per_example"] == pytest.approx(spikes_per_example(result), rel=1e-9)
@@ -51,30 +45,3 @@ def test_compare_methods(dense_model, images6):
     assert table["spikes_per_example"][1] > table["spikes_per_example"][0]
     with pytest.raises(ValueError, match="twice"):
         tradeoffs.compare_methods(methods[:1] * 2, images6, labels, n_steps=5)
-
-
-def test_plot_tradeoffs():
-    table = pd.DataFrame({"method": ["a", "b", "zero"], "accuracy": [0.9, 0.95, 0.1],
-                          "spikes_per_example": [100.0, 1000.0, 0.0],
-                          "latency_ms": [10.0, 20.0, 1.0]})
-    fig = tradeoffs.plot_tradeoffs(table, front=np.array([True, True, False]), ann_accuracy=0.97)
-    ax = fig.axes[0]
-    # log spike axis with units in the labels; zero-spike rows are left out (2 labels drawn)
-    assert ax.get_xscale() == "log" and "spikes" in ax.get_xlabel()
-    assert len(ax.texts) == 2
-    matplotlib.pyplot.close(fig)
-
-
-def test_plot_tradeoffs_labels_do_not_overlap():
-    # four methods at almost the same place: their labels must be moved apart
-    table = pd.DataFrame({"method": [f"method number {i}" for i in range(4)],
-                          "accuracy": [0.960, 0.961, 0.962, 0.963],
-                          "spikes_per_example": [1000.0, 1010.0, 1020.0, 1030.0],
-                          "latency_ms": [10.0, 20.0, 30.0, 40.0]})
-    fig = tradeoffs.plot_tradeoffs(table)
-    ax = fig.axes[0]
-    renderer = fig.canvas.get_renderer()
-    boxes = [text.get_window_extent(renderer) for text in ax.texts]
-    assert len(boxes) == 4
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
-    matplotlib.pyplot.close(fig)

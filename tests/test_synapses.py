@@ -1,18 +1,17 @@
-"""Synaptic filtering: the lowpass filter, its step response, and what simulate does with it."""
-import matplotlib
+"""The synapse: the lowpass filter, its step response, and what simulate does with it."""
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")  # tests draw figures without a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from snnlib.convert import convert  # noqa: E402
-from snnlib.filters import (  # noqa: E402
-    lowpass, lowpass_decay, neuron_trace, plot_filtered_spike_train, plot_step_response,
-    rise_steps, step_response, synapse_label,
+from snnlib.convert import convert
+from snnlib.simulate import simulate
+from snnlib.synapses import (
+    Lowpass,
+    lowpass,
+    neuron_trace,
+    rise_steps,
+    step_response,
+    synapse_label,
 )
-from snnlib.simulate import simulate  # noqa: E402
 
 
 def test_lowpass_matches_nengo(rng):
@@ -38,7 +37,7 @@ def test_step_response_and_time_constant():
     tau, dt = 0.01, 0.001
     response = step_response(tau, 200, dt=dt)
     # closed form 1 - a^(t+1)
-    a = lowpass_decay(tau, dt)
+    a = Lowpass(tau, dt).decay
     np.testing.assert_allclose(response, 1 - a ** np.arange(1, 201))
     # after tau / dt steps it has reached 1 - 1/e (63 %) exactly, in this discretization
     assert response[int(tau / dt) - 1] == pytest.approx(1 - np.exp(-1), abs=1e-12)
@@ -120,17 +119,32 @@ def test_bad_arguments():
         rise_steps(0.01, fraction=1.0)
 
 
-def test_labels_and_plots(conv_model, images12):
+def test_labels():
     # labels for tables: None and NaN (pandas' None) read "none"
     assert synapse_label(None) == "none" and synapse_label(float("nan")) == "none"
     assert synapse_label(0.005) == "5 ms"
-    trace = neuron_trace(convert(conv_model), images12[:1], "conv_a", scale_firing_rates=300.0,
-                         n_steps=50)
-    fig = plot_filtered_spike_train(trace, [0.005, 0.02])
-    # two panels, the lower one with a line per tau plus the activation, time in ms
-    bottom = fig.axes[1]
-    assert len(bottom.get_lines()) == 3 and "ms" in bottom.get_xlabel()
-    plt.close(fig)
-    fig = plot_step_response([0.005, 0.02], 60)
-    assert "ms" in fig.axes[0].get_xlabel() and fig.axes[0].get_legend() is not None
-    plt.close(fig)
+
+
+def test_lowpass_step_is_read_before_update():
+    synapse = Lowpass(0.01, dt=0.001)
+    state = np.zeros(3)
+    first = synapse.step(state, np.ones(3))
+    # the first read is the zero start; the state has moved by (1 - a) towards the input
+    np.testing.assert_array_equal(first, 0.0)
+    np.testing.assert_allclose(state, 1 - synapse.decay)
+    second = synapse.step(state, np.ones(3))
+    # each read is the previous step's filter output: the filter delays by one step
+    np.testing.assert_allclose(second, step_response(0.01, 1)[0])
+    # the decay exp(-dt / tau) is 0 without a filter
+    assert Lowpass(None).decay == 0.0 and repr(synapse) == "Lowpass(tau=0.01, dt=0.001)"
+
+
+def test_simulate_uses_the_lowpass_on_both_engines(dense_model, images6):
+    network = convert(dense_model)
+    kwargs = dict(n_steps=30, scale_firing_rates=300.0, synapse=0.005, dtype=np.float64)
+    dense = simulate(network, images6, method="dense", **kwargs)
+    event = simulate(network, images6, method="event", **kwargs)
+    # the dense and event-driven engines filter the same spikes the same way
+    for name in dense.spike_counts:
+        np.testing.assert_array_equal(event.spike_counts[name], dense.spike_counts[name])
+    np.testing.assert_allclose(event.output, dense.output, atol=1e-9)

@@ -1,0 +1,17 @@
+"""Defaults shared by the whole library, defined once.
+
+Every function that takes a time step uses :data:`DT` as its default, so the chapters, the
+simulator, the synapse and the Nengo runners agree unless told otherwise.
+"""
+
+#: Default time step (seconds): 1 ms, Nengo's and NengoDL's default. A neuron's voltage grows by
+#: ``J * DT`` per step; one spike per step is a rate of ``1 / DT`` = 1000 Hz.
+DT = 0.001
+
+#: Examples simulated together when the input is constant (both engines of
+#: :func:`snnlib.simulate.simulate`). The neuron updates are elementwise passes over
+#: (examples x neurons) arrays; for 32 examples of the book's convnet (21,632 neurons in its
+#: first layer) the state stays in the CPU caches between passes, which made the simulation ~2x
+#: faster than one pass over 200 examples (benchmarks/speed.py). Results do not depend on it:
+#: every example is simulated independently.
+CHUNK = 32

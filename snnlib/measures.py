@@ -1,0 +1,221 @@
+"""What a network and a spiking run cost: rates, spikes, synaptic operations, MACs, fan-out.
+
+Every count the library reports is computed here, once:
+
+- :func:`rates`, :func:`mean_rates`, :func:`mean_rate`: firing rates (Hz) of a simulation;
+  :func:`expected_rates`: the rates the ANN activations ask for.
+- :func:`spikes_per_example`: spikes of the spiking layers per example, over the run.
+- :func:`spiking_neurons`: spiking neurons per example.
+- :func:`fan_out`: synapses each neuron of a spiking layer drives in the next layer.
+- :func:`synaptic_operations` (SNN) and :func:`ann_operations` (ANN multiply-accumulates): an
+  *energy proxy*, see the caveat in :func:`synaptic_operations`.
+
+A *result* is a :class:`snnlib.simulate.SimulationResult` (its ``spike_counts``, ``output``,
+``n_steps``, ``dt``). Connection counts are *structural*: a connection counts whether its weight
+is zero or not, as on hardware that stores the full kernel. Each layer type says how many
+synapses an input element drives (:meth:`snnlib.ops.Op.fan_out`).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from snnlib.ops import spatial_fan_out
+
+if TYPE_CHECKING:
+    from snnlib.network import SpikingNetwork, Stage
+    from snnlib.simulate import SimulationResult
+
+
+# --------------------------------------------------------------------------------------------
+# Rates and spikes
+# --------------------------------------------------------------------------------------------
+
+def rates(result: SimulationResult) -> dict[str, np.ndarray]:
+    """Spiking layer name -> firing rate of every neuron (Hz), shape (batch,) + layer shape."""
+    duration = result.n_steps * result.dt
+    return {name: counts / duration for name, counts in result.spike_counts.items()}
+
+
+def mean_rates(result: SimulationResult) -> dict[str, float]:
+    """Spiking layer name -> firing rate averaged over neurons and examples (Hz)."""
+    duration = result.n_steps * result.dt
+    return {name: float(np.mean(counts)) / duration
+            for name, counts in result.spike_counts.items()}
+
+
+def mean_rate(result: SimulationResult) -> float:
+    """Firing rate averaged over every spiking neuron and example (Hz); 0 without neurons."""
+    total_spikes = sum(float(np.sum(c)) for c in result.spike_counts.values())
+    total_neurons = sum(np.size(c) for c in result.spike_counts.values())
+    return total_spikes / max(total_neurons, 1) / (result.n_steps * result.dt)
+
+
+def spikes_per_example(result: SimulationResult, *, by_layer: bool = False
+                       ) -> float | dict[str, float]:
+    """Spikes per example over the whole run (mean over examples).
+
+    Parameters
+    ----------
+    result : SimulationResult
+    by_layer : bool
+        Return a dict spiking layer name -> spikes of that layer instead of the total of all
+        spiking layers.
+    """
+    batch = result.output.shape[0]
+    if by_layer:
+        return {name: float(np.sum(c)) / batch for name, c in result.spike_counts.items()}
+    return float(sum(np.sum(c) for c in result.spike_counts.values())) / batch
+
+
+def spiking_neurons(network: SpikingNetwork) -> int:
+    """Number of spiking neurons per example (all spiking layers together)."""
+    return int(sum(np.prod(network.stage(name).output_shape) for name in network.spiking_layers))
+
+
+def expected_rates(network: SpikingNetwork, x: np.ndarray, *,
+                   scale_firing_rates: float | dict = 1.0) -> dict[str, np.ndarray]:
+    """Firing rates (Hz) the neurons should have: rate-mode activation x scale, per layer.
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+    x : ndarray, shape (batch,) + input shape
+    scale_firing_rates : float or dict
+        As in :func:`snnlib.simulate.simulate` (Hz per unit of the network's activation).
+
+    Returns
+    -------
+    dict
+        Spiking layer name -> rates (Hz), shape (batch,) + layer shape, float32.
+    """
+    scales = network.firing_rate_scales(scale_firing_rates)
+    _, activations = network.forward(x, return_all=True)
+    return {name: activations[name] * np.float32(scales[name]) for name in network.spiking_layers}
+
+
+# --------------------------------------------------------------------------------------------
+# Connections and operations
+# --------------------------------------------------------------------------------------------
+
+def chain_fan_out(stages: list[Stage], shape: tuple) -> np.ndarray:
+    """Connections of each element of an input of ``shape`` through ``stages``.
+
+    ``stages`` is a chain without neurons in between, ending at a stage with weights (or with
+    neurons). The last op decides: a dense layer reaches all its units from every element; for
+    spatial ops (convolution, pooling, identity) the chain is probed position by position
+    (:func:`snnlib.ops.spatial_fan_out`): pooling before a convolution is folded in (the pooled
+    value is a fixed average of the spikes), and the count is of distinct target neurons.
+
+    Returns
+    -------
+    ndarray of int, ``shape``
+    """
+    last = stages[-1]
+    if last.op.all_to_all:
+        return last.op.fan_out(shape)
+    for stage in stages:
+        if not stage.op.spatial:
+            raise ValueError(f"cannot count connections through {stage.kind} {stage.name!r} "
+                             f"into the stage {last.name!r}")
+    if len(shape) != 3:
+        if not any(stage.op.arithmetic for stage in stages):
+            return np.ones(shape, dtype=np.int64)
+        raise ValueError(f"expected an (h, w, channels) input for stage {last.name!r}")
+    return spatial_fan_out([stage.op for stage in stages], shape)
+
+
+def _targets(network: SpikingNetwork, index: int) -> list[Stage] | None:
+    """Stages from ``index + 1`` up to the next one with weights or neurons (None: none)."""
+    chain = []
+    for stage in network.stages[index + 1:]:
+        chain.append(stage)
+        if stage.has_weights or stage.spiking:
+            return chain
+    return None
+
+
+def fan_out(network: SpikingNetwork, layer: str) -> np.ndarray:
+    """Synapses each neuron of ``layer`` drives in the next layer with weights (or neurons).
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+    layer : str
+        A spiking layer.
+
+    Returns
+    -------
+    ndarray of int, layer shape
+        See :func:`synaptic_operations` for the counting rule.
+    """
+    index = [s.name for s in network.stages].index(network.stage(layer).name)
+    chain = _targets(network, index)
+    if chain is None:
+        return np.zeros(network.stages[index].output_shape, dtype=np.int64)
+    return chain_fan_out(chain, network.stages[index].output_shape)
+
+
+def synaptic_operations(network: SpikingNetwork, result: SimulationResult) -> dict[str, float]:
+    """Synaptic operations per example: each spike times the synapses it drives.
+
+    A spike of a neuron reaches every synapse of that neuron into the next layer with weights:
+    for a dense layer of ``n_out`` units, ``n_out``; for a convolution, the number of output
+    positions whose receptive field contains the neuron times the output channels, counted
+    exactly from the layer's kernel size, stride and padding (about
+    ``kh * kw * c_out / (sh * sw)`` away from the borders). Average pooling or flatten stages
+    in between are folded in (distinct target neurons reached). Connections count whether or
+    not their weight is zero.
+
+    Energy-proxy caveat: a synaptic operation (an addition triggered by an event) is cheaper
+    than a multiply-accumulate on most hardware, so ``synops / MACs`` is only a proxy; it ignores
+    the neuron updates every step (``neurons x n_steps``), memory traffic (which dominates on
+    real chips), the analog input layer (its current is computed like in the ANN: see
+    :func:`ann_operations`, ``by_layer=True``) and the fact that a spike of height > 1 in this
+    simulator (several spikes in one step) counts as several operations.
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+    result : SimulationResult
+        From simulating ``network`` (its ``spike_counts``).
+
+    Returns
+    -------
+    dict
+        Spiking layer name -> mean synaptic operations per example over the run (float), and
+        ``"total"``: their sum.
+    """
+    ops = {}
+    for name in network.spiking_layers:
+        counts = np.asarray(result.spike_counts[name], dtype=np.float64)
+        ops[name] = float((counts.mean(axis=0) * fan_out(network, name)).sum())
+    ops["total"] = float(sum(ops.values()))
+    return ops
+
+
+def ann_operations(network: SpikingNetwork, *, by_layer: bool = False) -> int | dict[str, int]:
+    """Multiply-accumulates (MACs) of one forward pass of the ANN, per example.
+
+    Counted per stage as its connections (:meth:`snnlib.ops.Op.macs`): each input element times
+    its fan-out (dense: ``n_in * n_out``; convolution: exact count with padding, about
+    ``out_h * out_w * c_out * kh * kw * c_in``), the first layer's (input image) included.
+    Average pooling adds its connections (additions); reshapes and identities cost nothing.
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+    by_layer : bool
+        Return a dict layer name -> MACs (with ``"total"``) instead of the total.
+
+    Returns
+    -------
+    int or dict
+    """
+    macs = {stage.name: stage.op.macs(stage.input_shape)
+            for stage in network.stages if stage.op.arithmetic}
+    if not by_layer:
+        return int(sum(macs.values()))
+    macs["total"] = int(sum(macs.values()))
+    return macs

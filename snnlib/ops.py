@@ -1,0 +1,342 @@
+"""Layer types: the linear operations of a converted network, one class each.
+
+Each op maps a batch ``(batch, *in_shape)`` to ``(batch, *out_shape)`` (channels last, no bias)
+and knows everything the rest of the library asks about it:
+
+- its forward pass (``op(x)``);
+- :meth:`Op.fan_out`: how many synapses each input element drives (exact with stride and
+  padding), from which :meth:`Op.macs` (multiply-accumulates of the ANN) and the synaptic
+  operations of a spiking run (:mod:`snnlib.measures`) are counted;
+- :meth:`Op.spatial_reach`, for fan-outs through several ops with no neurons in between (average
+  pooling before a convolution);
+- :meth:`Op.sparse`: how it appears to the event-driven engine, a linear map computed from the
+  spikes alone (None: that engine cannot use it, and the dense engine runs instead);
+- :attr:`Op.arithmetic`: False for ops that only move elements (reshape, identity), which cost
+  no operations and pass spikes through unchanged.
+
+Adding a layer type = one op class here (or in your code) + one converter registered with
+:func:`snnlib.convert.register` (see the README, "Extending snnlib"). Everything is NumPy,
+batched over the first axis.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding along one axis: (before, after), extra cell after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _windows(x: np.ndarray, kernel_size: tuple, strides: tuple, padding: str) -> np.ndarray:
+    """Sliding windows (batch, out_h, out_w, channels, kh, kw) of an NHWC batch."""
+    (kh, kw), (sh, sw) = kernel_size, strides
+    if padding == "same":
+        pads = (same_padding(x.shape[1], kh, sh), same_padding(x.shape[2], kw, sw))
+        x = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
+    return windows[:, ::sh, ::sw]
+
+
+def spatial_fan_out(ops: list[Op], input_shape: tuple) -> np.ndarray:
+    """Distinct targets of each element of an (h, w, c) input through a chain of spatial ops.
+
+    Brute force over positions with a single channel (structure only): one one-hot image per
+    position, pushed through :meth:`Op.spatial_reach` of each op; the output positions reached,
+    times the last op's :attr:`Op.targets_per_position` (a convolution's output channels).
+    Exact with padding and stride; connections count whether their weight is zero or not.
+
+    Returns
+    -------
+    ndarray of int64, ``input_shape``
+    """
+    h, w = input_shape[:2]
+    probe = np.eye(h * w, dtype=np.float32).reshape(h * w, h, w, 1)
+    for op in ops:
+        probe = op.spatial_reach(probe)
+    reached = (probe.reshape(h * w, -1) > 0).sum(axis=1).reshape(h, w)
+    positions = reached * ops[-1].targets_per_position
+    return np.broadcast_to(positions[..., None], input_shape).astype(np.int64)
+
+
+class Op:
+    """Base class of a linear operation (no bias). Subclasses implement at least ``__call__``
+    and :meth:`fan_out`; the rest has safe defaults.
+
+    Class attributes
+    ----------------
+    kind : str
+        Short name of the layer type ("dense", "conv2d", ...).
+    arithmetic : bool
+        False for ops that only move elements (no operations, spikes pass through).
+    all_to_all : bool
+        Every input element drives every output (dense): its fan-out is the number of outputs
+        whatever comes before it.
+    spatial : bool
+        Acts on (h, w, c) inputs the same way in every channel, so that fan-outs through it can
+        be counted position by position (:meth:`spatial_reach`).
+    """
+
+    kind: ClassVar[str] = "op"
+    arithmetic: ClassVar[bool] = True
+    all_to_all: ClassVar[bool] = False
+    spatial: ClassVar[bool] = False
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must define __call__ (its forward pass)")
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Synapses each element of one input example drives, int array of ``input_shape``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define fan_out(input_shape), so its synaptic "
+            "operations and multiply-accumulates cannot be counted")
+
+    def macs(self, input_shape: tuple) -> int:
+        """Operations of one forward pass per example: its connections (0 if not arithmetic)."""
+        return int(self.fan_out(input_shape).sum()) if self.arithmetic else 0
+
+    @property
+    def targets_per_position(self) -> int:
+        """Targets per output position reached (a convolution's output channels; else 1)."""
+        return 1
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        """Structure of the op on single-channel probes (n, h, w, 1): which positions it reaches.
+
+        Only for :attr:`spatial` ops; nonzero outputs mark the positions each probe reaches.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a spatial op")
+
+    def sparse(self, input_shape: tuple, output_shape: tuple) -> SparseLinear | None:
+        """The op as the event-driven engine computes it from spikes (None: not supported)."""
+        return None
+
+    def with_kernel(self, kernel: np.ndarray) -> Op:
+        """A copy with another kernel (normalization, precision); only for ops with a kernel."""
+        if not hasattr(self, "kernel"):
+            raise TypeError(f"{type(self).__name__} has no kernel")
+        return dataclasses.replace(self, kernel=kernel)
+
+
+@dataclass
+class DenseOp(Op):
+    """``x @ kernel``; kernel shape (n_in, n_out) as in Keras."""
+
+    kernel: np.ndarray
+
+    kind: ClassVar[str] = "dense"
+    all_to_all: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.kernel.astype(x.dtype, copy=False)
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """``n_out`` for every input element."""
+        return np.full(input_shape, self.kernel.shape[1], dtype=np.int64)
+
+    def sparse(self, input_shape: tuple, output_shape: tuple) -> SparseLinear:
+        return SparseDense(self, input_shape, output_shape)
+
+
+@dataclass
+class Conv2DOp(Op):
+    """2-D convolution (cross-correlation, as Keras), kernel (kh, kw, c_in, c_out), NHWC."""
+
+    kernel: np.ndarray
+    strides: tuple
+    padding: str
+
+    kind: ClassVar[str] = "conv2d"
+    spatial: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        # TensorFlow's CPU convolution is ~4x faster than NumPy im2col here (same padding rules)
+        import tensorflow as tf
+
+        kernel = self.kernel.astype(x.dtype, copy=False)
+        return tf.nn.conv2d(x, kernel, strides=self.strides, padding=self.padding.upper()).numpy()
+
+    def numpy_conv(self, x: np.ndarray) -> np.ndarray:
+        """The same convolution in NumPy (sliding windows + tensordot), for checking."""
+        windows = _windows(x, self.kernel.shape[:2], self.strides, self.padding)
+        # windows are (..., c_in, kh, kw): put the kernel's axes in that order
+        kernel = np.transpose(self.kernel, (2, 0, 1, 3)).astype(x.dtype, copy=False)
+        return np.tensordot(windows, kernel, axes=([3, 4, 5], [0, 1, 2]))
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Output positions whose window contains the element, times the output channels."""
+        return spatial_fan_out([self], input_shape)
+
+    @property
+    def targets_per_position(self) -> int:
+        return int(self.kernel.shape[-1])
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        ones = np.ones(self.kernel.shape[:2] + (1, 1), dtype=np.float32)
+        return Conv2DOp(ones, self.strides, self.padding)(probe)
+
+    def sparse(self, input_shape: tuple, output_shape: tuple) -> SparseLinear:
+        return SparseConv2D(self, input_shape, output_shape)
+
+
+@dataclass
+class AvgPool2DOp(Op):
+    """Average pooling, NHWC; with "same" padding the padded cells are not counted (as Keras)."""
+
+    pool_size: tuple
+    strides: tuple
+    padding: str
+
+    kind: ClassVar[str] = "avgpool2d"
+    spatial: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        windows = _windows(x, self.pool_size, self.strides, self.padding)
+        total = windows.sum(axis=(-2, -1))
+        if self.padding == "valid":
+            return total / np.prod(self.pool_size)
+        ones = np.ones((1,) + x.shape[1:3] + (1,), dtype=x.dtype)
+        counts = _windows(ones, self.pool_size, self.strides, self.padding).sum(axis=(-2, -1))
+        return total / counts
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Pooling windows that contain the element (additions, per channel)."""
+        return spatial_fan_out([self], input_shape)
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return self(probe)
+
+
+@dataclass
+class ReshapeOp(Op):
+    """Reshape each example (Flatten): no arithmetic."""
+
+    shape: tuple
+
+    kind: ClassVar[str] = "flatten"
+    arithmetic: ClassVar[bool] = False
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape((x.shape[0],) + tuple(self.shape))
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Each element moves to one place."""
+        return np.ones(input_shape, dtype=np.int64)
+
+
+@dataclass
+class IdentityOp(Op):
+    """Pass the input on (a ReLU layer that follows a layer which already has neurons)."""
+
+    kind: ClassVar[str] = "identity"
+    arithmetic: ClassVar[bool] = False
+    spatial: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Each element goes to one place."""
+        return np.ones(input_shape, dtype=np.int64)
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return probe
+
+
+# --------------------------------------------------------------------------------------------
+# How the event-driven engine sees an op: a linear map of sparse spikes
+# --------------------------------------------------------------------------------------------
+
+class SparseLinear:
+    """An op computed from the spikes alone: ``W x`` for x given as (flat index, value) events.
+
+    ``flat`` indexes the whole batch (example * input size + element, C order), as the spikes
+    of the layer before come; :meth:`dense` computes the same through the op itself (for steps
+    with many spikes). ``cheap``: the sparse product costs about spikes x outputs (a dense
+    layer), so it stays faster than the dense operation up to a larger spiking fraction.
+    """
+
+    cheap: ClassVar[bool] = False
+
+    def __init__(self, op: Op, input_shape: tuple, output_shape: tuple) -> None:
+        self.op = op
+        self.input_shape = tuple(input_shape)
+        self.in_size = int(np.prod(input_shape))
+        self.out_size = int(np.prod(output_shape))
+
+    def __call__(self, flat: np.ndarray, values: np.ndarray, batch: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def dense(self, flat: np.ndarray, values: np.ndarray, batch: int) -> np.ndarray:
+        """The same through the dense operation, (batch, out_size)."""
+        x = np.zeros(batch * self.in_size, dtype=values.dtype)
+        x[flat] = values
+        x = x.reshape((batch,) + self.input_shape)
+        return self.op(x).reshape(batch, -1)
+
+
+class SparseDense(SparseLinear):
+    """A dense layer as a sparse (examples x inputs) matrix times the kernel."""
+
+    cheap = True
+
+    def __call__(self, flat: np.ndarray, values: np.ndarray, batch: int) -> np.ndarray:
+        import scipy.sparse as sp
+
+        example, j = np.divmod(flat, self.in_size)
+        m = sp.csr_matrix((values, j, np.searchsorted(example, np.arange(batch + 1))),
+                          shape=(batch, self.in_size))
+        return np.asarray(m @ self.op.kernel)
+
+
+class SparseConv2D(SparseLinear):
+    """A convolution as a sparse "im2col" matrix (one row per output position, one entry per
+    spike and kernel tap) times the kernel."""
+
+    def __init__(self, op: Conv2DOp, input_shape: tuple, output_shape: tuple) -> None:
+        super().__init__(op, input_shape, output_shape)
+        h, w, c = input_shape
+        (kh, kw, _, c_out), (sh, sw) = op.kernel.shape, op.strides
+        oh, ow = output_shape[:2]
+        pt = pl = 0
+        if op.padding == "same":
+            pt, pl = same_padding(h, kh, sh)[0], same_padding(w, kw, sw)[0]
+        # taps of every input position: output position (or -1) and kernel tap index
+        ys, xs = np.arange(h), np.arange(w)
+        outs, taps = [], []
+        for ky in range(kh):
+            for kx in range(kw):
+                oy, ry = np.divmod(ys + pt - ky, sh)
+                ox, rx = np.divmod(xs + pl - kx, sw)
+                okay = ((ry == 0) & (oy >= 0) & (oy < oh))[:, None] & \
+                    ((rx == 0) & (ox >= 0) & (ox < ow))[None, :]
+                out = np.where(okay, oy[:, None] * ow + ox[None, :], -1)
+                if np.any(okay):
+                    outs.append(out.ravel())
+                    taps.append(ky * kw + kx)
+        outs = np.stack(outs, axis=1)  # (h * w, n_taps)
+        self.tap_out = outs
+        self.tap_id = np.broadcast_to(np.array(taps), outs.shape)
+        self.tap_ok = outs >= 0
+        self.c_in, self.n_pos, self.c_out = c, oh * ow, c_out
+        self.kernel = op.kernel.reshape(kh * kw * c, c_out)
+        self.n_cols = kh * kw * c
+
+    def __call__(self, flat: np.ndarray, values: np.ndarray, batch: int) -> np.ndarray:
+        import scipy.sparse as sp
+
+        example, j = np.divmod(flat, self.in_size)
+        pos, c = np.divmod(j, self.c_in)
+        ok = self.tap_ok[pos]
+        counts = ok.sum(axis=1)
+        rows = (example[:, None] * self.n_pos + self.tap_out[pos])[ok]
+        cols = (self.tap_id[pos] * self.c_in + c[:, None])[ok]
+        m = sp.coo_matrix((np.repeat(values, counts), (rows, cols)),
+                          shape=(batch * self.n_pos, self.n_cols))
+        return np.asarray(m @ self.kernel).reshape(batch, -1)

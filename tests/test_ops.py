@@ -1,0 +1,113 @@
+"""Layer types: each op's forward pass agrees with TensorFlow, and it knows its fan-out,
+its operations and its sparse form."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from snnlib.ops import (
+    AvgPool2DOp,
+    Conv2DOp,
+    DenseOp,
+    IdentityOp,
+    Op,
+    ReshapeOp,
+    spatial_fan_out,
+)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2), (2, 3)])
+def test_conv_matches_tensorflow(rng, padding, strides):
+    x = rng.random((2, 9, 8, 3))
+    kernel = rng.normal(size=(3, 2, 3, 4))
+    expected = tf.nn.conv2d(x, kernel, strides=strides, padding=padding.upper()).numpy()
+    # cross-correlation with TensorFlow's padding and strides, in both implementations
+    np.testing.assert_allclose(Conv2DOp(kernel, strides, padding)(x), expected, rtol=1e-10)
+    np.testing.assert_allclose(Conv2DOp(kernel, strides, padding).numpy_conv(x), expected,
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("pool, strides", [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((2, 3), (1, 2))])
+def test_avg_pool_matches_tensorflow(rng, padding, pool, strides):
+    x = rng.random((2, 7, 8, 3))
+    expected = tf.nn.avg_pool2d(x, pool, strides, padding.upper()).numpy()
+    # "same" padding averages only the cells inside the image, as TensorFlow
+    np.testing.assert_allclose(AvgPool2DOp(pool, strides, padding)(x), expected, rtol=1e-10)
+
+
+def brute_force_fan_out(op, input_shape):
+    """Per input element, how many outputs change when only that element is 1 (no zeros in W)."""
+    n = int(np.prod(input_shape))
+    h = op(np.eye(n, dtype=np.float64).reshape((n,) + tuple(input_shape)))
+    return (np.abs(h.reshape(n, -1)) > 0).sum(axis=1).reshape(input_shape)
+
+
+@pytest.mark.parametrize("op, input_shape", [
+    (DenseOp(np.ones((6, 4))), (6,)),
+    (Conv2DOp(np.ones((3, 3, 2, 5)), (2, 2), "same"), (7, 6, 2)),
+    (Conv2DOp(np.ones((2, 3, 1, 3)), (1, 2), "valid"), (5, 7, 1)),
+    (AvgPool2DOp((2, 2), (2, 2), "valid"), (5, 4, 3)),
+    (AvgPool2DOp((3, 3), (2, 2), "same"), (5, 5, 2)),
+    (IdentityOp(), (4, 3, 2)),
+])
+def test_fan_out_is_exact(op, input_shape):
+    # synapses each input element drives: exact with stride and padding (brute force)
+    np.testing.assert_array_equal(op.fan_out(input_shape), brute_force_fan_out(op, input_shape))
+    # the multiply-accumulates of one pass are its connections (none for an identity)
+    expected = op.fan_out(input_shape).sum() if op.arithmetic else 0
+    assert op.macs(input_shape) == expected
+
+
+def test_moves_cost_nothing():
+    # reshape and identity move elements: one place each, no operations
+    for op in (ReshapeOp((12,)), IdentityOp()):
+        assert not op.arithmetic and op.macs((3, 4)) == 0
+        np.testing.assert_array_equal(op.fan_out((3, 4)), np.ones((3, 4)))
+
+
+def test_spatial_fan_out_through_pooling_counts_distinct_targets():
+    pool = AvgPool2DOp((2, 2), (2, 2), "valid")
+    conv = Conv2DOp(np.ones((2, 2, 3, 4)), (1, 1), "valid")
+    fan = spatial_fan_out([pool, conv], (6, 6, 3))
+    # each pixel feeds one pooled cell, which feeds up to 2x2 output positions x 4 channels
+    chained = lambda x: conv(pool(x))  # noqa: E731
+    np.testing.assert_array_equal(fan, brute_force_fan_out(chained, (6, 6, 3)))
+
+
+@pytest.mark.parametrize("op, input_shape, output_shape", [
+    (DenseOp(np.random.default_rng(0).normal(size=(12, 5))), (12,), (5,)),
+    (Conv2DOp(np.random.default_rng(1).normal(size=(3, 3, 2, 4)), (2, 2), "same"), (7, 8, 2),
+     (4, 4, 4)),
+    (Conv2DOp(np.random.default_rng(2).normal(size=(2, 3, 2, 3)), (1, 2), "valid"), (5, 6, 2),
+     (4, 2, 3)),
+])
+def test_sparse_form_equals_the_op(op, input_shape, output_shape, rng):
+    batch = 3
+    x = np.where(rng.random((batch,) + input_shape) < 0.2, rng.random((batch,) + input_shape), 0)
+    flat = np.flatnonzero(x)
+    sparse = op.sparse(input_shape, output_shape)
+    expected = op(x).reshape(batch, -1)
+    # computed from the nonzero inputs alone, as the event-driven engine does
+    np.testing.assert_allclose(sparse(flat, x.ravel()[flat], batch), expected, atol=1e-12)
+    np.testing.assert_allclose(sparse.dense(flat, x.ravel()[flat], batch), expected, atol=1e-12)
+
+
+def test_ops_without_sparse_form_and_without_fan_out():
+    # pooling, reshape and identity have no sparse form: the dense engine runs them
+    assert AvgPool2DOp((2, 2), (2, 2), "valid").sparse((4, 4, 1), (2, 2, 1)) is None
+
+    class Doubler(Op):
+        kind = "double"
+
+        def __call__(self, x):
+            return 2 * x
+
+    # an op that does not say its fan-out cannot be counted, and says so
+    with pytest.raises(NotImplementedError, match="fan_out"):
+        Doubler().macs((3,))
+    with pytest.raises(TypeError, match="no kernel"):
+        Doubler().with_kernel(np.ones(2))
+    # ops with a kernel are copied with another one (normalization, precision)
+    op = DenseOp(np.ones((2, 2)))
+    assert op.with_kernel(np.zeros((2, 2))).kernel.sum() == 0 and op.kernel.sum() == 4
