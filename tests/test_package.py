@@ -1,0 +1,99 @@
+"""Packaging and lint: the wheel holds every subpackage and the weights and declares every
+direct dependency; ruff is clean."""
+import ast
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def subpackages():
+    """Every folder of snnlib/ with an __init__.py, as a dotted name."""
+    return sorted(".".join(path.parent.relative_to(ROOT).parts)
+                  for path in (ROOT / "snnlib").rglob("__init__.py")
+                  if "__pycache__" not in path.parts)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """A wheel built offline from a copy of the sources (the checkout stays clean)."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "snnlib", source / "snnlib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    out = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--quiet", "-w", str(out), str(source)],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (path,) = out.glob("snnlib-*.whl")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+        return names, archive.read(metadata).decode()
+
+
+def test_wheel_has_every_subpackage_and_the_weights(wheel):
+    wheel, _ = wheel
+    packages = subpackages()
+    # the walk found the library and the course subpackage
+    assert "snnlib" in packages and "snnlib.course" in packages
+    for package in packages:
+        # each subpackage is in the wheel (package discovery, not a hand-written list)
+        assert package.replace(".", "/") + "/__init__.py" in wheel, package
+    for path in (ROOT / "snnlib").rglob("*.py"):
+        if "__pycache__" not in path.parts:
+            assert path.relative_to(ROOT).as_posix() in wheel
+    pretrained = sorted(p.name for p in (ROOT / "snnlib" / "pretrained").iterdir())
+    assert pretrained  # the saved weights and their reports
+    for name in pretrained:
+        # package data: the pretrained weights travel with the library
+        assert f"snnlib/pretrained/{name}" in wheel, name
+
+
+#: import name -> distribution name, where they differ
+DISTRIBUTIONS = {"tensorflow": "tensorflow-cpu", "nengo_dl": "nengo-dl"}
+
+
+def imported_packages():
+    """Top-level names of the third-party packages imported anywhere in snnlib/."""
+    found = set()
+    for path in (ROOT / "snnlib").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return sorted(found - set(sys.stdlib_module_names) - {"snnlib", "__future__"})
+
+
+def test_wheel_declares_every_direct_dependency(wheel):
+    _, metadata = wheel
+    required = {re.split(r"[ ;<>=!~\[]", line.split(":", 1)[1].strip())[0].lower()
+                for line in metadata.splitlines() if line.startswith("Requires-Dist:")}
+    imported = imported_packages()
+    # the scan sees the library's imports (including the lazy ones inside functions)
+    assert {"numpy", "tensorflow", "pandas", "scipy", "nengo_dl"} <= set(imported)
+    missing = [name for name in imported
+               if DISTRIBUTIONS.get(name, name).replace("_", "-").lower() not in required]
+    # each one is a dependency of the wheel (nengo and nengo-dl through the "nengo" extra)
+    assert not missing, (missing, sorted(required))
+    assert re.search(r"Requires-Dist: nengo-dl.*extra == .nengo.", metadata)
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    done = subprocess.run([ruff, "check", "snnlib", "tests", "benchmarks"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    # the configuration in pyproject.toml ([tool.ruff]) finds nothing
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
