@@ -95,14 +95,14 @@ class NeuronModel:
         self.max_spikes_per_step = max_spikes_per_step
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(reset={self.reset!r}, "
-                f"max_spikes_per_step={self.max_spikes_per_step!r})")
+        options = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())
+        return f"{type(self).__name__}({options})"
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and vars(other) == vars(self)
 
     def __hash__(self) -> int:
-        return hash((type(self), self.reset, self.max_spikes_per_step))
+        return hash((type(self), repr(self)))
 
     # ----------------------------------------------------------------------------------------
     # The rule

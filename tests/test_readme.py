@@ -1,0 +1,32 @@
+"""The README's "Extending snnlib" examples run as they are (so they cannot rot)."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def extending_examples():
+    """The python code blocks of the README's "Extending snnlib" section, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Extending snnlib\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_extending_examples_run(tmp_path):
+    blocks = extending_examples()
+    # a neuron model, a layer type and a normalization rule
+    assert len(blocks) == 3
+    assert "register_neuron_model" in blocks[0] and "@register(" in blocks[1]
+    assert "register_normalization" in blocks[2]
+    for i, block in enumerate(blocks):
+        script = tmp_path / f"example{i}.py"
+        script.write_text(block)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2",
+                   MPLBACKEND="Agg")
+        done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+        # each example runs in a fresh interpreter, and its assertions hold
+        assert done.returncode == 0, (i, done.stdout[-2000:], done.stderr[-3000:])
