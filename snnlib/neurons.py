@@ -62,8 +62,9 @@ class NeuronModel:
     """A spiking neuron model: its parameters and its update rule, written once.
 
     Subclasses set :attr:`name` and implement :meth:`drive`; a model with other dynamics (a
-    leak, say) overrides :meth:`integrate` too and sets :attr:`accumulates` to False. The spike
-    condition and the reset (:meth:`fire`) are shared by all models.
+    leak, say) overrides :meth:`integrate` too and sets :attr:`accumulates` to False, and one
+    whose voltage can go below zero sets :attr:`signed_voltage`. The spike condition and the
+    reset (:meth:`fire`) are shared by all models; see "Extending snnlib" in the README.
 
     Parameters
     ----------
