@@ -20,6 +20,8 @@ Modules, one concern each:
 - :mod:`snnlib.regularize`: training with a firing-rate regularizer; matching spike budgets.
 - :mod:`snnlib.tradeoffs`: accuracy vs latency vs spikes across methods; Pareto fronts.
 - :mod:`snnlib.plots`: figures (matplotlib), with labelled axes.
+- :mod:`snnlib.stats`: confidence intervals of accuracies and paired tests (exact McNemar).
+- :mod:`snnlib.claims`: the chapters' check cells (strict under the tests, a note otherwise).
 """
 import os
 
@@ -27,6 +29,7 @@ import os
 # and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from snnlib import claims, stats  # noqa: E402
 from snnlib.convert import ConversionError, convert, verify  # noqa: E402
 from snnlib.data import DataUnavailableError, load_mnist, mnist_cache_path  # noqa: E402
 from snnlib.models import (  # noqa: E402
@@ -34,6 +37,7 @@ from snnlib.models import (  # noqa: E402
     PRETRAINED_WEIGHTS,
     accuracy,
     build_convnet,
+    cache_dir,
     load_pretrained_convnet,
     load_weights,
     save_weights,
@@ -74,6 +78,7 @@ __all__ = [
     "ann_operations",
     "build_convnet",
     "build_nengo_converter",
+    "cache_dir",
     "convert",
     "firing_rate_summary",
     "layer_rate_correlation",
