@@ -123,11 +123,12 @@ def build(source_dir=SOURCE_DIR, output=OUTPUT, book_dir=BOOK_DIR):
     return written
 
 
-def problems(source_dir=SOURCE_DIR, book_dir=BOOK_DIR):
+def problems(source_dir=SOURCE_DIR, book_dir=BOOK_DIR, built=None):
     """What is wrong with the sources or the book's student versions (empty: all is well).
 
-    Rebuilds into a temporary folder and compares; checks that every autograded question of
-    each source has its checks in :mod:`course.questions` and the other way round.
+    Rebuilds into a temporary folder (or uses ``built``, the output of :func:`build` for the
+    same sources) and compares; checks that every autograded question of each source has its
+    checks in :mod:`course.questions` and the other way round.
     """
     from course import questions
 
@@ -148,15 +149,19 @@ def problems(source_dir=SOURCE_DIR, book_dir=BOOK_DIR):
             found.append(f"{path.name}: autograded questions {sorted(declared)} but checks for "
                          f"{sorted(checked)}")
     with tempfile.TemporaryDirectory(prefix="assignments-check-") as tmp:
-        for built in build(source_dir, Path(tmp), book_dir=None):
-            committed = Path(book_dir) / built.name
+        if built is None:
+            build(source_dir, Path(tmp), book_dir=None)
+            built = tmp
+        for path in paths:
+            made = Path(built) / "student" / path.name
+            committed = Path(book_dir) / path.name
             if not committed.exists():
                 found.append(f"{committed} is missing: run `python3 dev.py assignments build`")
-            elif not filecmp.cmp(built, committed, shallow=False):
+            elif not filecmp.cmp(made, committed, shallow=False):
                 found.append(f"{committed} is stale (not what otter assign makes from "
-                             f"{built.name}): run `python3 dev.py assignments build`")
+                             f"{path.name}): run `python3 dev.py assignments build`")
             else:
-                found += leaks(built)
+                found += leaks(made)
     return found
 
 

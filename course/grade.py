@@ -120,6 +120,21 @@ def read_all(paths, assignment=None):
     return out
 
 
+SYSTEM = {Path(p) for p in ("/", "/bin", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sys",
+                              "/tmp", "/usr", "/var", "/run", "/home", "/root", "/opt")}
+
+
+def git_dir(root):
+    """The repository's history (in a worktree, ``.git`` is a file naming it)."""
+    dot_git = Path(root) / ".git"
+    if dot_git.is_file():
+        for line in dot_git.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("gitdir:"):
+                path = Path(line[7:].strip())
+                return (path.parents[1] if path.parent.name == "worktrees" else path).resolve()
+    return dot_git.resolve()
+
+
 def hidden_paths(source_dir, submission_paths, run_dir):
     """What the sandbox must not see: the instructor's sources and builds, the repository's
     history, the submissions' folders (unless one holds something the sandbox needs)."""
@@ -127,10 +142,11 @@ def hidden_paths(source_dir, submission_paths, run_dir):
 
     needed = [sandbox.ROOT / "course", Path(snnlib.__file__).resolve().parent,
               Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(run_dir)]
-    wanted = {Path(source_dir).resolve(), build.OUTPUT.resolve(), (build.ROOT / ".git").resolve()}
-    wanted |= {Path(p).resolve().parent for p in submission_paths}
+    wanted = {Path(source_dir).resolve(), build.OUTPUT.resolve(), git_dir(build.ROOT)}
+    wanted |= {Path(p).absolute().parent.resolve() for p in submission_paths}
     return sorted(str(p) for p in wanted
-                  if p.is_dir() and not any(n == p or p in n.parents for n in needed))
+                  if p.is_dir() and p not in SYSTEM
+                  and not any(n == p or p in n.parents for n in needed))
 
 
 def prepare(key, source_dir, seed):
@@ -146,22 +162,27 @@ def prepare(key, source_dir, seed):
 
 
 def check_code(submission, task, enabled=True):
-    """(findings for the whole notebook, {question: findings}) before anything runs."""
+    """Before anything runs: (findings for the whole notebook, {question: findings},
+    {question: why its function is missing})."""
     notebook = rules.Notebook(submissions.code_cells(submission.nb))
+    missing = {name: rules.undefined(notebook, q.functions)
+               for name, q in task["questions"].items()}
+    missing = {name: text for name, text in missing.items() if text}
     if not enabled:
-        return [], {}
+        return [], {}, missing
     per_question = {}
     for name, question in task["questions"].items():
         found = rules.question_findings(notebook, question.functions, question.allowed,
                                         question.denied)
         if found:
             per_question[name] = found
-    return rules.notebook_findings(notebook), per_question
+    return rules.notebook_findings(notebook), per_question, missing
 
 
 def judge(question, cases, expected, answers):
-    """Points fraction (all or nothing) and message from the returned data (trusted)."""
-    if answers is None or len(answers) != len(cases):
+    """Points fraction (all or nothing) and message from the returned data (trusted); the
+    message is None when nothing came back."""
+    if not answers:
         return 0, None
     message = ""
     for case, reference, returned in zip(cases, expected, answers):
@@ -175,10 +196,12 @@ def judge(question, cases, expected, answers):
             return 0, str(wrong)[:600]
         except Exception as error:  # data no check anticipated: still a wrong answer
             return 0, f"the returned value could not be checked ({type(error).__name__})"
+    if len(answers) != len(cases):
+        return 0, None
     return 1, message or "correct"
 
 
-def finding_text(findings, limit=4):
+def finding_text(findings, limit=6):
     text = "; ".join(str(f) for f in findings[:limit])
     return text + (f"; and {len(findings) - limit} more" if len(findings) > limit else "")
 
@@ -186,7 +209,7 @@ def finding_text(findings, limit=4):
 def grade_one(submission, task, outcome, code):
     """Fill ``submission.result`` from the code checks and the sandbox's outcome."""
     result = submission.result
-    wide, per_question = code
+    wide, per_question, missing = code
     manual = [q for q in task["info"] if q.manual]
     written = submissions.manual_answers(submission.nb, [q.name for q in manual])
     for info in task["info"]:
@@ -205,6 +228,8 @@ def grade_one(submission, task, outcome, code):
         elif info.name in per_question:
             message = "0: the answer uses " + finding_text(per_question[info.name])
             result.review.append(f"{info.name}: {finding_text(per_question[info.name], 2)}")
+        elif info.name in missing:
+            message = missing[info.name]
         else:
             fraction, message = judge(question, task["sandbox"][info.name],
                                       task["expected"][info.name],
@@ -289,9 +314,9 @@ def grade(paths, *, limits=Limits(), seed=None, jobs=1, assignment=None,
                 report(s.result, results)
                 continue
             code = check_code(s, task, code_rules)
-            wide, per_question = code
+            wide, per_question, missing = code
             to_run = [q.name for q in task["info"]
-                      if not q.manual and q.name not in per_question]
+                      if not q.manual and q.name not in per_question and q.name not in missing]
             if wide or not to_run:
                 grade_one(s, task, None, code)
                 report(s.result, results)

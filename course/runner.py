@@ -58,7 +58,7 @@ def describe(error):
     except BaseException:  # a hostile __str__
         text = "?"
     if isinstance(error, NotImplementedError):
-        return f"not implemented yet (NotImplementedError: {text[:MESSAGE]})"
+        return "not implemented yet (NotImplementedError)"
     return f"{type(error).__name__}: {text[:MESSAGE]}{where}"
 
 
@@ -108,17 +108,17 @@ def run_cells(cells, env, cell_timeout):
     return errors
 
 
-def answer(question, env, case, check_timeout):
+def answer(question, env, case, seconds, check_timeout):
     """``{"value": data}`` or ``{"error": message}`` for one case."""
     missing = [name for name in question.functions if not callable(env.get(name))]
     if missing:
         return {"error": f"{', '.join(missing)} is not defined (did its cell run without "
                          "errors?)"}
     try:
-        with limit(check_timeout):
+        with limit(seconds):
             return {"value": wire.encode(question.answer(env, case))}
     except TimeLimit:
-        return {"error": f"did not return within {check_timeout:g} s"}
+        return {"error": f"did not return within {check_timeout:g} s", "timeout": True}
     except wire.WireError as error:
         return {"error": f"returned {error}, which cannot be graded"}
     except BaseException as error:
@@ -127,6 +127,19 @@ def answer(question, env, case, check_timeout):
                 return {"error": describe(error)}
         except TimeLimit:
             return {"error": type(error).__name__}
+
+
+def answers(question, env, cases, check_timeout):
+    """The results of all cases of a question, within one time budget."""
+    results, deadline = [], time.monotonic() + check_timeout
+    for case in cases:
+        left = deadline - time.monotonic()
+        results.append(answer(question, env, case, left, check_timeout) if left > 0
+                       else {"error": f"did not return within {check_timeout:g} s",
+                             "timeout": True})
+        if results[-1].get("timeout"):
+            break
+    return results
 
 
 def main(directory):
@@ -145,8 +158,7 @@ def main(directory):
     write_json(os.path.join(out, "status.json"),
                json.dumps({"cell_errors": errors, "seconds": round(time.monotonic() - start, 1)}))
     for name in request["questions"]:
-        results = [answer(graded[name], env, case, request["check_timeout"])
-                   for case in request["cases"][name]]
+        results = answers(graded[name], env, request["cases"][name], request["check_timeout"])
         write_json(os.path.join(out, f"{name}.json"), json.dumps(results, allow_nan=True))
     write_json(os.path.join(out, "done.json"), "{}")
 
