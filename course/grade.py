@@ -86,6 +86,11 @@ class Submission:
     nb: dict = None
 
 
+def clean(text):
+    """Text safe to print and write (a notebook's messages may hold lone surrogates)."""
+    return str(text).encode("utf-8", "replace").decode("utf-8")
+
+
 def collect(paths):
     """The files to grade: files as given, folders' ``*.ipynb`` (sorted, not recursive)."""
     found = []
@@ -103,7 +108,7 @@ def read_all(paths, assignment=None):
     known = list(questions.ASSIGNMENTS)
     out = []
     for path in collect(paths):
-        result = Result(str(path))
+        result = Result(clean(path))
         submission = Submission(path, result)
         try:
             submission.nb = submissions.parse(submissions.read_bytes(path))
@@ -189,11 +194,11 @@ def judge(question, cases, expected, answers):
         if not isinstance(returned, dict):
             return 0, "unreadable answer"
         if "error" in returned:
-            return 0, f"{question.functions[0]}: {str(returned['error'])[:400]}"
+            return 0, clean(f"{question.functions[0]}: {str(returned['error'])[:400]}")
         try:
             message = question.compare(case, reference, returned.get("value"))
         except questions.Wrong as wrong:
-            return 0, str(wrong)[:600]
+            return 0, clean(str(wrong)[:600])
         except Exception as error:  # data no check anticipated: still a wrong answer
             return 0, f"the returned value could not be checked ({type(error).__name__})"
     if len(answers) != len(cases):
@@ -242,12 +247,12 @@ def grade_one(submission, task, outcome, code):
                                                        message))
                 continue
             if outcome and outcome.cell_errors and ("not defined" in message):
-                message += " Cells that failed: " + "; ".join(outcome.cell_errors[:3])
+                message += clean(" Cells that failed: " + "; ".join(outcome.cell_errors[:3]))
         result.questions.append(QuestionResult(info.name, 0.0, info.points, message))
     if wide:
         result.review.insert(0, "whole notebook (not run): " + finding_text(wide, 6))
     if outcome is not None:
-        result.cell_errors = outcome.cell_errors
+        result.cell_errors = [clean(e) for e in outcome.cell_errors]
         result.seconds = outcome.seconds
         if not outcome.finished:
             result.status = "incomplete"
@@ -255,6 +260,29 @@ def grade_one(submission, task, outcome, code):
             return result
     result.status = "graded"
     return result
+
+
+def plan(submission, task, limits, code_rules):
+    """Check the code; grade now what needs no run, or return what the sandbox must run."""
+    code = check_code(submission, task, code_rules)
+    wide, per_question, missing = code
+    to_run = [q.name for q in task["info"]
+              if not q.manual and q.name not in per_question and q.name not in missing]
+    if wide or not to_run:
+        grade_one(submission, task, None, code)
+        return None
+    request = wire.dumps({
+        "assignment": submission.result.assignment,
+        "cells": [list(c) for c in submissions.code_cells(submission.nb)],
+        "questions": to_run, "cases": {q: task["sandbox"][q] for q in to_run},
+        "cell_timeout": limits.cell_timeout, "check_timeout": limits.check_timeout})
+    return submission, task, code, to_run, request
+
+
+def internal_error(result, doing, error):
+    """A notebook that made the grader itself fail: not graded, the run goes on."""
+    result.status, result.questions = "not graded", []
+    result.error = f"the grader failed while {doing}: {type(error).__name__}: {str(error)[:200]}"
 
 
 def grade(paths, *, limits=Limits(), seed=None, jobs=1, assignment=None,
@@ -296,7 +324,13 @@ def grade(paths, *, limits=Limits(), seed=None, jobs=1, assignment=None,
     os.chmod(run_dir, 0o711)
     try:
         hide = hidden_paths(source_dir, [s.path for s in all_submissions], run_dir)
-        isolation = sandbox.choose_isolation(run_dir, hide)
+        try:
+            isolation = sandbox.choose_isolation(run_dir, hide)
+        except RuntimeError as error:  # nothing can run here: say so for every notebook
+            for s in todo:
+                s.result.error = str(error)[:500]
+                report(s.result, results)
+            return results, info
         info["isolation"] = isolation.describe()
         tasks = {}
         for key in sorted({s.result.assignment for s in todo}):
@@ -313,20 +347,15 @@ def grade(paths, *, limits=Limits(), seed=None, jobs=1, assignment=None,
                 s.result.error = task
                 report(s.result, results)
                 continue
-            code = check_code(s, task, code_rules)
-            wide, per_question, missing = code
-            to_run = [q.name for q in task["info"]
-                      if not q.manual and q.name not in per_question and q.name not in missing]
-            if wide or not to_run:
-                grade_one(s, task, None, code)
+            try:
+                item = plan(s, task, limits, code_rules)
+            except Exception as error:  # a notebook no check anticipated: report it, go on
+                internal_error(s.result, "checking its code", error)
+                item = None
+            if item is None:
                 report(s.result, results)
-                continue
-            request = wire.dumps({
-                "assignment": s.result.assignment,
-                "cells": [list(c) for c in submissions.code_cells(s.nb)],
-                "questions": to_run, "cases": {q: task["sandbox"][q] for q in to_run},
-                "cell_timeout": limits.cell_timeout, "check_timeout": limits.check_timeout})
-            runs.append((s, task, code, to_run, request))
+            else:
+                runs.append(item)
 
         def run(item):
             s, task, code, to_run, request = item
@@ -345,7 +374,10 @@ def grade(paths, *, limits=Limits(), seed=None, jobs=1, assignment=None,
                     s.result.error = f"the sandbox failed: {type(error).__name__}: {error}"
                     report(s.result, results)
                     continue
-                grade_one(s, task, outcome, code)
+                try:
+                    grade_one(s, task, outcome, code)
+                except Exception as error:
+                    internal_error(s.result, "judging its answers", error)
                 report(s.result, results)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -401,7 +433,7 @@ def gradebook_csv(results):
 def write_atomic(path, text):
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8", errors="replace")
     os.replace(tmp, path)
 
 

@@ -19,7 +19,9 @@ Scoping comes from :mod:`symtable` (a function's parameters and locals are not g
 honest notebook whose other cells call ``snnlib`` for comparison is not flagged.
 """
 import ast
+import importlib
 import symtable
+import types
 from dataclasses import dataclass, field
 
 MODULES = {  # top-level modules a graded notebook may import
@@ -61,6 +63,18 @@ ATTRIBUTES = {  # attribute names that read/write files, run commands or reach f
     "ag_frame", "tb_frame", "tb_next", "run_cell", "run_line_magic", "run_cell_magic",
     "export", "to_pdf", "run_plugin", "add_plugin_files",
 }
+RESOLVED_DENIED = (  # where the DENIED names really live (libraries re-export under other names)
+    "numpy.lib.npyio", "numpy.lib.format", "numpy.core.memmap", "numpy.ctypeslib",
+    "tensorflow._api.v2.io", "tensorflow._api.v2.data", "tensorflow._api.v2.compat",
+    "tensorflow._api.v2.raw_ops", "tensorflow._api.v2.saved_model", "tensorflow._api.v2.summary",
+    "tensorflow._api.v2.sysconfig", "tensorflow._api.v2.lite", "tensorflow._api.v2.distribute",
+    "tensorflow._api.v2.autograph", "tensorflow.python.lib.io", "tensorflow.python.ops.io_ops",
+    "tensorflow.python.ops.gen_io_ops", "tensorflow.python.data", "tensorflow.python.ops.script_ops",
+    "tensorflow.python.saved_model", "tensorflow.python.framework.load_library",
+    "tensorflow.python.platform", "keras.api._v2.keras.utils", "keras.utils", "keras.saving",
+    "keras.preprocessing", "keras.callbacks", "keras.backend", "matplotlib.image",
+    "matplotlib.cbook",
+)
 DUNDERS_ALLOWED = {"__init__", "__name__", "__doc__", "__version__"}
 SELF = {"self", "cls"}
 
@@ -111,6 +125,7 @@ class Notebook:
                 self.statements.append(_describe(index, node))
         self.aliases = {}   # name -> dotted path (from import statements anywhere)
         self.modules = set()  # names bound to modules by `import x` / `import x.y as z`
+        self.modules_by_path = {}  # "x" or "x.y" -> module imported by the notebook
         for statement in self.statements:
             for node in ast.walk(statement.node):
                 if isinstance(node, ast.Import):
@@ -118,9 +133,16 @@ class Notebook:
                         name = a.asname or a.name.split(".")[0]
                         self.aliases[name] = a.name if a.asname else a.name.split(".")[0]
                         self.modules.add(name)
+                        self._importable(a.name)
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    self._importable(node.module)
                     for a in node.names:
                         self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+
+    def _importable(self, dotted):
+        parts = dotted.split(".")
+        for n in range(1, len(parts) + 1):
+            self.modules_by_path[".".join(parts[:n])] = True
 
     def resolve(self, node):
         """Dotted path of a Name or pure attribute chain rooted at an import alias, else None."""
@@ -226,6 +248,47 @@ def _module_allowed(path):
     return None
 
 
+def _reaches(path, notebook):
+    """Walk ``path`` through the real library objects: a module re-exported under another name
+    (``snnlib.data.os``, ``matplotlib.re.enum.bltns``) or a file reader re-exported elsewhere is
+    refused like its real name. Only modules the notebook itself imports are imported here."""
+    parts = path.split(".")
+    known = [n for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in notebook.modules_by_path]
+    if not known or parts[0] not in MODULES:
+        return None
+    root = ".".join(parts[:known[0]])
+    try:
+        obj = importlib.import_module(root)
+    except Exception:  # noqa: BLE001 - an import that fails here fails in the sandbox too
+        return None
+    for i in range(len(root.split(".")), len(parts) + 1):
+        if isinstance(obj, types.ModuleType):
+            name = obj.__name__
+            top = name.split(".")[0]
+            if top not in MODULES:
+                return f"reaches the module {name} through {'.'.join(parts[:i])}"
+            if _under(name, RESOLVED_DENIED) or _under(name, DENIED):
+                return f"uses {'.'.join(parts[:i])} ({name}: reads or writes files, or runs code)"
+            if top in ONLY and i < len(parts) and not _under(f"{name}.{parts[i]}", ONLY[top]):
+                return f"uses {'.'.join(parts[:i + 1])} (of {top}, only {', '.join(ONLY[top])})"
+        else:
+            owner = getattr(obj, "__module__", None)
+            if isinstance(owner, str):
+                top = owner.split(".")[0].lstrip("_")  # _functools, _heapq: C parts of allowed
+                if owner == "builtins":
+                    if getattr(obj, "__name__", None) in BUILTINS:
+                        return f"uses {'.'.join(parts[:i])} (the builtin {obj.__name__})"
+                elif _under(owner, RESOLVED_DENIED) or top not in MODULES:
+                    return f"uses {'.'.join(parts[:i])} (defined in {owner})"
+        if i == len(parts):
+            return None
+        try:
+            obj = getattr(obj, parts[i])
+        except Exception:  # noqa: BLE001 - a name that does not exist fails when it runs
+            return None
+    return None
+
+
 def _under(path, prefixes):
     return any(path == p or path.startswith(p + ".") for p in prefixes)
 
@@ -279,9 +342,12 @@ def notebook_findings(notebook):
                     if not (isinstance(base, ast.Name) and base.id in SELF):
                         add(cell, node, f"assigns the attribute .{node.attr} of another object "
                                         "(monkeypatching)")
+                elif node.attr.startswith("_") and not _dunder(node.attr) and not (
+                        isinstance(node.value, ast.Name) and node.value.id in SELF):
+                    add(cell, node, f"uses the private attribute .{node.attr}")
                 path = notebook.resolve(node)
                 if path and not isinstance(parents.get(node), ast.Attribute):
-                    problem = _module_allowed(path)
+                    problem = _module_allowed(path) or _reaches(path, notebook)
                     if problem:
                         add(cell, node, problem)
     first = {}

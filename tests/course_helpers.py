@@ -4,8 +4,10 @@
 instructor's solutions put in (taken from the autograder version otter assign makes). Attacks
 are student (or solved) notebooks with a few cells added or replaced.
 """
+import atexit
 import functools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +28,7 @@ def student(key):
 def built():
     """``python3 dev.py assignments build`` output, built once into a temporary folder."""
     out = Path(tempfile.mkdtemp(prefix="course-test-build-"))
+    atexit.register(shutil.rmtree, out, True)
     build.build(output=out, book_dir=None)
     return out
 
