@@ -24,6 +24,7 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID = 0x00020000, 0x40000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 1 << 18
+MS_BIND, MNT_DETACH = 0x1000, 2
 PR_SET_NO_NEW_PRIVS = 38
 
 
@@ -53,11 +54,35 @@ def set_limits(config):
         resource.setrlimit(which, (value, value))
 
 
+def expose(lib, ancestor, relatives, stash, notes):
+    """Make ``ancestor/rel`` reachable for the run's user when ``ancestor`` is not (``/root``
+    is often 0700): an empty tmpfs over ``ancestor`` holding bind mounts of just those paths
+    (everything else under it disappears)."""
+    os.makedirs(stash, exist_ok=True)
+    if lib.mount(ancestor.encode(), stash.encode(), None, MS_BIND | MS_REC, None) != 0:
+        notes.append(fail(lib, f"expose {ancestor}"))
+        return
+    if lib.mount(b"tmpfs", ancestor.encode(), b"tmpfs", MS_NOSUID | MS_NODEV,
+                 b"size=64k,mode=0755") != 0:
+        notes.append(fail(lib, f"expose {ancestor}"))
+        return
+    for rel in relatives:
+        target = os.path.join(ancestor, rel)
+        os.makedirs(target, exist_ok=True)
+        if lib.mount(os.path.join(stash, rel).encode(), target.encode(), None,
+                     MS_BIND | MS_REC, None) != 0:
+            notes.append(fail(lib, f"expose {target}"))
+    lib.umount2(stash.encode(), MNT_DETACH)
+
+
 def isolate_mounts(lib, config, notes):
-    """Private mounts: a fresh /proc (PID namespace) and empty read-only tmpfs over hidden paths."""
+    """Private mounts: what the run needs made reachable, a fresh /proc (PID namespace), and
+    empty read-only tmpfs over hidden paths."""
     if lib.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         notes.append(fail(lib, "private mounts"))
         return
+    for n, (ancestor, relatives) in enumerate(config.get("expose", [])):
+        expose(lib, ancestor, relatives, os.path.join(config["stash"], str(n)), notes)
     if config["pid_namespace"]:
         if lib.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
             notes.append(fail(lib, "fresh /proc"))

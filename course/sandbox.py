@@ -91,6 +91,32 @@ def _env(home):
     return env
 
 
+def needed_paths(run_dir):
+    """What a run must reach: the interpreter and its environment, the grader's code, the run."""
+    import snnlib
+
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+             ROOT, Path(snnlib.__file__).resolve().parents[1], Path(run_dir)}
+    return sorted({p.resolve() for p in paths})
+
+
+def closed_ancestors(paths):
+    """``[(ancestor, [relative paths])]`` for the paths behind a directory other users cannot
+    enter (e.g. a virtual environment under a 0700 ``/root``)."""
+    found = {}
+    for path in paths:
+        for ancestor in list(reversed(path.parents))[1:] + [path]:
+            try:
+                mode = os.stat(ancestor).st_mode
+            except OSError:
+                break
+            if not mode & stat.S_IXOTH:
+                if ancestor != path:
+                    found.setdefault(str(ancestor), set()).add(str(path.relative_to(ancestor)))
+                break
+    return [(a, sorted(r)) for a, r in sorted(found.items())]
+
+
 def _unique_uid():
     while True:
         uid = UID_BASE + secrets.randbelow(UID_RANGE)
@@ -148,6 +174,8 @@ def launch(run_dir, request, *, limits, isolation, hide, argv_tail):
         memory_mb=limits.memory_mb, output_mb=limits.output_mb,
         cpu_seconds=int(limits.timeout) + 5, uid=uid, namespaces=isolation.namespaces,
         hide=[str(p) for p in hide], cwd=str(home), notes=str(private / "notes.json"),
+        expose=closed_ancestors(needed_paths(run_dir)) if uid is not None else [],
+        stash=str(private / "stash"),
         env=_env(str(home)),
         argv=[sys.executable, "-P", "-s", "-m", "course.runner"] + argv_tail(box))
     (private / "config.json").write_text(json.dumps(config), encoding="utf-8")
