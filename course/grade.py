@@ -358,7 +358,7 @@ def grade(paths, *, limits=Limits(), seed=None, jobs=1, assignment=None,
                 runs.append(item)
 
         def run(item):
-            s, task, code, to_run, request = item
+            *_, to_run, request = item
             process, handle = sandbox.launch(run_dir, request, limits=limits,
                                              isolation=isolation, hide=hide,
                                              argv_tail=lambda box: [str(box)])
@@ -367,7 +367,7 @@ def grade(paths, *, limits=Limits(), seed=None, jobs=1, assignment=None,
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(run, item): item for item in runs}
             for future in concurrent.futures.as_completed(futures):
-                s, task, code, to_run, request = futures[future]
+                s, task, code, *_ = futures[future]
                 try:
                     outcome = future.result()
                 except Exception as error:  # the sandbox could not start at all
@@ -507,6 +507,7 @@ def main(args):
     info_holder.update(info)
     if not results:
         print("no notebooks found", file=sys.stderr)
+        return USAGE_ERROR
     if args.csv:
         write_atomic(args.csv, gradebook_csv(results))
     if args.json:
@@ -518,4 +519,4 @@ def main(args):
           f"isolation: {info.get('isolation') or 'none needed'}")
     for r in failed:
         print(f"   NOT GRADED: {r.file}: {r.error or r.status}")
-    return min(len(failed), MAX_EXIT) if results else 1
+    return min(len(failed), MAX_EXIT)

@@ -49,7 +49,7 @@ def set_limits(config):
     if config.get("uid") is not None:
         limits.append((resource.RLIMIT_NPROC, 1024))  # counts this run's user only
     for which, value in limits:
-        soft, hard = resource.getrlimit(which)
+        _, hard = resource.getrlimit(which)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(which, (value, value))
 

@@ -166,7 +166,8 @@ def main(directory):
 if __name__ == "__main__":
     if sys.argv[1:] == ["--probe"]:
         import numpy  # noqa: F401
-        import snnlib  # noqa: F401
+
+        import snnlib
 
         print(json.dumps({"uid": os.getuid(), "python": sys.version.split()[0],
                           "snnlib": os.path.dirname(snnlib.__file__)}))

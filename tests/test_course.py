@@ -14,11 +14,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import course_helpers as h
 import nbformat
 import pytest
 
-import course_helpers as h
-from course import build, grade
+from course import build
 from course.__main__ import main
 
 FULL = {h.A1: 7, h.A2: 7, h.A3: 5}  # automatic points; assignment 3 has 1 more, read by hand

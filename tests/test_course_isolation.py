@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import course_helpers as h
 import pytest
 
-import course_helpers as h
 from course import grade
 from course.sandbox import Limits
 

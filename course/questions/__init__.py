@@ -19,8 +19,8 @@ The same pieces run in one process for otter's own autograder (Gradescope, ``ott
 import importlib
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

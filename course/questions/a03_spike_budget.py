@@ -36,7 +36,7 @@ def draw(rng):
     return {"q1_spikes_per_image": cases, "q2_settings": [{}]}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def task():
     import snnlib
 
