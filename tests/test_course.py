@@ -52,6 +52,23 @@ def test_release_has_no_solutions_and_the_bundle_has_the_hidden_tests():
     assert nb.metadata.otter.assignment_name == h.A1
 
 
+def test_public_tests_run_offline_in_the_student_notebook(tmp_path, monkeypatch):
+    # grader.check reads the public tests from the saved notebook: the stub fails them, the
+    # solution passes
+    import numpy as np
+    import otter
+
+    monkeypatch.chdir(tmp_path)
+    h.write(h.student(h.A1), tmp_path, f"{h.A1}.ipynb")
+    grader = otter.Notebook(f"{h.A1}.ipynb")
+    env = {"np": np}
+    exec(h.cell_with(h.student(h.A1), "def if_layer(").source, env)
+    assert not grader.check("q1_if_subtract", env).passed_all
+    exec(h.cell_with(h.solved(h.A1), "def if_layer(").source, env)
+    assert grader.check("q1_if_subtract", env).passed_all
+    assert grader.check("q2_if_variants", env).passed_all
+
+
 # --- one grading run with everything --------------------------------------------------------
 
 def attacks(folder, marker):
