@@ -9,7 +9,7 @@ Usage (from the repository root, with Python 3.11 and pip):
     python3 dev.py setup    # only set up .venv
     python3 dev.py lock     # re-resolve requirements.in into requirements.lock (needs the network)
     python3 dev.py tidy-notebooks [--check]   # fold the chapters' check cells in the HTML (hide-input tag)
-    python3 dev.py assignments generate|check|grade PATH...   # course assignments (assignments/README.md)
+    python3 dev.py assignments build|check|grade PATH...|pdf   # course assignments (assignments/README.md)
 
 The environment is rebuilt only when ``requirements.lock``, ``pyproject.toml`` or this file's
 install recipe changed, so re-running a command is fast. Why the recipe has several steps:
@@ -181,9 +181,15 @@ def test_variant(pytest_args):
 
 
 def assignments(args):
-    """Generate, check or grade the course assignments (see assignments/README.md)."""
+    """Build, check or grade the course assignments with otter-grader (assignments/README.md).
+
+    The exit status is the command's own: for ``grade``, the number of notebooks that could
+    not be graded.
+    """
     setup()
-    run(venv_python(), "-m", "snnlib.course", *args, env=test_env())
+    command = [str(venv_python()), "-m", "course", *args]
+    log("$ " + " ".join(command))
+    sys.exit(subprocess.run(command, cwd=ROOT, env=test_env()).returncode)
 
 
 def lock():
