@@ -5,9 +5,11 @@ Usage (from the repository root, with Python 3.11 and pip):
 
     python3 dev.py book     # set up .venv if needed, build the HTML book, print where it is
     python3 dev.py test     # set up .venv if needed, run the whole test suite (extra args go to pytest)
+    python3 dev.py test-variant  # the chapters again, with other floating-point summation orders
     python3 dev.py setup    # only set up .venv
     python3 dev.py lock     # re-resolve requirements.in into requirements.lock (needs the network)
-    python3 dev.py assignments generate|check|grade PATH...   # course assignments (assignments/README.md)
+    python3 dev.py tidy-notebooks [--check]   # fold the chapters' check cells in the HTML (hide-input tag)
+    python3 dev.py assignments build|check|grade PATH...|pdf   # course assignments (assignments/README.md)
 
 The environment is rebuilt only when ``requirements.lock``, ``pyproject.toml`` or this file's
 install recipe changed, so re-running a command is fast. Why the recipe has several steps:
@@ -35,6 +37,8 @@ RECIPE_VERSION = "1"  # bump when the install steps below change
 PYTHON = (3, 11)
 # jupyter-book 1.x has no `python -m jupyter_book`; this runs its command line on any OS.
 JUPYTER_BOOK = "from jupyter_book.cli.main import main; main()"
+# Where `jupyter-book build ROOT` writes the HTML (the GitHub Pages workflow publishes this folder).
+BOOK_HTML = ROOT / "_build" / "html"
 
 
 def log(message):
@@ -92,15 +96,27 @@ def setup():
     else:
         run(base, "-m", "venv", VENV)
     py = venv_python()
-    pip = (py, "-m", "pip", "--disable-pip-version-check")
-    run(*pip, "install", "--no-deps", "-r", LOCK)
-    # Without build isolation nengo-dl builds with the pinned setuptools already installed.
-    run(*pip, "install", "--no-deps", "--no-build-isolation", NENGO_DL)
-    run(*pip, "install", "--no-deps", "--no-build-isolation", "-e", ROOT)
+    for step in install_steps(py):
+        run(*step)
     write_pip_conf()
     check_one_tensorflow(py)
     STAMP.write_text(wanted + "\n")
     log("environment ready")
+
+
+def install_steps(py):
+    """The pip commands that fill a fresh environment, in order (Binder's postBuild runs them too).
+
+    The lock first, without dependencies (it pins every package); then nengo-dl, without
+    dependencies and without build isolation, so that it builds with the pinned setuptools and
+    cannot pull in a second TensorFlow; then this project, editable.
+    """
+    pip = (py, "-m", "pip", "--disable-pip-version-check")
+    return [
+        (*pip, "install", "--no-deps", "-r", LOCK),
+        (*pip, "install", "--no-deps", "--no-build-isolation", NENGO_DL),
+        (*pip, "install", "--no-deps", "--no-build-isolation", "-e", ROOT),
+    ]
 
 
 def write_pip_conf():
@@ -129,13 +145,14 @@ def check_one_tensorflow(py):
 def test_env():
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["SNNLIB_STRICT_CLAIMS"] = "1"  # the chapters' claims must hold (snnlib/claims.py)
     return env
 
 
 def book():
     setup()
     run(venv_python(), "-c", JUPYTER_BOOK, "build", ROOT, env=test_env())
-    index = ROOT / "_build" / "html" / "index.html"
+    index = BOOK_HTML / "index.html"
     if not index.exists():
         sys.exit(f"dev.py: the build finished but {index} is missing")
     log(f"book built: {index}")
@@ -146,10 +163,33 @@ def test(pytest_args):
     run(venv_python(), "-m", "pytest", *pytest_args, env=test_env())
 
 
-def assignments(args):
-    """Generate, check or grade the course assignments (see assignments/README.md)."""
+#: Settings that change the order in which TensorFlow and BLAS add numbers on this machine: a
+#: stand-in for another CPU type (another vector width gives other rounding). The chapters'
+#: stored outputs must hold under both. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left alone on
+#: purpose: on some processors they are set because older OpenBLAS builds compute wrong results.
+VARIANT = {"TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
+           "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def test_variant(pytest_args):
+    """Run the chapters (or the given tests) with other summation orders (:data:`VARIANT`)."""
     setup()
-    run(venv_python(), "-m", "snnlib.course", *args, env=test_env())
+    env = test_env()
+    env.update(VARIANT)
+    log("other summation orders: " + " ".join(f"{k}={v}" for k, v in VARIANT.items()))
+    run(venv_python(), "-m", "pytest", *(pytest_args or ["chapters"]), env=env)
+
+
+def assignments(args):
+    """Build, check or grade the course assignments with otter-grader (assignments/README.md).
+
+    The exit status is the command's own: for ``grade``, the number of notebooks that could
+    not be graded.
+    """
+    setup()
+    command = [str(venv_python()), "-m", "course", *args]
+    log("$ " + " ".join(command))
+    sys.exit(subprocess.run(command, cwd=ROOT, env=test_env()).returncode)
 
 
 def lock():
@@ -174,6 +214,16 @@ def lock():
     log(f"wrote {LOCK.name} ({len(keep)} packages)")
 
 
+def tidy_notebooks(args):
+    """Tag the chapters' check cells `hide-input` (tools/tidy_notebooks.py; standard library only)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tidy_notebooks", ROOT / "tools" / "tidy_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.exit(module.main(args))
+
+
 def main(argv):
     commands = {"setup": setup, "book": book, "lock": lock}
     if not argv or argv[0] in ("-h", "--help"):
@@ -181,12 +231,19 @@ def main(argv):
         return
     if argv[0] == "test":
         test(argv[1:])
+    elif argv[0] == "test-variant":
+        test_variant(argv[1:])
     elif argv[0] == "assignments":
         assignments(argv[1:])
+    elif argv[0] == "tidy-notebooks":
+        tidy_notebooks(argv[1:])
     elif argv[0] in commands and len(argv) == 1:
         commands[argv[0]]()
     else:
-        sys.exit(f"dev.py: unknown command {' '.join(argv)!r}; use one of: setup, book, test, lock, assignments")
+        sys.exit(
+            f"dev.py: unknown command {' '.join(argv)!r}; "
+            "use one of: setup, book, test, test-variant, lock, assignments, tidy-notebooks"
+        )
 
 
 if __name__ == "__main__":

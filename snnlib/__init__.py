@@ -25,7 +25,9 @@ Modules, one concern each:
 - :mod:`snnlib.regularize`: training with a firing-rate regularizer; matching spike budgets.
 - :mod:`snnlib.tradeoffs`: accuracy vs latency vs spikes across methods; Pareto fronts.
 - :mod:`snnlib.plots`: every figure (matplotlib), with labelled axes.
-- :mod:`snnlib.course`: the graded assignments (generation and grading).
+- :mod:`snnlib.protocol`: the book's measurement protocol (readout, latency, sample, interval).
+- :mod:`snnlib.stats`: confidence intervals of accuracies and paired tests (exact McNemar).
+- :mod:`snnlib.claims`: the chapters' check cells (strict under the tests, a note otherwise).
 
 Extending it (a neuron model, a layer type, a normalization rule): see "Extending snnlib" in
 the README.
@@ -36,6 +38,7 @@ import os
 # and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from snnlib import claims, stats  # noqa: E402, F401  (modules: snnlib.claims, snnlib.stats)
 from snnlib.config import DT  # noqa: E402
 from snnlib.convert import (  # noqa: E402
     ConversionError,
@@ -57,6 +60,7 @@ from snnlib.models import (  # noqa: E402
     PRETRAINED_WEIGHTS,
     accuracy,
     build_convnet,
+    cache_dir,
     load_pretrained_convnet,
     load_weights,
     save_weights,
@@ -116,6 +120,7 @@ __all__ = [
     "ann_operations",
     "build_convnet",
     "build_nengo_converter",
+    "cache_dir",
     "convert",
     "fan_out",
     "firing_rate_summary",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,25 @@ PRETRAINED_INFO = PRETRAINED_DIR / "convnet_mnist.json"
 TRAINING = {"epochs": 10, "batch_size": 32, "learning_rate": 1e-3, "seed": 0}
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same weights give the same bytes
+
+#: Environment variable naming the folder for files made at run time (see :func:`cache_dir`).
+CACHE_ENV = "SNNLIB_CACHE"
+
+
+def cache_dir() -> Path:
+    """Folder for what the chapters make at run time, such as retrained weights.
+
+    ``$SNNLIB_CACHE`` if set, else ``~/.cache/snnlib``; created if missing. Running a chapter
+    never writes into the repository (the shipped weights in :data:`PRETRAINED_DIR` stay as
+    they are); save weights there yourself only on purpose, with :func:`save_weights`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    folder = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "snnlib").expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def build_convnet(input_shape: tuple = (28, 28, 1), n_classes: int = 10) -> tf.keras.Model:
@@ -150,6 +170,11 @@ def save_weights(model: tf.keras.Model, path: str | Path, info: dict | None = No
         Output ``.npz`` file.
     info : dict, optional
         Written beside it as JSON (same name, ``.json``): how the weights were made, results.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``.npz`` file written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +188,7 @@ def save_weights(model: tf.keras.Model, path: str | Path, info: dict | None = No
     path.write_bytes(buffer.getvalue())
     if info is not None:
         path.with_suffix(".json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return path
 
 
 def load_weights(model: tf.keras.Model, path: str | Path) -> tf.keras.Model:

@@ -1,11 +1,20 @@
 """Build the book from the stored notebook outputs and check what a reader gets.
 
 The browser checks open every page in headless Chromium (Debian's ``chromium`` package, which
-``.ci/run`` installs). Where no Chromium exists they are skipped, except in CI where they must run.
-Screenshots of every page are kept under ``artifacts/screenshots/``.
+``.ci/run`` installs; Playwright drives it, no browser is downloaded) at desktop (1280 x 900) and
+phone (390 x 844) size. Where no Chromium exists they are skipped, except in CI where they must
+run. Screenshots of every page at both sizes are kept under ``artifacts/screenshots/``.
+
+What a page must satisfy in the browser: every formula typeset, every image loaded, no request
+outside the book, no console error, and the layout checks of ``tests/layout_checks.js``: nothing
+wider than the page column unless it scrolls inside a box that fits the column, no content cut
+off by a box that hides overflow, no overlapping lines of text, no horizontal scrolling of the
+page itself. In the chapters, the check cells' sources are folded (hide-input).
 """
 import functools
 import http.server
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -19,6 +28,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+LAYOUT_CHECKS = (Path(__file__).parent / "layout_checks.js").read_text()
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 TF_LOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+")
 
 
@@ -75,11 +86,83 @@ def test_chapter_pages_show_outputs_without_logs(html_dir):
 def test_chapter1_shows_accuracy_and_plots(html_dir):
     html = (html_dir / "chapters" / "01_train_ann.html").read_text(encoding="utf-8")
     # the measured accuracy is printed and both figures are embedded as image files that exist
-    assert re.search(r"ANN test accuracy: \d\d\.\d%", html)
+    assert re.search(r"ANN test accuracy: \d\d\.\d ?%", html)
     images = re.findall(r'<img [^>]*src="([^"]+\.png)"', html)
     assert len(images) >= 2
     for src in images:
         assert (html_dir / "chapters" / src).resolve().exists(), src
+
+
+def _tidy_notebooks():
+    spec = importlib.util.spec_from_file_location("tidy_notebooks", ROOT / "tools" / "tidy_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_cells_are_folded_in_html(html_dir):
+    from bs4 import BeautifulSoup
+
+    tidy = _tidy_notebooks()
+    for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        expected = sum(tidy.is_check_cell(cell) for cell in cells)
+        page = html_dir / "chapters" / f"{notebook.stem}.html"
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        found = 0
+        for cell in soup.select("div.cell"):
+            source = cell.select_one("div.cell_input pre")
+            fake = {"cell_type": "code", "source": source.get_text() if source else ""}
+            if not tidy.is_check_cell(fake):
+                continue
+            found += 1
+            first_line = fake["source"].strip().splitlines()[0][:60]
+            # the cell carries the tag, its source is inside the collapsed "Show code cell source"
+            # toggle, and its output (if any) stays outside the toggle, visible
+            assert "tag_hide-input" in cell["class"], f"{page.name}: check cell not tagged: {first_line}"
+            details = source.find_parent("details")
+            assert details is not None and "hide" in details["class"], f"{page.name}: not folded: {first_line}"
+            assert not details.has_attr("open"), f"{page.name}: folded but open: {first_line}"
+            for output in cell.select("div.cell_output"):
+                assert output.find_parent("details") is None, f"{page.name}: output folded: {first_line}"
+        # every check cell of the notebook is on the page, and all were found as check cells
+        assert found == expected, f"{page.name}: {found} check cells in the HTML, {expected} in the notebook"
+
+
+def test_intro_links_the_chapters_and_the_repository(html_dir):
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((html_dir / "intro.html").read_text(encoding="utf-8"), "html.parser")
+    heading = next(h for h in soup.select("h2") if "map of the book" in h.get_text())
+    items = heading.find_next("ol").select("li")
+    chapters = [page for page in toc_pages() if page.startswith("chapters/")]
+    assert len(items) == len(chapters)
+    for item, chapter in zip(items, chapters, strict=True):
+        # each item of the map starts with a link to its chapter, and the link works
+        link = item.find("a")
+        assert link is not None and link.get("href", "").split("#")[0] == f"{chapter}.html", item
+        assert (html_dir / link["href"].split("#")[0]).exists()
+    # every internal link of the intro resolves to a page of the built book
+    for link in soup.select("article a.reference.internal[href]"):
+        target = link["href"].split("#")[0]
+        assert not target or (html_dir / target).exists(), link["href"]
+    # "in a clone of the repository" links the repository address set in _config.yml
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    running = next(h for h in soup.select("h2") if "Running it yourself" in h.get_text()).find_parent("section")
+    assert running.select_one(f'a[href="{url}"]') is not None
+    # and the repository button in the page header points there too
+    assert soup.select_one(f'.article-header-buttons a[href="{url}"]') is not None
+
+
+def test_chapters_have_a_binder_launch_button(html_dir):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    owner_repo = config["repository"]["url"].removeprefix("https://github.com/")
+    branch = config["repository"]["branch"]
+    for page in [p for p in toc_pages() if p.startswith("chapters/")]:
+        html = (html_dir / f"{page}.html").read_text(encoding="utf-8")
+        # a plain link to mybinder.org that opens this chapter's notebook (nothing loads from there)
+        link = f"https://mybinder.org/v2/gh/{owner_repo}/{branch}?urlpath=lab/tree/{page}.ipynb"
+        assert f'href="{link}"' in html, f"{page}: no Binder launch link {link}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,9 +213,9 @@ def browser():
         launched.close()
 
 
-def open_page(browser, url):
+def open_page(browser, url, viewport=None):
     """Load a page; return it with its console errors and any request that left localhost."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=viewport or VIEWPORTS["desktop"])
     errors, external = [], []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda err: errors.append(str(err)))
@@ -150,9 +233,34 @@ def open_page(browser, url):
     return page, errors, external
 
 
+def layout_problems(page, width):
+    """Run tests/layout_checks.js in the page; return its findings as readable lines."""
+    result = page.evaluate(LAYOUT_CHECKS, width)
+    if "error" in result:
+        return [result["error"]]
+    problems = []
+    if result["pageOverflow"]:
+        found = result["pageOverflow"]
+        problems.append(f"the page scrolls sideways: {found['scrollWidth']} px wide in a {width} px window")
+    column = result["column"]
+    for item in result["overflows"]:
+        problems.append(f"wider than the column ({column['left']}-{column['right']} px): {item['element']} "
+                        f"spans {item['box']['left']}-{item['box']['right']} px")
+    for item in result["clipped"]:
+        problems.append(f"content cut off: {item['element']} is {item['width']} px wide, its content "
+                        f"{item['contentWidth']} px ({item['hiddenContent']})")
+    for item in result["slivers"]:
+        problems.append(f"a scroll bar for {item['extra']} px: {item['element']}")
+    for item in result["overlaps"]:
+        problems.append(f"overlapping text ({item['dx']} x {item['dy']} px): {item['a']} and {item['b']}")
+    return problems
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
 @pytest.mark.parametrize("page_name", toc_pages())
-def test_page_in_browser(browser, book_url, page_name):
-    page, errors, external = open_page(browser, f"{book_url}/{page_name}.html")
+def test_page_in_browser(browser, book_url, page_name, viewport):
+    size = VIEWPORTS[viewport]
+    page, errors, external = open_page(browser, f"{book_url}/{page_name}.html", size)
     has_math = page.evaluate("document.querySelectorAll('.math').length") > 0
     if has_math:
         # MathJax (served by the book itself) has typeset every formula, without errors
@@ -165,8 +273,16 @@ def test_page_in_browser(browser, book_url, page_name):
     broken = page.evaluate(
         "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
     )
+    # measured after MathJax, which changes the width of every formula
+    problems = layout_problems(page, size["width"])
+    # a folded check cell shows its toggle, not its source
+    unfolded = page.evaluate(
+        """() => [...document.querySelectorAll("div.cell.tag_hide-input div.cell_input")]
+               .filter(el => el.checkVisibility()).length"""
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / (page_name.replace("/", "__") + ".png")), full_page=True)
+    shot = SCREENSHOTS / f"{page_name.replace('/', '__')}--{viewport}.png"
+    page.screenshot(path=str(shot), full_page=True)
     title = page.title()
     page.close()
     # the page loaded with a title, every image loaded, nothing failed in the console
@@ -174,6 +290,40 @@ def test_page_in_browser(browser, book_url, page_name):
     assert not broken, f"{page_name}: images that did not load: {broken}"
     assert not external, f"{page_name}: requests outside the book (fail offline): {external}"
     assert not errors, f"{page_name}: console errors: {errors}"
+    # everything fits the page column at this width (see the screenshot)
+    assert not problems, f"{page_name} at {viewport} width ({shot.name}):\n" + "\n".join(problems)
+    assert unfolded == 0, f"{page_name}: {unfolded} hide-input cells show their source"
+
+
+def test_layout_checks_find_what_they_should(browser):
+    """The layout checks flag each kind of problem on a small page built to have them."""
+    page = browser.new_page(viewport=VIEWPORTS["phone"])
+    page.set_content("""
+      <style>body { margin: 0 } main { width: 390px } article { width: 300px; padding: 0 10px }
+             .scroll { overflow-x: auto } .hide { overflow: hidden; width: 200px }
+             .abs { position: relative; height: 2em } .abs span { position: absolute; left: 0 }</style>
+      <main><article class="bd-article">
+        <div class="scroll"><table id="ok"><tr><td style="min-width: 600px">scrolls inside</td></tr></table></div>
+        <table id="wide"><tr><td style="min-width: 450px">wider than the column</td></tr></table>
+        <div class="hide" id="cut"><pre>a line that is much longer than the box that holds it</pre></div>
+        <pre style="overflow: visible">a line of code that runs out of its block and the column</pre>
+        <div class="abs"><span>one text</span><span>two text</span></div>
+        <div class="scroll" style="width: 100px"><div style="width: 102px">x</div></div>
+      </article></main>""")
+    result = page.evaluate(LAYOUT_CHECKS, VIEWPORTS["phone"]["width"])
+    page.close()
+    # the wide table and the line of code overflow (the table in a scroll container does not),
+    # and they widen the page
+    overflows = [item["element"] for item in result["overflows"]]
+    assert len(overflows) == 2 and overflows[0].startswith("table in article"), overflows
+    assert overflows[1].startswith('text "a line of code') and result["overflows"][1]["box"]["right"] > 310
+    assert result["pageOverflow"] and result["pageOverflow"]["scrollWidth"] > 390
+    # the box that hides overflow cuts off its line
+    assert len(result["clipped"]) == 1 and result["clipped"][0]["element"].startswith("div.hide")
+    # the box that scrolls for 2 px shows a needless scroll bar
+    assert [item["extra"] for item in result["slivers"]] == [2]
+    # the two absolutely placed spans overlap
+    assert len(result["overlaps"]) == 1 and "one text" in result["overlaps"][0]["a"]
 
 
 def test_navigation_lists_every_page(browser, book_url):

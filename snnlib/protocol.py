@@ -1,0 +1,199 @@
+"""The book's measurement protocol, defined once: readout, latency, sample, interval.
+
+Every accuracy, latency and comparison in the book is measured this way (chapters link the
+section "How we measure" of the introduction):
+
+- **Readout** (:data:`DEFAULT_READOUT`): the class with the largest output *averaged over time*
+  from the first step (for a spiking readout this is the spike count; for the linear readout
+  of a converted network, the mean of its output), as Diehl et al. (2015) and Rueckauer et al.
+  (2017) read their networks. ``"last"``, the output at the last step alone, is NengoDL's
+  example's readout; the book shows it only where it explains NengoDL's numbers, and says so.
+- **Latency** (:func:`latency_steps`, :func:`latency_ms`): the first time from which the
+  accuracy stays within :data:`TOLERANCE` (1 percentage point) of the **ANN's accuracy on the
+  same images**, until the end of the run. A run that never gets there has no latency (NaN,
+  shown as "never").
+- **Sample**: claims rest on the full 1,000-image test split of :func:`snnlib.load_mnist`;
+  where a sweep must use fewer images for time, the text says so and does not rank methods on it.
+- **Interval and test**: every accuracy carries its 95 % Wilson interval and every "A is better
+  than B" on the same images an exact McNemar test (:mod:`snnlib.stats`).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from snnlib import stats
+
+#: The readout the book uses unless it says otherwise.
+DEFAULT_READOUT = "mean"
+#: The readouts: "mean" (spike count / mean over time) and "last" (NengoDL's example).
+READOUTS = ("mean", "last")
+#: Latency tolerance: within 1 percentage point of the ANN.
+TOLERANCE = 0.01
+#: The sample claims rest on: the whole test split of ``snnlib.load_mnist()``.
+FULL_TEST_SPLIT = 1000
+
+
+def check_readout(readout: str) -> str:
+    """Return ``readout`` if it is one of :data:`READOUTS`; ValueError naming them otherwise."""
+    if readout not in READOUTS:
+        raise ValueError(f"unknown readout {readout!r}; use one of {READOUTS} ('mean': spike "
+                         "count / output averaged over time, the book's default; 'last': the "
+                         "output at the last step, NengoDL's example)")
+    return readout
+
+
+def scores_over_time(output: ArrayLike, readout: str = DEFAULT_READOUT) -> np.ndarray:
+    """Class scores after each step under a readout.
+
+    Parameters
+    ----------
+    output : ndarray, shape (n, n_steps, n_classes)
+        The network's output at every step.
+    readout : {"mean", "last"}
+
+    Returns
+    -------
+    ndarray, shape (n, n_steps, n_classes)
+        ``"last"``: ``output`` itself; ``"mean"``: the running mean from the first step (float64).
+    """
+    check_readout(readout)
+    output = np.asarray(output)
+    if output.ndim != 3:
+        raise ValueError(f"output must have shape (n, n_steps, n_classes), got {output.shape}")
+    if readout == "last":
+        return output
+    steps = np.arange(1, output.shape[1] + 1).reshape(1, -1, 1)
+    return np.cumsum(output, axis=1, dtype=np.float64) / steps
+
+
+def _labels(labels, n):
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels have shape {labels.shape}; expected ({n},): one integer class "
+                         "per image (not one-hot)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer classes, got dtype {labels.dtype}")
+    return labels
+
+
+def correct_over_time(output: ArrayLike, labels: ArrayLike,
+                      readout: str = DEFAULT_READOUT) -> np.ndarray:
+    """Per image and step, whether the readout's class is the label: bool (n, n_steps)."""
+    scores = scores_over_time(output, readout)
+    labels = _labels(labels, scores.shape[0])
+    return np.argmax(scores, axis=-1) == labels[:, None]
+
+
+def latency_steps(accuracy_over_time: ArrayLike, ann_accuracy: float,
+                  tolerance: float = TOLERANCE) -> float:
+    """First step (1-based) from which the accuracy stays >= ``ann_accuracy - tolerance``.
+
+    Parameters
+    ----------
+    accuracy_over_time : array_like, shape (n_steps,)
+        Accuracy (0-1) after each step.
+    ann_accuracy : float
+        The ANN's accuracy (0-1) on the same images.
+    tolerance : float
+        0.01 = one percentage point.
+
+    Returns
+    -------
+    float
+        The step, or NaN when the accuracy is not within the tolerance at the end of the run
+        (no latency: the run never gets there and stays).
+    """
+    curve = np.asarray(accuracy_over_time, dtype=np.float64)
+    if curve.ndim != 1 or curve.size == 0:
+        raise ValueError(f"accuracy_over_time must be a non-empty 1-D array, got {curve.shape}")
+    if not (np.isfinite(ann_accuracy) and 0 <= ann_accuracy <= 1):
+        raise ValueError(f"ann_accuracy={ann_accuracy!r} must be a fraction in [0, 1]")
+    if not (np.isfinite(tolerance) and 0 <= tolerance < 1):
+        raise ValueError(f"tolerance={tolerance!r} must be a fraction in [0, 1)")
+    eps = 1e-9  # accuracies are fractions of a count: compare with a little slack
+    good = curve >= ann_accuracy - tolerance - eps
+    if not good[-1]:
+        return float("nan")
+    bad = np.flatnonzero(~good)
+    return float(bad[-1] + 2 if bad.size else 1)
+
+
+def latency_ms(accuracy_over_time: ArrayLike, ann_accuracy: float, *, dt: float,
+               tolerance: float = TOLERANCE) -> float:
+    """:func:`latency_steps` times the time step, in milliseconds (NaN: never)."""
+    return latency_steps(accuracy_over_time, ann_accuracy, tolerance) * dt * 1000.0
+
+
+def format_latency(value_ms: float) -> str:
+    """"12 ms", or "never" for a run that does not reach the ANN (NaN)."""
+    return "never" if not np.isfinite(value_ms) else f"{value_ms:g} ms"
+
+
+@dataclass
+class Evaluation:
+    """A spiking run measured with the protocol.
+
+    Attributes
+    ----------
+    accuracy : snnlib.stats.Accuracy
+        Final accuracy with its 95 % interval.
+    correct : ndarray of bool, shape (n,)
+        Per image, correct at the end of the run (for paired tests).
+    accuracy_over_time : ndarray, shape (n_steps,)
+    latency_ms : float
+        NaN when the run never stays within 1 point of the ANN.
+    ann_accuracy : float
+        The ANN's accuracy on the same images.
+    readout : str
+    dt : float
+        Time step (seconds).
+    """
+
+    accuracy: stats.Accuracy
+    correct: np.ndarray = field(repr=False)
+    accuracy_over_time: np.ndarray = field(repr=False)
+    latency_ms: float
+    ann_accuracy: float
+    readout: str
+    dt: float
+
+    def compare(self, other: "Evaluation") -> stats.PairedComparison:
+        """Exact McNemar test of this run against another on the same images."""
+        return stats.compare_paired(self.correct, other.correct)
+
+    def summary(self) -> dict:
+        """Plain values for a table row: accuracy (%), interval (%), latency, readout."""
+        return {"accuracy (%)": round(100 * self.accuracy.value, 1),
+                "95 % CI": f"{100 * self.accuracy.low:.1f}-{100 * self.accuracy.high:.1f}",
+                "latency": format_latency(self.latency_ms), "readout": self.readout}
+
+
+def evaluate(output: ArrayLike, labels: ArrayLike, *, ann_accuracy: float, dt: float,
+             readout: str = DEFAULT_READOUT, tolerance: float = TOLERANCE) -> Evaluation:
+    """Measure a run's outputs with the protocol.
+
+    Parameters
+    ----------
+    output : ndarray, shape (n, n_steps, n_classes)
+        Output at every step (``SimulationResult.output``, or NengoDL's probe data).
+    labels : ndarray of int, shape (n,)
+    ann_accuracy : float
+        The ANN's accuracy (0-1) on the same images (the latency's reference).
+    dt : float
+        Time step (seconds).
+    readout : {"mean", "last"}
+    tolerance : float
+        Latency tolerance (0.01 = 1 point).
+
+    Returns
+    -------
+    Evaluation
+    """
+    correct = correct_over_time(output, labels, readout)
+    curve = correct.mean(axis=0)
+    return Evaluation(
+        accuracy=stats.accuracy_interval(correct[:, -1]), correct=correct[:, -1],
+        accuracy_over_time=curve, latency_ms=latency_ms(curve, ann_accuracy, dt=dt,
+                                                        tolerance=tolerance),
+        ann_accuracy=float(ann_accuracy), readout=readout, dt=float(dt))

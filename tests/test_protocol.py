@@ -1,0 +1,56 @@
+"""The measurement protocol: readouts, latency relative to the ANN, evaluation."""
+import numpy as np
+import pytest
+
+from snnlib import protocol
+
+
+def outputs_from_choices(choices, n_classes=3):
+    """One-hot outputs (n, n_steps, n_classes) whose largest entry is ``choices``."""
+    choices = np.asarray(choices)
+    return np.eye(n_classes)[choices]
+
+
+def test_mean_readout_is_the_running_mean():
+    output = np.array([[[1.0, 0.0], [0.0, 3.0], [0.0, 0.0]]])
+    mean = protocol.scores_over_time(output, "mean")
+    np.testing.assert_allclose(mean[0], [[1, 0], [0.5, 1.5], [1 / 3, 1]])
+    assert protocol.scores_over_time(output, "last") is output
+    with pytest.raises(ValueError, match="'mean'"):
+        protocol.scores_over_time(output, "average")
+
+
+def test_latency_is_relative_to_the_ann_and_must_stay():
+    curve = [0.1, 0.5, 0.955, 0.94, 0.956, 0.96]
+    # within 1 point of the ANN (0.96) from step 5 on; the dip at step 4 resets it
+    assert protocol.latency_steps(curve, 0.96) == 5
+    assert protocol.latency_ms(curve, 0.96, dt=0.001) == pytest.approx(5.0)
+    # a run that ends below the ANN minus 1 point has no latency
+    assert np.isnan(protocol.latency_steps([0.5, 0.9, 0.94], 0.96))
+    assert protocol.format_latency(float("nan")) == "never"
+    # the run's own final value is not the reference: a run flat at chance has no latency
+    assert np.isnan(protocol.latency_steps([0.095] * 30, 0.966))
+    assert protocol.latency_steps([0.97] * 4, 0.96) == 1
+
+
+def test_evaluate_gives_interval_latency_and_paired_test():
+    labels = np.array([0, 1, 2, 0])
+    # run A: right from step 2 on all images; run B: always wrong on image 3
+    a = outputs_from_choices([[1, 0, 0], [0, 1, 1], [0, 2, 2], [0, 0, 0]])
+    b = outputs_from_choices([[1, 0, 0], [0, 1, 1], [0, 2, 2], [1, 1, 1]])
+    ev_a = protocol.evaluate(a, labels, ann_accuracy=1.0, dt=0.001, readout="last")
+    ev_b = protocol.evaluate(b, labels, ann_accuracy=1.0, dt=0.001, readout="last")
+    assert ev_a.accuracy.value == 1.0 and ev_b.accuracy.value == 0.75
+    assert ev_a.latency_ms == pytest.approx(2.0) and np.isnan(ev_b.latency_ms)
+    comparison = ev_a.compare(ev_b)
+    assert (comparison.only_a, comparison.only_b) == (1, 0)
+    assert comparison.verdict() == "no measurable difference at this sample size"
+    assert ev_b.summary()["latency"] == "never"
+
+
+def test_labels_are_checked():
+    output = np.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match="one-hot"):
+        protocol.correct_over_time(output, np.eye(4)[[0, 1]])
+    with pytest.raises(ValueError, match="integer"):
+        protocol.correct_over_time(output, np.array([0.0, 1.0]))

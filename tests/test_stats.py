@@ -1,0 +1,78 @@
+"""Confidence intervals and paired tests, on cases with known answers."""
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from snnlib import stats
+
+
+def test_wilson_known_values():
+    # textbook values (Newcombe 1998, method 3): 81/263 -> 0.2553-0.3662
+    low, high = stats.wilson_interval(81, 263)
+    assert low == pytest.approx(0.2553, abs=1e-4) and high == pytest.approx(0.3662, abs=1e-4)
+    # all wrong or all right: the interval touches 0 or 1 but is not empty
+    assert stats.wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert stats.wilson_interval(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
+
+
+def test_wilson_agrees_with_scipy():
+    # scipy's binomtest gives the same Wilson interval (method "wilson")
+    for k, n in [(966, 1000), (5, 200), (199, 200), (500, 1000)]:
+        ours = stats.wilson_interval(k, n)
+        ref = scipy_stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+        assert ours == pytest.approx((ref.low, ref.high), abs=1e-12)
+
+
+def test_accuracy_interval_and_text():
+    correct = np.array([True] * 966 + [False] * 34)
+    acc = stats.accuracy_interval(correct)
+    assert acc.value == 0.966 and acc.n == 1000 and acc.correct == 966
+    assert acc.low < 0.966 < acc.high and acc.contains(0.96) and not acc.contains(0.99)
+    assert str(acc) == "96.6 % (95 % CI 95.3-97.6, n = 1000)"
+
+
+def test_mcnemar_exact_known_values():
+    assert stats.mcnemar_exact(0, 0) == 1.0
+    assert stats.mcnemar_exact(10, 0) == pytest.approx(2 / 2 ** 10)
+    assert stats.mcnemar_exact(1, 2) == 1.0
+    # agrees with scipy's exact two-sided binomial test on the discordant images
+    for a, b in [(7, 20), (30, 12), (3, 9), (15, 15)]:
+        assert stats.mcnemar_exact(a, b) == pytest.approx(scipy_stats.binomtest(a, a + b).pvalue)
+
+
+def test_compare_paired_verdicts():
+    rng = np.random.default_rng(0)
+    base = rng.random(1000) < 0.95
+    # B fixes 3 images A gets wrong: too few discordant images to tell them apart
+    b = base.copy()
+    b[np.flatnonzero(~base)[:3]] = True
+    small = stats.compare_paired(base, b)
+    assert (small.only_a, small.only_b) == (0, 3)
+    assert small.verdict(("A", "B")) == stats.NO_DIFFERENCE and not small.significant()
+    # B fixes 20: that is a real difference
+    b[np.flatnonzero(~base)[:20]] = True
+    large = stats.compare_paired(base, b)
+    assert large.verdict(("A", "B")) == "B is more accurate" and large.p_value < 1e-5
+    assert large.difference == pytest.approx(-0.02)
+    assert "discordant" in str(large)
+
+
+@pytest.mark.parametrize("bad, error", [
+    (dict(successes=5, n=0), ValueError),
+    (dict(successes=11, n=10), ValueError),
+    (dict(successes=True, n=10), TypeError),
+    (dict(successes=2.5, n=10), TypeError),
+    (dict(successes=-1, n=10), ValueError),
+])
+def test_wilson_rejects_bad_counts(bad, error):
+    with pytest.raises(error):
+        stats.wilson_interval(**bad)
+
+
+def test_paired_inputs_checked():
+    with pytest.raises(ValueError, match="same images"):
+        stats.compare_paired([True, False], [True])
+    with pytest.raises(ValueError, match="booleans"):
+        stats.accuracy_interval([0.5, 1.0])
+    with pytest.raises(ValueError, match="confidence"):
+        stats.wilson_interval(1, 2, confidence=0.5)
