@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 os.environ["SNNLIB_STRICT_CLAIMS"] = "1"
+# no progress bars in stored or compared notebook outputs (snnlib/progress.py)
+os.environ["SNNLIB_PROGRESS"] = "0"
 # what the chapters make at run time (retrained weights) goes to a fresh folder, not ~/.cache
 os.environ.setdefault("SNNLIB_CACHE", tempfile.mkdtemp(prefix="snnlib-cache-"))
 

@@ -146,6 +146,7 @@ def test_env():
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["SNNLIB_STRICT_CLAIMS"] = "1"  # the chapters' claims must hold (snnlib/claims.py)
+    env["SNNLIB_PROGRESS"] = "0"  # no progress bars in notebook outputs (snnlib/progress.py)
     return env
 
 

@@ -2,8 +2,9 @@
 
 - :func:`layer_rate_correlation`: does each layer's firing rate follow its ANN activation?
 - :func:`firing_rate_summary`: per layer, mean / median rate (Hz), silent and saturated neurons.
-- :func:`sweep`: simulate a grid of settings and tabulate accuracy, latency, rates and operations.
-- :func:`steps_to_accuracy`: the latency of one accuracy-over-time curve.
+- :func:`sweep`, :func:`evaluate`, :func:`summarize`: simulate settings and tabulate accuracy
+  (with its 95 % interval), latency relative to the ANN, rates and operations, measured with the
+  book's protocol (:mod:`snnlib.protocol`).
 
 The counts themselves (rates, spikes, synaptic operations, MACs, fan-out) are computed in
 :mod:`snnlib.measures`.
@@ -11,12 +12,13 @@ The counts themselves (rates, spikes, synaptic operations, MACs, fan-out) are co
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from snnlib import measures
+from snnlib import measures, protocol
+from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,38 +129,6 @@ def firing_rate_summary(result: SimulationResult) -> pd.DataFrame:
 # Sweeps
 # --------------------------------------------------------------------------------------------
 
-def steps_to_accuracy(accuracy_over_time: np.ndarray, target: float | None = None,
-                      tolerance: float = 0.01) -> float:
-    """First time step (1-based) from which the accuracy stays near its final value or a target.
-
-    Parameters
-    ----------
-    accuracy_over_time : array (n_steps,)
-        Accuracy (0-1) after each step.
-    target : float, optional
-        None: the step from which the accuracy stays within ``tolerance`` of its final value
-        (|a - final| <= tolerance). A number (0-1): the step from which it stays
-        >= ``target - tolerance``.
-    tolerance : float
-        0.01 = one percentage point.
-
-    Returns
-    -------
-    float
-        The step (1-based), or nan if the accuracy never settles there.
-    """
-    accuracy = np.asarray(accuracy_over_time, dtype=np.float64)
-    eps = 1e-9  # accuracies are fractions of a count: compare with a little slack
-    if target is None:
-        good = np.abs(accuracy - accuracy[-1]) <= tolerance + eps
-    else:
-        good = accuracy >= target - tolerance - eps
-    if not good[-1]:
-        return float("nan")
-    bad = np.flatnonzero(~good)
-    return float(bad[-1] + 2 if bad.size else 1)
-
-
 def _combinations(grid: dict) -> Iterator[dict]:
     if not isinstance(grid, dict) or not grid:
         raise ValueError("grid must be a non-empty dict: parameter name -> list of values")
@@ -170,33 +140,79 @@ def _combinations(grid: dict) -> Iterator[dict]:
         yield dict(zip(keys, values, strict=True))
 
 
+def ann_accuracy_of(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy (0-1) of the network in rate mode on ``x``: the ANN's accuracy (see ``verify``)."""
+    scores = network.forward(x)
+    return float(np.mean(np.argmax(scores.reshape(len(x), -1), axis=-1) == np.asarray(labels)))
+
+
+def _readouts(readout: str | Sequence[str]) -> list[str]:
+    names = [readout] if isinstance(readout, str) else list(readout)
+    if not names:
+        raise ValueError("readout must name at least one readout ('mean' or 'last')")
+    for name in names:
+        protocol.check_readout(name)
+    return names
+
+
+def summarize(network: SpikingNetwork, result: SimulationResult, labels: np.ndarray, *,
+              readout: str = protocol.DEFAULT_READOUT, ann_accuracy: float) -> dict:
+    """One row of :func:`sweep` for a finished simulation, measured with the book's protocol.
+
+    Returns
+    -------
+    dict
+        ``readout``; ``accuracy`` (final, 0-1) with its 95 % Wilson interval ``ci_low`` and
+        ``ci_high``; ``ann_accuracy`` (the reference, same images); ``latency_steps`` and
+        ``latency_ms`` (first time from which the accuracy stays within 1 point of the ANN;
+        NaN: never); ``accuracy_over_time`` (array); ``correct`` (bool array per example, for
+        paired tests); ``mean_rate_hz``; ``spikes_per_example``; ``synops_per_example``.
+    """
+    evaluation = result.evaluate(labels, ann_accuracy=ann_accuracy, readout=readout)
+    accuracy = evaluation.accuracy
+    return dict(
+        readout=readout, accuracy=accuracy.value, ci_low=accuracy.low, ci_high=accuracy.high,
+        ann_accuracy=float(ann_accuracy),
+        latency_steps=protocol.latency_steps(evaluation.accuracy_over_time, ann_accuracy),
+        latency_ms=evaluation.latency_ms, accuracy_over_time=evaluation.accuracy_over_time,
+        correct=evaluation.correct, mean_rate_hz=measures.mean_rate(result),
+        spikes_per_example=measures.spikes_per_example(result),
+        synops_per_example=measures.synaptic_operations(network, result)["total"],
+    )
+
+
 def sweep(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_steps: int,
-          grid: dict, readout: str = "last", target_accuracy: float | None = None,
-          progress: bool = False, **fixed: Any) -> pd.DataFrame:
+          grid: dict, readout: str | Sequence[str] = protocol.DEFAULT_READOUT,
+          ann_accuracy: float | None = None, progress: bool | None = None,
+          **fixed: Any) -> pd.DataFrame:
     """Simulate every combination of ``grid`` and tabulate accuracy, latency, rates, operations.
+
+    Measured with the book's protocol (:mod:`snnlib.protocol`): accuracy with its 95 % interval,
+    latency relative to the ANN on the same images.
 
     Parameters
     ----------
     network : SpikingNetwork
         Network used when the grid has no ``"network"`` key.
     x : ndarray, shape (batch,) + input shape
-        Inputs (e.g. test images).
+        Inputs (e.g. the 1,000 test images).
     labels : ndarray of int, shape (batch,)
     n_steps : int
         Time steps of every simulation.
     grid : dict
         Parameter name -> list of values; any keyword of :func:`snnlib.simulate.simulate`
-        (``scale_firing_rates``, ``synapse``, ``reset``, ``initial_voltage``, ``dt``...). The
-        special key ``"network"`` takes ``(label, SpikingNetwork)`` pairs, to compare e.g.
-        normalizations; its column holds the labels.
-    readout : {"last", "mean"}
-        How the output is read (see :meth:`SimulationResult.scores`).
-    target_accuracy : float, optional
-        For ``steps_to_within_1pt``: None measures the settling to the run's own final accuracy;
-        a number (0-1, e.g. the ANN's accuracy) the step from which the accuracy stays at least
-        ``target_accuracy - 0.01``.
-    progress : bool
-        Print one line per combination (simulations of large networks take seconds each).
+        (``scale_firing_rates``, ``synapse``, ``neuron``, ``reset``, ``initial_voltage``,
+        ``dt``...). The special key ``"network"`` takes ``(label, SpikingNetwork)`` pairs, to
+        compare e.g. normalizations; its column holds the labels.
+    readout : {"mean", "last"} or sequence of them
+        How the output is read (default "mean": averaged over time, the book's protocol;
+        "last": the last step, NengoDL's example). Several readouts give one row each per
+        combination, from the same simulation.
+    ann_accuracy : float, optional
+        The ANN's accuracy (0-1) on ``x``, the latency's reference. Default: measured from the
+        network itself in rate mode (the converted network computes what the ANN computes).
+    progress : bool or None
+        Progress bar over the combinations (None: on unless ``SNNLIB_PROGRESS=0``).
     **fixed
         Keywords passed unchanged to every simulation (e.g. ``max_spikes_per_step=1``,
         ``batch_size=200`` to bound memory).
@@ -204,67 +220,58 @@ def sweep(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_steps
     Returns
     -------
     pandas.DataFrame
-        One row per combination, in the order of ``itertools.product`` over the grid: a column
-        per grid key, then ``accuracy`` (final, 0-1), ``accuracy_over_time`` (array of n_steps
-        values, object column), ``mean_rate_hz`` (all spiking neurons and examples),
-        ``synops_per_example`` (see :func:`snnlib.measures.synaptic_operations`),
-        ``steps_to_within_1pt``
-        (1-based step, nan if never) and ``latency_ms`` (that step x dt, in ms). Spike counts
-        are not kept.
+        One row per combination and readout, in the order of ``itertools.product`` over the
+        grid: a column per grid key, then the columns of :func:`summarize`. Spike counts are
+        not kept.
     """
     import pandas as pd
 
     overlap = [key for key in grid if key in fixed]
     if overlap:
         raise ValueError(f"{overlap} given both in grid and as fixed keywords")
-    for reserved in ("x", "n_steps"):
+    for reserved in ("x", "n_steps", "readout"):
         if reserved in grid or reserved in fixed:
             raise ValueError(f"{reserved!r} cannot be swept; it is an argument of sweep")
+    readouts = _readouts(readout)
     labels = np.asarray(labels)
     combinations = list(_combinations(grid))
+    references: dict[int, float] = {}
     rows = []
-    for i, params in enumerate(combinations):
+    for params in progress_bar(combinations, desc="sweep", progress=progress):
         options = dict(fixed)
         options.update({k: v for k, v in params.items() if k != "network"})
-        net = network
-        row = dict(params)
+        net, base = network, dict(params)
         if "network" in params:
             label, net = params["network"]
-            row["network"] = label
-        summary = evaluate(net, x, labels, n_steps=n_steps, readout=readout,
-                           target_accuracy=target_accuracy, **options)[0]
-        row.update(summary)
-        rows.append(row)
-        if progress:
-            shown = ", ".join(f"{k}={row[k]!r}" for k in params)
-            print(f"sweep {i + 1}/{len(combinations)}: {shown}: accuracy "
-                  f"{100 * row['accuracy']:.2f}%, {row['mean_rate_hz']:.1f} Hz", flush=True)
+            base["network"] = label
+        if ann_accuracy is None and id(net) not in references:
+            references[id(net)] = ann_accuracy_of(net, x, labels)
+        reference = references[id(net)] if ann_accuracy is None else ann_accuracy
+        from snnlib.simulate import simulate
+
+        result = simulate(net, x, n_steps=n_steps, **options)
+        for name in readouts:
+            rows.append({**base, **summarize(net, result, labels, readout=name,
+                                             ann_accuracy=reference)})
+        del result
     return pd.DataFrame(rows)
 
 
 def evaluate(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_steps: int,
-             readout: str = "last", target_accuracy: float | None = None,
+             readout: str = protocol.DEFAULT_READOUT, ann_accuracy: float | None = None,
              **simulate_kwargs: Any) -> tuple[dict, SimulationResult]:
-    """Simulate once and summarize: one row of :func:`sweep`, and the simulation result.
+    """Simulate once and summarize with the protocol: one row of :func:`sweep`, and the result.
 
     Returns
     -------
     summary : dict
-        ``accuracy``, ``accuracy_over_time``, ``mean_rate_hz``, ``synops_per_example``,
-        ``steps_to_within_1pt``, ``latency_ms`` (as the columns of :func:`sweep`).
+        The columns of :func:`summarize`.
     result : SimulationResult
     """
-    from snnlib.config import DT
     from snnlib.simulate import simulate
 
+    labels = np.asarray(labels)
+    if ann_accuracy is None:
+        ann_accuracy = ann_accuracy_of(network, x, labels)
     result = simulate(network, x, n_steps=n_steps, **simulate_kwargs)
-    curve = result.accuracy_over_time(labels, readout=readout)
-    step = steps_to_accuracy(curve, target_accuracy)
-    dt = simulate_kwargs.get("dt", DT)
-    summary = dict(
-        accuracy=float(curve[-1]), accuracy_over_time=curve,
-        mean_rate_hz=measures.mean_rate(result),
-        synops_per_example=measures.synaptic_operations(network, result)["total"],
-        steps_to_within_1pt=step, latency_ms=step * dt * 1000.0,
-    )
-    return summary, result
+    return summarize(network, result, labels, readout=readout, ann_accuracy=ann_accuracy), result

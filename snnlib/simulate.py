@@ -28,14 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from snnlib import event_driven, measures
+from snnlib import event_driven, measures, protocol
 from snnlib.config import CHUNK, DT
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.neurons import NeuronModel, get_neuron_model
+from snnlib.progress import progress_bar
 from snnlib.synapses import Lowpass
 
 INPUTS = ("constant", "poisson")
-READOUTS = ("last", "mean")
+READOUTS = protocol.READOUTS
+DEFAULT_READOUT = protocol.DEFAULT_READOUT
 METHODS = ("auto", "dense", "event")
 
 
@@ -80,35 +82,67 @@ class SimulationResult:
         """dict: layer name -> firing rate averaged over neurons and examples (Hz)."""
         return measures.mean_rates(self)
 
-    def scores(self, readout: str = "last") -> np.ndarray:
-        """Class scores over time, (batch, n_steps, n_out).
+    def scores(self, readout: str = DEFAULT_READOUT) -> np.ndarray:
+        """Class scores over time, (batch, n_steps, n_out), under a readout.
 
-        ``"last"``: the output at each step (NengoDL's way: the last step's output decides).
-        ``"mean"``: the output averaged from the first step to each step.
+        ``"mean"`` (default, the book's protocol, :mod:`snnlib.protocol`): the output averaged
+        from the first step to each step, i.e. the spike count of a spiking readout.
+        ``"last"``: the output at each step alone (NengoDL's example reads the last step).
         """
-        if readout not in READOUTS:
-            raise ValueError(f"unknown readout {readout!r}; use one of {READOUTS}")
-        if readout == "last":
-            return self.output
-        steps = np.arange(1, self.n_steps + 1).reshape(1, -1, 1)
-        return np.cumsum(self.output, axis=1, dtype=np.float64) / steps
+        return protocol.scores_over_time(self.output, readout)
 
-    def predictions(self, readout: str = "last") -> np.ndarray:
-        """Predicted class per example at the end of the run, int array (batch,)."""
+    def predictions(self, readout: str = DEFAULT_READOUT) -> np.ndarray:
+        """Predicted class per example at the end of the run, int array (batch,).
+
+        ``readout``: "mean" (default: output averaged over the run) or "last" (last step only).
+        """
         return np.argmax(self.scores(readout)[:, -1], axis=-1)
 
-    def accuracy_over_time(self, labels: np.ndarray, readout: str = "last") -> np.ndarray:
-        """Fraction of correct predictions (0-1) after each step, array (n_steps,)."""
-        labels = np.asarray(labels)
-        if labels.shape != (self.output.shape[0],):
-            raise ValueError(f"labels have shape {labels.shape}; "
-                             f"expected ({self.output.shape[0]},)")
-        correct = np.argmax(self.scores(readout), axis=-1) == labels[:, None]
-        return correct.mean(axis=0)
+    def correct(self, labels: np.ndarray, readout: str = DEFAULT_READOUT) -> np.ndarray:
+        """Per example, whether it is classified correctly at the end of the run: bool (batch,).
 
-    def accuracy(self, labels: np.ndarray, readout: str = "last") -> float:
-        """Fraction of correct predictions (0-1) at the end of the run."""
+        The input of a paired test (:func:`snnlib.stats.compare_paired`).
+        """
+        return protocol.correct_over_time(self.output, labels, readout)[:, -1]
+
+    def accuracy_over_time(self, labels: np.ndarray,
+                           readout: str = DEFAULT_READOUT) -> np.ndarray:
+        """Fraction of correct predictions (0-1) after each step, array (n_steps,).
+
+        Parameters
+        ----------
+        labels : ndarray of int, shape (batch,)
+            One integer class per example (not one-hot).
+        readout : {"mean", "last"}
+            "mean" (default): the output averaged from the first step (spike count); "last":
+            the output at each step alone (NengoDL's example). See :mod:`snnlib.protocol`.
+        """
+        return protocol.correct_over_time(self.output, labels, readout).mean(axis=0)
+
+    def accuracy(self, labels: np.ndarray, readout: str = DEFAULT_READOUT) -> float:
+        """Fraction of correct predictions (0-1) at the end of the run.
+
+        Parameters
+        ----------
+        labels : ndarray of int, shape (batch,)
+            One integer class per example.
+        readout : {"mean", "last"}
+            "mean" (default, the book's protocol): the class with the largest output averaged
+            over the whole run. "last": the class with the largest output at the last step, as
+            NengoDL's example reads it; without a synapse that is a snapshot of one step's
+            spikes and can be far lower (chapter 3).
+        """
         return float(self.accuracy_over_time(labels, readout)[-1])
+
+    def evaluate(self, labels: np.ndarray, *, ann_accuracy: float,
+                 readout: str = DEFAULT_READOUT) -> protocol.Evaluation:
+        """Accuracy with its 95 % interval, latency relative to the ANN, per-example results.
+
+        See :func:`snnlib.protocol.evaluate`; ``ann_accuracy`` is the ANN's accuracy (0-1) on
+        the same examples.
+        """
+        return protocol.evaluate(self.output, labels, ann_accuracy=ann_accuracy, dt=self.dt,
+                                 readout=readout)
 
 
 def check_options(network: SpikingNetwork, n_steps: int, dt: float, input: str,
@@ -177,7 +211,7 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
              input: str = "constant", seed: int | None = None,
              record_spikes: tuple | list = (), dtype: Any = np.float32,
              batch_size: int | None = None, method: str = "auto",
-             progress: bool = False) -> SimulationResult:
+             progress: bool | None = False) -> SimulationResult:
     """Run the converted network with spiking neurons.
 
     Parameters
@@ -242,8 +276,9 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         ``event_driven.SPARSE_THRESHOLD`` spikes per neuron and step), else the dense one. In
         float64 both give the same spikes; in float32 a rare neuron may spike a step earlier or
         later (the summation order differs).
-    progress : bool
-        Print the progress of the batches.
+    progress : bool or None
+        Show a progress bar over the batches (``tqdm``; None: on unless ``SNNLIB_PROGRESS=0``,
+        see :mod:`snnlib.progress`).
 
     Returns
     -------
@@ -269,9 +304,8 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
                    forced=method == "event")
     batch_size = batch_size or len(x)
     parts = []
-    for start in range(0, len(x), batch_size):
-        if progress:
-            print(f"simulate: examples {start}-{min(start + batch_size, len(x))} of {len(x)}")
+    starts = range(0, len(x), batch_size)
+    for start in progress_bar(starts, desc="simulate (batches)", progress=progress):
         parts.append(_run(network, x[start:start + batch_size], **options))
     return _join(parts, n_steps, dt)
 

@@ -12,61 +12,78 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from snnlib import measures
+from snnlib import protocol
 from snnlib.config import DT
+from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def compare_methods(methods: Sequence[tuple], x: np.ndarray, labels: np.ndarray, *,
-                    n_steps: int, dt: float = DT, readout: str = "last") -> pd.DataFrame:
-    """Simulate each method once and tabulate its accuracy, latency and spikes.
+                    n_steps: int, dt: float = DT,
+                    readout: str | Sequence[str] = protocol.DEFAULT_READOUT,
+                    ann_accuracy: float | None = None,
+                    progress: bool | None = None) -> pd.DataFrame:
+    """Simulate each method once and tabulate its accuracy, latency and spikes (the protocol).
 
     Parameters
     ----------
     methods : sequence of (str, SpikingNetwork, dict)
         ``(label, network, simulate_kwargs)``: the method's name, the converted (possibly
         normalized) network, and the keywords of :func:`snnlib.simulate.simulate` it uses
-        (``scale_firing_rates``, ``synapse``...).
+        (``scale_firing_rates``, ``synapse``, ``neuron``...).
     x : ndarray, shape (batch,) + input shape
-        Inputs (a fixed subset of the test images).
+        Inputs (the book uses the whole 1,000-image test split).
     labels : ndarray of int, shape (batch,)
     n_steps : int
         Time steps of every simulation.
     dt : float
         Time step (seconds).
-    readout : {"last", "mean"}
-        How the output is read (see :meth:`snnlib.simulate.SimulationResult.scores`).
+    readout : {"mean", "last"} or sequence of them
+        "mean" (default): output averaged over time; "last": the last step (NengoDL's
+        example). Several give one row per method and readout, from one simulation.
+    ann_accuracy : float, optional
+        The ANN's accuracy on ``x`` (latency reference); default: each network in rate mode.
+    progress : bool or None
+        Progress bar over the methods (None: on unless ``SNNLIB_PROGRESS=0``).
 
     Returns
     -------
     pandas.DataFrame
-        One row per method: ``method``, ``accuracy`` (final, 0-1), ``accuracy_over_time``,
-        ``spikes_per_example`` (all spiking layers, over the run), ``mean_rate_hz``,
-        ``synops_per_example``, ``steps_to_within_1pt`` and ``latency_ms`` (time from which the
-        accuracy stays within one point of its final value; nan if it never settles), then the
-        settings.
+        One row per method (and readout): ``method``, ``readout``, ``accuracy`` (final, 0-1),
+        ``ci_low``, ``ci_high`` (95 % Wilson interval), ``spikes_per_example`` (all spiking
+        layers, over the run), ``latency_ms`` (first time from which the accuracy stays within
+        1 point of the ANN; NaN: never), ``latency_steps``, ``mean_rate_hz``,
+        ``synops_per_example``, ``ann_accuracy``, ``accuracy_over_time``, ``correct`` (per
+        example, for paired tests), ``settings``.
     """
     import pandas as pd
 
-    from snnlib.diagnostics import evaluate
+    from snnlib.diagnostics import _readouts, ann_accuracy_of, summarize
+    from snnlib.simulate import simulate
 
-    labels_seen, rows = set(), []
-    for label, network, settings in methods:
-        if label in labels_seen:
+    readouts = _readouts(readout)
+    labels = np.asarray(labels)
+    seen, rows = set(), []
+    for label, _, _ in methods:
+        if label in seen:
             raise ValueError(f"method label {label!r} is used twice")
-        labels_seen.add(label)
+        seen.add(label)
+    for label, network, settings in progress_bar(list(methods), desc="methods",
+                                                 progress=progress):
         settings = dict(settings)
-        row, result = evaluate(network, x, np.asarray(labels), n_steps=n_steps, dt=dt,
-                               readout=readout, **settings)
-        row["method"] = label
-        row["spikes_per_example"] = measures.spikes_per_example(result)
+        reference = ann_accuracy_of(network, x, labels) if ann_accuracy is None else ann_accuracy
+        result = simulate(network, x, n_steps=n_steps, dt=dt, **settings)
+        for name in readouts:
+            row = summarize(network, result, labels, readout=name, ann_accuracy=reference)
+            row["method"] = label
+            row["settings"] = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+            rows.append(row)
         del result
-        row["settings"] = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
-        rows.append(row)
-    columns = ["method", "accuracy", "spikes_per_example", "latency_ms", "steps_to_within_1pt",
-               "mean_rate_hz", "synops_per_example", "accuracy_over_time", "settings"]
+    columns = ["method", "readout", "accuracy", "ci_low", "ci_high", "spikes_per_example",
+               "latency_ms", "latency_steps", "mean_rate_hz", "synops_per_example",
+               "ann_accuracy", "accuracy_over_time", "correct", "settings"]
     return pd.DataFrame(rows)[columns]
 
 

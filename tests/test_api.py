@@ -82,7 +82,7 @@ def test_every_public_signature_has_type_hints():
                         "scaled_rates", "scaled_forward"]),
     ("snnlib.synapses", ["Lowpass", "lowpass", "step_response", "rise_steps", "neuron_trace",
                          "synapse_label"]),
-    ("snnlib.diagnostics", ["firing_rate_summary", "sweep", "steps_to_accuracy"]),
+    ("snnlib.diagnostics", ["firing_rate_summary", "sweep", "evaluate", "summarize"]),
     ("snnlib.measures", ["ann_operations", "fan_out", "synaptic_operations",
                          "spikes_per_example"]),
     ("snnlib.regularize", ["RATE_REG", "RATE_REG_WEIGHTS", "spikes_per_example",

@@ -4,9 +4,10 @@ import pytest
 
 from snnlib.convert import convert
 from snnlib.diagnostics import (
+    ann_accuracy_of,
+    evaluate,
     firing_rate_summary,
     layer_rate_correlation,
-    steps_to_accuracy,
     sweep,
 )
 from snnlib.measures import synaptic_operations
@@ -71,18 +72,6 @@ def test_firing_rate_summary_counts():
     assert table.loc["b", "fraction_silent"] == 1.0 and table.loc["b", "mean_rate_hz"] == 0
 
 
-def test_steps_to_accuracy():
-    curve = np.array([0.1, 0.5, 0.95, 0.90, 0.96, 0.965, 0.97])
-    # within 1 point of the final 0.97 from step 5 on (step 4 dips to 0.90)
-    assert steps_to_accuracy(curve) == 5
-    # at least 0.95 - 0.01 from step 5 on
-    assert steps_to_accuracy(curve, target=0.95) == 5
-    # a target never reached: nan
-    assert np.isnan(steps_to_accuracy(curve, target=0.99))
-    # already settled at the first step
-    assert steps_to_accuracy(np.ones(4)) == 1
-
-
 def test_sweep_rows_and_accuracy(dense_net, dense_model, images6, rng):
     x = rng.random((12, 6, 6, 1)).astype(np.float32)
     labels = dense_net.forward(x).argmax(axis=1)
@@ -100,8 +89,39 @@ def test_sweep_rows_and_accuracy(dense_net, dense_model, images6, rng):
     assert row["accuracy"] == direct.accuracy(labels)
     np.testing.assert_array_equal(row["accuracy_over_time"], direct.accuracy_over_time(labels))
     assert row["synops_per_example"] == pytest.approx(synaptic_operations(other, direct)["total"])
-    # latency in ms is the settling step x dt
-    assert np.allclose(table["latency_ms"], table["steps_to_within_1pt"] * 1.0, equal_nan=True)
+    # the protocol: mean readout, interval around the accuracy, latency relative to the ANN
+    assert set(table["readout"]) == {"mean"}
+    assert (table["ci_low"] <= table["accuracy"]).all()
+    assert (table["accuracy"] <= table["ci_high"]).all()
+    assert np.allclose(table["latency_ms"], table["latency_steps"] * 1.0, equal_nan=True)
+    # the labels are the network's own rate-mode predictions: the ANN reference is 100 %
+    assert (table["ann_accuracy"] == 1.0).all()
+    np.testing.assert_array_equal(row["correct"], direct.correct(labels))
     # a parameter may not be both swept and fixed
     with pytest.raises(ValueError, match="both"):
         sweep(dense_net, x, labels, n_steps=5, grid={"synapse": [None]}, synapse=0.01)
+
+
+def test_sweep_gives_both_readouts_from_one_run(dense_net, rng):
+    x = rng.random((10, 6, 6, 1)).astype(np.float32)
+    labels = dense_net.forward(x).argmax(axis=1)
+    table = sweep(dense_net, x, labels, n_steps=12, grid={"scale_firing_rates": [200, 2000]},
+                  readout=("mean", "last"))
+    # two rows per combination, one per readout
+    assert table["readout"].tolist() == ["mean", "last", "mean", "last"]
+    direct = simulate(dense_net, x, n_steps=12, scale_firing_rates=2000)
+    assert table.iloc[3]["accuracy"] == direct.accuracy(labels, readout="last")
+    assert table.iloc[2]["accuracy"] == direct.accuracy(labels, readout="mean")
+    with pytest.raises(ValueError, match="readout"):
+        sweep(dense_net, x, labels, n_steps=5, grid={"synapse": [None]}, readout="median")
+
+
+def test_latency_is_relative_to_the_ann(dense_net, rng):
+    x = rng.random((10, 6, 6, 1)).astype(np.float32)
+    labels = dense_net.forward(x).argmax(axis=1)
+    assert ann_accuracy_of(dense_net, x, labels) == 1.0
+    # a silent run stays at one class: it never gets within 1 point of the ANN (no latency),
+    # although it "settles" at once on its own final value
+    summary, result = evaluate(dense_net, x, labels, n_steps=5, scale_firing_rates=1e-6)
+    assert sum(float(np.sum(c)) for c in result.spike_counts.values()) == 0
+    assert np.isnan(summary["latency_ms"]) and summary["accuracy"] < 1.0

@@ -43,5 +43,10 @@ def test_compare_methods(dense_model, images6):
         assert row["accuracy"] == pytest.approx(result.accuracy(labels))
     # more rate, more spikes
     assert table["spikes_per_example"][1] > table["spikes_per_example"][0]
+    # both readouts from one simulation each: two rows per method
+    both = tradeoffs.compare_methods(methods, images6, labels, n_steps=20, readout=("mean", "last"))
+    assert both["readout"].tolist() == ["mean", "last"] * 2
+    result = simulate(network, images6, n_steps=20, **methods[0][2])
+    assert both.iloc[1]["accuracy"] == pytest.approx(result.accuracy(labels, readout="last"))
     with pytest.raises(ValueError, match="twice"):
         tradeoffs.compare_methods(methods[:1] * 2, images6, labels, n_steps=5)
