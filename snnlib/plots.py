@@ -15,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.text
+import matplotlib.transforms
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -557,15 +560,23 @@ def plot_step_response(taus: Sequence[float], n_steps: int, *, dt: float = DT) -
 
 def plot_tradeoffs(table: pd.DataFrame, *, front: np.ndarray | None = None,
                    ann_accuracy: float | None = None, title: str | None = None) -> Figure:
-    """Accuracy against spikes per example (log), coloured by latency; Pareto points circled.
+    """Accuracy and latency against spikes per example, one numbered point per method.
+
+    Two panels share the spikes axis (log): the final accuracy with its 95 % interval, and the
+    latency (time to come within 1 point of the ANN). Each point carries its row number in
+    ``table`` (1-based), placed where it overlaps no other label or point, so that the figure
+    stays legible however close the methods are; print the table with the same numbers beside
+    it. Runs that never reach the ANN are drawn at the top of the latency panel as open markers
+    ("never").
 
     Parameters
     ----------
     table : pandas.DataFrame
-        From :func:`snnlib.tradeoffs.compare_methods`. Rows with zero spikes cannot sit on a log
-        axis and are left out (say so in the text).
+        From :func:`snnlib.tradeoffs.compare_methods` (one readout): columns ``accuracy``,
+        ``spikes_per_example``, ``latency_ms``, and ``ci_low``/``ci_high`` if present. Rows with
+        zero spikes cannot sit on a log axis and are left out (say so in the text).
     front : ndarray of bool, optional
-        From :func:`snnlib.tradeoffs.pareto_front`; those points get a black ring and bold labels.
+        From :func:`snnlib.tradeoffs.pareto_front`; those points get a black ring.
     ann_accuracy : float, optional
         Accuracy of the ANN (0-1), drawn as a dashed line.
     title : str, optional
@@ -574,29 +585,74 @@ def plot_tradeoffs(table: pd.DataFrame, *, front: np.ndarray | None = None,
     -------
     matplotlib.figure.Figure
     """
+    numbers = np.arange(1, len(table) + 1)
     shown = np.asarray(table["spikes_per_example"], dtype=np.float64) > 0
     data = table[shown]
-    front = np.zeros(len(table), bool) if front is None else np.asarray(front)[shown]
-    fig, ax = plt.subplots(figsize=(8.5, 5))
+    numbers = numbers[shown]
+    front = np.zeros(len(table), bool) if front is None else np.asarray(front, dtype=bool)
+    front = front[shown]
+    spikes = np.asarray(data["spikes_per_example"], dtype=np.float64)
+    accuracy = 100 * np.asarray(data["accuracy"], dtype=np.float64)
     latency = np.asarray(data["latency_ms"], dtype=np.float64)
-    points = ax.scatter(data["spikes_per_example"], 100 * data["accuracy"], c=latency,
-                        cmap="viridis", s=70, zorder=3)
-    ax.scatter(data["spikes_per_example"][front], 100 * data["accuracy"][front], s=220,
-               facecolors="none", edgecolors="black", linewidths=1.5, zorder=4,
-               label="Pareto-optimal (accuracy, spikes, latency)")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
+    if "ci_low" in data and "ci_high" in data:
+        low = accuracy - 100 * np.asarray(data["ci_low"], dtype=np.float64)
+        high = 100 * np.asarray(data["ci_high"], dtype=np.float64) - accuracy
+        left.errorbar(spikes, accuracy, yerr=[low, high], fmt="none", ecolor="gray", lw=1,
+                      zorder=2, label="95 % interval")
+    left.scatter(spikes, accuracy, s=36, zorder=3, color="C0")
+    reached = np.isfinite(latency)
+    ceiling = (np.nanmax(latency) if reached.any() else 1.0) * 1.15 + 1.0
+    right.scatter(spikes[reached], latency[reached], s=36, zorder=3, color="C1")
+    right.scatter(spikes[~reached], np.full((~reached).sum(), ceiling), s=36, zorder=3,
+                  facecolors="none", edgecolors="C1", label="never within 1 point of the ANN")
+    for ax, ys in ((left, accuracy), (right, np.where(reached, latency, ceiling))):
+        ax.scatter(spikes[front], ys[front], s=160, facecolors="none", edgecolors="black",
+                   linewidths=1.3, zorder=4, label="Pareto-optimal")
     if ann_accuracy is not None:
-        ax.axhline(100 * ann_accuracy, color="gray", linestyle="--", label="ANN")
-    ax.set_xscale("log")
-    ax.set_xlabel("spikes per image (all layers, whole run)")
-    ax.set_ylabel("accuracy at the end of the run (%)")
-    fig.colorbar(points, ax=ax, label="latency: time to within 1 point of final accuracy (ms)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+        left.axhline(100 * ann_accuracy, color="gray", linestyle="--", label="ANN")
+    left.set_xscale("log")
+    left.set_xlabel("spikes per image (all layers, whole run)")
+    right.set_xlabel("spikes per image (all layers, whole run)")
+    left.set_ylabel("accuracy at the end of the run (%)")
+    right.set_ylabel("latency: time to within 1 point of the ANN (ms)")
+    right.set_ylim(0, ceiling * 1.12)
+    for ax in (left, right):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower left" if ax is left else "upper right", fontsize=7)
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     fig.tight_layout()
-    _place_labels(ax, data["spikes_per_example"], 100 * data["accuracy"], data["method"], front)
+    labels = [str(n) for n in numbers]
+    _place_labels(left, spikes, accuracy, labels, front)
+    _place_labels(right, spikes, np.where(reached, latency, ceiling), labels, front)
     return fig
+
+
+def text_overlaps(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of text elements of a figure whose boxes overlap.
+
+    Checks what the figure adds: point labels (annotations), titles, axis labels and legend
+    entries (tick labels are matplotlib's own layout and not checked). A self-check for figures
+    with many labels: an empty list means none of them sits on top of another.
+    """
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = []
+    for ax in fig.axes:
+        texts += list(ax.texts) + [ax.title, ax.xaxis.label, ax.yaxis.label]
+        if ax.get_legend() is not None:
+            texts += list(ax.get_legend().get_texts())
+    if fig._suptitle is not None:
+        texts.append(fig._suptitle)
+    texts = [t for t in texts if t.get_visible() and t.get_text().strip()]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
+    overlaps = []
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            if box_a.overlaps(box_b) and box_a.width > 0 and box_b.width > 0:
+                overlaps.append((a, b))
+    return overlaps
 
 
 # Offsets (points) tried in turn for a label: right of the point first, then above/below, then
@@ -605,9 +661,15 @@ _LABEL_OFFSETS = [(6, 4), (6, -12), (6, 14), (6, -22), (6, 24), (-6, 4), (-6, -1
 
 
 def _place_labels(ax: Any, xs: Any, ys: Any, texts: Any, bold: Any) -> None:
-    """Label each point where the label overlaps no earlier label (first free offset)."""
+    """Label each point where the label overlaps no other label and no point (first free offset)."""
+    ax.figure.canvas.draw()
     renderer = ax.figure.canvas.get_renderer()
-    taken = []
+    # every point's marker is taken space too (about 8 points across)
+    points = np.column_stack([np.asarray(xs, float), np.asarray(ys, float)])
+    centres = ax.transData.transform(points)
+    half = 4 * ax.figure.dpi / 72
+    taken = [matplotlib.transforms.Bbox([[x - half, y - half], [x + half, y + half]])
+             for x, y in centres]
     for x, y, text, best in zip(xs, ys, texts, bold, strict=True):
         for dx, dy in _LABEL_OFFSETS:
             label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),

@@ -25,6 +25,7 @@ from snnlib.plots import (  # noqa: E402
     plot_tradeoffs,
     plot_training_history,
     plot_voltage_trace,
+    text_overlaps,
 )
 from snnlib.simulate import simulate  # noqa: E402
 from snnlib.synapses import neuron_trace  # noqa: E402
@@ -173,24 +174,28 @@ def test_synapse_figures(conv_model, images12):
 
 def test_plot_tradeoffs():
     table = pd.DataFrame({"method": ["a", "b", "zero"], "accuracy": [0.9, 0.95, 0.1],
+                          "ci_low": [0.88, 0.93, 0.08], "ci_high": [0.92, 0.96, 0.12],
                           "spikes_per_example": [100.0, 1000.0, 0.0],
-                          "latency_ms": [10.0, 20.0, 1.0]})
+                          "latency_ms": [10.0, np.nan, 1.0]})
     fig = plot_tradeoffs(table, front=np.array([True, True, False]), ann_accuracy=0.97)
-    ax = fig.axes[0]
-    # log spike axis with units in the labels; zero-spike rows are left out (2 labels drawn)
-    assert ax.get_xscale() == "log" and "spikes" in ax.get_xlabel()
-    assert len(ax.texts) == 2
+    left, right = fig.axes[:2]
+    # log spike axis with units in the labels; zero-spike rows are left out (2 numbers per panel)
+    assert left.get_xscale() == "log" and "spikes" in left.get_xlabel()
+    assert sorted(t.get_text() for t in left.texts) == ["1", "2"]
+    assert sorted(t.get_text() for t in right.texts) == ["1", "2"]
+    # latency is an axis of its own, with its unit; a run that never reaches the ANN is shown
+    assert "latency" in right.get_ylabel() and "ms" in right.get_ylabel()
+    assert any("never" in t.get_text() for t in right.get_legend().get_texts())
 
 
 def test_plot_tradeoffs_labels_do_not_overlap():
-    # four methods at almost the same place: their labels must be moved apart
-    table = pd.DataFrame({"method": [f"method number {i}" for i in range(4)],
-                          "accuracy": [0.960, 0.961, 0.962, 0.963],
-                          "spikes_per_example": [1000.0, 1010.0, 1020.0, 1030.0],
-                          "latency_ms": [10.0, 20.0, 30.0, 40.0]})
+    # eight methods at almost the same place: their labels must be moved apart, off the points
+    table = pd.DataFrame({"method": [f"method number {i}" for i in range(8)],
+                          "accuracy": 0.960 + 0.001 * np.arange(8),
+                          "spikes_per_example": 1000.0 + 10 * np.arange(8),
+                          "latency_ms": 10.0 + np.arange(8)})
     fig = plot_tradeoffs(table)
-    ax = fig.axes[0]
-    renderer = fig.canvas.get_renderer()
-    boxes = [text.get_window_extent(renderer) for text in ax.texts]
-    assert len(boxes) == 4
-    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    for ax in fig.axes[:2]:
+        assert len(ax.texts) == 8
+    # no text of the figure overlaps another (labels, titles, tick labels, legends)
+    assert text_overlaps(fig) == []
