@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from snnlib import measures, protocol
+from snnlib import measures, protocol, validation
+from snnlib.config import MAX_STEPS
 from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -146,7 +147,9 @@ def _combinations(grid: dict) -> Iterator[dict]:
 def ann_accuracy_of(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy (0-1) of the network in rate mode on ``x``: the ANN's accuracy (see ``verify``)."""
     scores = network.forward(x)
-    return float(np.mean(np.argmax(scores.reshape(len(x), -1), axis=-1) == np.asarray(labels)))
+    scores = scores.reshape(len(scores), -1)
+    labels = validation.labels(labels, len(scores), n_classes=scores.shape[-1])
+    return float(np.mean(np.argmax(scores, axis=-1) == labels))
 
 
 def _readouts(readout: str | Sequence[str]) -> list[str]:
@@ -236,7 +239,13 @@ def sweep(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_steps
         if reserved in grid or reserved in fixed:
             raise ValueError(f"{reserved!r} cannot be swept; it is an argument of sweep")
     readouts = _readouts(readout)
-    labels = np.asarray(labels)
+    x = network.check_input(x)
+    labels = validation.labels(labels, len(x))
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS)
+    if ann_accuracy is not None:
+        validation.real(ann_accuracy, "ann_accuracy", low=0, high=1, hint="a fraction")
+    # sweeps return tables: the per-example counts would only cost memory
+    fixed.setdefault("keep_counts", False)
     combinations = list(_combinations(grid))
     references: dict[int, float] = {}
     rows = []
@@ -273,7 +282,8 @@ def evaluate(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_st
     """
     from snnlib.simulate import simulate
 
-    labels = np.asarray(labels)
+    x = network.check_input(x)
+    labels = validation.labels(labels, len(x))
     if ann_accuracy is None:
         ann_accuracy = ann_accuracy_of(network, x, labels)
     result = simulate(network, x, n_steps=n_steps, **simulate_kwargs)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from snnlib import event_driven, measures, protocol, validation
-from snnlib.config import CHUNK, DT
+from snnlib.config import CHUNK, DT, MAX_STEPS
 from snnlib.counts import LayerCounts
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.neurons import NeuronModel, get_neuron_model
@@ -198,10 +198,6 @@ class SimulationResult:
                                  readout=readout)
 
 
-#: Most time steps of one simulation: a bound on run time. Every step costs at least ~10 us of
-#: Python per spiking layer and batch, whatever the network's size, so 10**7 steps take minutes
-#: per batch even for a tiny network (and hours for the book's convnet).
-MAX_STEPS = 10 ** 7
 #: The full per-example spike counts are kept by default (``keep_counts=None``) when they take
 #: at most this many bytes (8 per neuron and example), or when the examples fit in one batch.
 KEEP_COUNTS_BYTES = 32 * 2 ** 20
@@ -248,7 +244,7 @@ def check_options(network: SpikingNetwork, n_steps: int, dt: float, input: str,
                         f"{type(network).__name__}")
     validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS,
                        hint="time steps; the upper bound limits the run time, see "
-                       "snnlib.simulate.MAX_STEPS")
+                       "snnlib.config.MAX_STEPS")
     validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
     validation.choice(input, "input", INPUTS)
     validation.optional(synapse, validation.real, "synapse", low=0, low_open=True,
@@ -338,8 +334,8 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         Inputs, e.g. images in [0, 1].
     n_steps : int
         Number of time steps; the simulated time is ``n_steps * dt`` seconds. At most
-        :data:`MAX_STEPS` (10**7, a bound on run time), and the output over time (``len(x) *
-        n_steps * n_out`` numbers) must fit in the memory available.
+        :data:`snnlib.config.MAX_STEPS` (10**7, a bound on run time), and the output over
+        time (``len(x) * n_steps * n_out`` numbers) must fit in the memory available.
     dt : float
         Time step (seconds). Each neuron's voltage grows by ``J * dt`` per step.
     scale_firing_rates : float or dict

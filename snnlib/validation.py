@@ -44,9 +44,13 @@ class ArgumentError(ValueError, TypeError):
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     left = "(" if low_open or low is None else "["
     right = ")" if high_open or high is None else "]"
-    lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf" if high is None else f"{high:g}"
+    lo = "-inf" if low is None else _number(low)
+    hi = "inf" if high is None else _number(high)
     return f"{left}{lo}, {hi}{right}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def _describe(kind: str, low: float | None, high: float | None, low_open: bool,
@@ -219,10 +223,17 @@ def images(x: Any, name: str = "input", *, shape: tuple | None = None) -> np.nda
         raise ArgumentError(f"{name} must have a batch axis (examples first); got a scalar")
     if array.shape[0] == 0:
         raise ArgumentError(f"{name} is empty (0 examples)")
-    bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    bad = _count_not_finite(array)
     if bad:
         raise ArgumentError(f"{name} contains NaN or infinite values ({bad} of {array.size})")
     return array
+
+
+def _count_not_finite(array: np.ndarray, block: int = 2 ** 16) -> int:
+    """NaN and infinite values in ``array``, checked in blocks (memory independent of its size)."""
+    rows = max(block // max(int(np.prod(array.shape[1:])), 1), 1)
+    return sum(int(part.size - np.count_nonzero(np.isfinite(part)))
+               for part in (array[i:i + rows] for i in range(0, len(array), rows)))
 
 
 def labels(y: Any, n: int, name: str = "labels", *, n_classes: int | None = None
