@@ -130,9 +130,10 @@ def main(argv=None):
         print(json.dumps(run_case(kind, int(n), args.batch_size, args.steps)))
         return
 
-    rows = []
+    rows, methods = [], set()
     for kind, sizes in (("convert", args.convert), ("simulate", args.simulate)):
         results = [measure(kind, n, args.batch_size, args.steps) for n in sizes]
+        methods.update(r["method"] for r in results)
         for r in results:
             print(json.dumps(r), file=sys.stderr)
         base = results[0]["growth_mb"] if results else 1.0
@@ -143,10 +144,13 @@ def main(argv=None):
                          "peak growth (MB)": f"{r['growth_mb']:,.0f}",
                          "ratio to smallest": f"{r['growth_mb'] / max(base, 1e-9):.2f}",
                          "input data (MB)": f"{r['data_mb']:,.0f}"})
-    method = "VmHWM" if not rows else "peak RSS"
-    text = (f"batch_size = {args.batch_size}; peak RSS growth during the call, each case in a "
-            f"fresh subprocess ({method}; the input array itself was allocated before). "
-            "Aim: flat within 20 % across sizes.\n\n" + markdown_table(rows))
+    how = ("the kernel's peak counter VmHWM, reset before the call" if methods == {"VmHWM"}
+           else "ru_maxrss, the peak since the process started")
+    text = (f"`batch_size={args.batch_size}`; `simulate` with `n_steps={args.steps}`, "
+            "`scale_firing_rates=100`, the default `keep_counts`. Peak RSS growth during the "
+            f"call ({how}), each case in a fresh subprocess after a warm-up; the input array "
+            "was allocated before. Aim: flat within 20 % across sizes.\n\n"
+            + markdown_table(rows))
     print(text)
     if args.output:
         command = "python benchmarks/memory.py " + " ".join(argv if argv is not None

@@ -34,18 +34,26 @@ if TYPE_CHECKING:
 # Rates and spikes
 # --------------------------------------------------------------------------------------------
 
+def _check_result(result: SimulationResult) -> None:
+    if not hasattr(result, "layer_counts"):
+        raise TypeError(f"result must be a SimulationResult (from snnlib.simulate), got "
+                        f"{type(result).__name__}")
+
+
 def rates(result: SimulationResult) -> dict[str, np.ndarray]:
     """Spiking layer name -> firing rate of every neuron (Hz), shape (batch,) + layer shape.
 
     Needs the full per-example counts (``result.spike_counts``: see
     :func:`snnlib.simulate.simulate`'s ``keep_counts``); the other measures here do not.
     """
+    _check_result(result)
     duration = result.n_steps * result.dt
     return {name: counts / duration for name, counts in result.spike_counts.items()}
 
 
 def mean_rates(result: SimulationResult) -> dict[str, float]:
     """Spiking layer name -> firing rate averaged over neurons and examples (Hz)."""
+    _check_result(result)
     duration = result.n_steps * result.dt
     return {name: counts.total / max(counts.pairs, 1) / duration
             for name, counts in result.layer_counts.items()}
@@ -53,6 +61,7 @@ def mean_rates(result: SimulationResult) -> dict[str, float]:
 
 def mean_rate(result: SimulationResult) -> float:
     """Firing rate averaged over every spiking neuron and example (Hz); 0 without neurons."""
+    _check_result(result)
     layers = result.layer_counts.values()
     total_spikes = sum(counts.total for counts in layers)
     total_neurons = sum(counts.pairs for counts in layers)
@@ -70,6 +79,7 @@ def spikes_per_example(result: SimulationResult, *, by_layer: bool = False
         Return a dict spiking layer name -> spikes of that layer instead of the total of all
         spiking layers.
     """
+    _check_result(result)
     validation.boolean(by_layer, "by_layer")
     batch = result.output.shape[0]
     layers = result.layer_counts
@@ -199,6 +209,7 @@ def synaptic_operations(network: SpikingNetwork, result: SimulationResult) -> di
         Spiking layer name -> mean synaptic operations per example over the run (float), and
         ``"total"``: their sum.
     """
+    _check_result(result)
     ops = {}
     layers = result.layer_counts
     for name in network.spiking_layers:
@@ -230,6 +241,7 @@ def ann_operations(network: SpikingNetwork, *, by_layer: bool = False) -> int | 
     -------
     int or dict
     """
+    validation.boolean(by_layer, "by_layer")
     macs = {stage.name: stage.op.macs(stage.input_shape)
             for stage in network.stages if stage.op.arithmetic}
     if not by_layer:

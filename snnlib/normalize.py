@@ -249,6 +249,10 @@ def check_normalization_args(normalization: str | Callable | NormalizationRule |
         raise validation.ArgumentError(
             f"normalization={normalization!r} needs calibration data (e.g. a few hundred "
             "training images): pass calibration=")
+    if normalization is None and granularity != "layer":
+        raise validation.ArgumentError(
+            f"granularity={granularity!r} applies to a normalization, but normalization=None: "
+            "pass normalization='percentile' (or 'max') and calibration data")
     if normalization is None and calibration is not None:
         raise validation.ArgumentError(
             "calibration data was given but normalization=None, so nothing would use it: pass "
@@ -619,6 +623,11 @@ def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
         The same network, with ``scale`` and ``stats`` set on each stage, ``normalization``
         (the rule's name) and ``granularity`` recorded.
     """
+    from snnlib.network import SpikingNetwork
+
+    if not isinstance(network, SpikingNetwork):
+        raise TypeError(f"network must be a SpikingNetwork (from snnlib.convert), got "
+                        f"{type(network).__name__}")
     if method is None:
         raise validation.ArgumentError(
             f"method=None: normalize needs a rule ({_choices()}); to keep the Keras weights, "

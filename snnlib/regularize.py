@@ -112,7 +112,7 @@ def add_rate_regularizers(model: tf.keras.Model, layers: Sequence[str], *, targe
         The same model (functional models call each layer, so the regularizer takes effect in
         ``fit`` from now on).
     """
-    for name in layers:
+    for name in validation.names(layers, "layers"):  # "conv0" is one layer, not letters
         layer = model.get_layer(name)
         layer.activity_regularizer = RateRegularizer(target_rate, scale, strength)
     return model

@@ -320,7 +320,7 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
              neuron: str | NeuronModel = "spiking_relu", reset: str = "subtract",
              max_spikes_per_step: int | None = None, initial_voltage: float | str = 0.0,
              input: str = "constant", seed: int | None = None,
-             record_spikes: tuple | list = (), dtype: Any = np.float32,
+             record_spikes: str | tuple | list | None = (), dtype: Any = np.float32,
              batch_size: int | None = None, method: str = "auto",
              progress: bool | None = False, keep_counts: bool | None = None
              ) -> SimulationResult:
@@ -376,8 +376,8 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         step with probability ``x`` (Bernoulli; rate ``x / dt`` Hz), so its mean equals ``x``.
     seed : int or None
         Seed of the random initial voltages and Poisson input.
-    record_spikes : str or sequence of str
-        Spiking layers (one name, or several) whose spikes per step are kept in
+    record_spikes : str, sequence of str or None
+        Spiking layers (one name, or several; None: none) whose spikes per step are kept in
         ``result.spikes`` (memory: examples x n_steps x neurons, 4 bytes each).
     dtype : numpy dtype
         float32 (fast) or float64 (matches Nengo to float tolerance: near-integer voltages can
@@ -418,11 +418,16 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
     model = get_neuron_model(neuron, reset=_reset(reset),
                              max_spikes_per_step=_spike_cap(max_spikes_per_step))
     check_options(network, n_steps, dt, input, synapse, initial_voltage, method, model=model)
+    # the checked values from here on (a 0-d array or NumPy scalar becomes a plain number)
+    n_steps, dt = int(n_steps), float(dt)
+    synapse = None if synapse is None else float(synapse)
+    initial_voltage = check_initial_voltage(initial_voltage, model)
     x = network.check_input(x)
     if input == "poisson" and (x.min() < 0 or x.max() > 1):
         raise ValueError("input='poisson' needs input values in [0, 1] (spike probabilities)")
     scales = network.firing_rate_scales(scale_firing_rates)
-    record = validation.names(record_spikes, "record_spikes", allowed=list(scales))
+    record = validation.names((), "record_spikes") if record_spikes is None else \
+        validation.names(record_spikes, "record_spikes", allowed=list(scales))
     seed = validation.seed(seed)
     batch_size = validation.optional(batch_size, validation.integer, "batch_size", low=1)
     dtype = _dtype(dtype)
@@ -468,7 +473,7 @@ def _dtype(dtype: Any) -> np.dtype:
         checked = np.dtype(dtype)
     except TypeError:
         checked = None
-    if checked not in DTYPES:
+    if checked is None or checked not in DTYPES:  # (np.dtype(None) is float64: None == it)
         raise validation.ArgumentError(f"dtype={dtype!r} must be float32 or float64")
     return checked
 
@@ -641,7 +646,11 @@ def _check_counts(neurons: dict, output: np.ndarray, *, n_steps: int, dtype: np.
     limit = count_limit(dtype)
     for name, layer in neurons.items():
         top = layer.counts.max() if layer.counts.size else 0
-        if not top < limit:  # also catches NaN (inf - inf in the voltage)
+        if np.isnan(top):  # inf - inf in a voltage, or weights that are not finite
+            raise validation.ArgumentError(
+                f"layer {name!r}: spike counts became NaN ({dtype.name} overflow, or weights "
+                f"that are not finite): {_fix(dtype)}")
+        if not top < limit:
             raise validation.ArgumentError(
                 f"layer {name!r}: a neuron counted {top:.4g} spikes in {n_steps} steps, beyond "
                 f"the 2**{int(np.log2(limit))} = {limit:,} that {dtype.name} counts exactly "
