@@ -135,7 +135,8 @@ def plot_rate_histograms(result: SimulationResult, *, bins: int = 30) -> Figure:
         ax.set_yscale("log")
         ax.set_xlabel("firing rate (Hz)")
         ax.set_ylabel("neurons x examples")
-        ax.set_title(f"{name}: {c.fraction(0, 0):.0%} silent")
+        # one decimal: 99.8 % silent is not "100 %" when a bar shows the few that fired
+        ax.set_title(f"{name}: {100 * c.fraction(0, 0):.1f} % silent")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
