@@ -12,12 +12,14 @@ Modules, one concern each:
 - :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one registered converter per layer
   type; ``verify``.
 - :mod:`snnlib.normalize`: data-based weight normalization, a table of rules (Diehl's max,
-  Rueckauer's percentile, or your own).
+  Rueckauer's percentile, or your own), per layer or per channel, streamed in bounded memory.
+- :mod:`snnlib.quantiles`: exact percentiles of data seen batch by batch, in bounded memory.
 - :mod:`snnlib.neurons`: the spiking neuron models (NengoDL's spiking ReLU, the papers'
   integrate-and-fire), single neurons, and rate curves under firing-rate scaling.
 - :mod:`snnlib.synapses`: the synapse, a lowpass filter (:class:`Lowpass`), and its demos.
 - :mod:`snnlib.simulate`: the batched, time-stepped simulator and its dense engine.
 - :mod:`snnlib.event_driven`: its event-driven engine, computing from the spikes alone.
+- :mod:`snnlib.counts`: spike counts of a run summarized per example and per neuron.
 - :mod:`snnlib.measures`: rates, spikes per example, synaptic operations, ANN MACs, fan-out.
 - :mod:`snnlib.diagnostics`: rate-vs-activation correlation, firing summaries, parameter sweeps.
 - :mod:`snnlib.nengo_bridge`: the same network built by NengoDL: build, run (``nengo`` or
@@ -28,6 +30,7 @@ Modules, one concern each:
 - :mod:`snnlib.protocol`: the book's measurement protocol (readout, latency, sample, interval).
 - :mod:`snnlib.stats`: confidence intervals of accuracies and paired tests (exact McNemar).
 - :mod:`snnlib.claims`: the chapters' check cells (strict under the tests, a note otherwise).
+- :mod:`snnlib.validation`: the argument checks every public function shares.
 
 Extending it (a neuron model, a layer type, a normalization rule): see "Extending snnlib" in
 the README.

@@ -8,6 +8,12 @@ simulator, the synapse and the Nengo runners agree unless told otherwise.
 #: ``J * DT`` per step; one spike per step is a rate of ``1 / DT`` = 1000 Hz.
 DT = 0.001
 
+#: Most time steps of one simulation (and of the other time-stepped functions): a bound on run
+#: time, checked before anything runs. Every step costs at least ~10 us of Python per spiking
+#: layer and batch, whatever the network's size, so 10**7 steps take minutes per batch even for
+#: a tiny network (and hours for the book's convnet).
+MAX_STEPS = 10 ** 7
+
 #: Examples simulated together when the input is constant (both engines of
 #: :func:`snnlib.simulate.simulate`). The neuron updates are elementwise passes over
 #: (examples x neurons) arrays; for 32 examples of the book's convnet (21,632 neurons in its

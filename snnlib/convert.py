@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 import tensorflow as tf
 
+from snnlib import validation
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.normalize import NormalizationRule, check_normalization_args, normalize
 from snnlib.ops import AvgPool2DOp, Conv2DOp, DenseOp, IdentityOp, Op, ReshapeOp
@@ -389,7 +390,7 @@ def layer_converter(layer: tf.keras.layers.Layer) -> LayerConverter:
 def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
             normalization: str | Callable | NormalizationRule | None = None,
             percentile: float = 99.9, include_zeros: bool = False,
-            batch_size: int = 256) -> SpikingNetwork:
+            batch_size: int = 256, granularity: str = "layer") -> SpikingNetwork:
     """Convert a trained Keras chain model to a spiking network, optionally normalized.
 
     Parameters
@@ -418,6 +419,9 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
         non-zero ones only (as SNN Toolbox). Zeros pull it down, so lambda gets smaller.
     batch_size : int
         Examples per chunk when measuring activations (bounds memory).
+    granularity : {"layer", "channel"}
+        One lambda per layer (the papers'), or one per output channel of each spiking layer
+        (the next kernel rescaled per input channel): see :mod:`snnlib.normalize`.
 
     Returns
     -------
@@ -430,9 +434,11 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
     ConversionError
         Unsupported layer, activation or setting (named); unbuilt or untrained model.
     ValueError
-        Unknown normalization, percentile outside (0, 100], missing or bad calibration data.
+        Unknown normalization, percentile outside (0, 100], missing or bad calibration data
+        (integer images: divide by 255), calibration data without a normalization.
     """
-    check_normalization_args(normalization, calibration, percentile)
+    check_normalization_args(normalization, calibration, percentile, include_zeros=include_zeros,
+                             batch_size=batch_size, granularity=granularity)
     check_model(model)
     chain = chain_layers(model)
     builder = Builder(model.input_shape[1:])
@@ -444,7 +450,7 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
     network = SpikingNetwork(builder.stages, model.input_shape[1:], input_name=input_name)
     if normalization is not None:
         normalize(network, calibration, method=normalization, percentile=percentile,
-                  include_zeros=include_zeros, batch_size=batch_size)
+                  include_zeros=include_zeros, batch_size=batch_size, granularity=granularity)
     return network
 
 
@@ -475,6 +481,8 @@ def verify(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray, *, ato
         The difference exceeds the tolerance (the message gives it and where it occurs).
     """
     x = network.check_input(x)
+    atol = validation.real(atol, "atol", low=0)
+    rtol = validation.real(rtol, "rtol", low=0)
     ours = network.forward(x, dtype=np.float64, batch_size=batch_size)
     keras = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
     diff = np.abs(ours.reshape(keras.shape) - keras)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from snnlib import validation
+
 #: Where Keras publishes the full MNIST file, and its SHA-256 (as in ``tf.keras.datasets.mnist``).
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -58,9 +60,9 @@ def load_mnist(full: bool = False, *, seed: int = 0, cache_dir: str | Path | Non
         ``full=True``, the file is not in the cache and the download failed (e.g. offline). The
         message names the file, the folder to put it in and where to get it.
     """
-    if full:
+    if validation.boolean(full, "full"):
         return _load_full(cache_dir)
-    return _load_subset(seed)
+    return _load_subset(validation.integer(seed, "seed", low=0))
 
 
 def _load_subset(seed: int) -> tuple:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from snnlib import measures, protocol
+from snnlib import measures, protocol, validation
+from snnlib.config import MAX_STEPS
 from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -60,7 +61,9 @@ def layer_rate_correlation(network: SpikingNetwork, x: np.ndarray, result: Simul
     x : ndarray, shape (batch,) + input shape
         The inputs that were simulated (same examples, same order).
     result : SimulationResult
-        From :func:`snnlib.simulate.simulate` on ``network`` and ``x``.
+        From :func:`snnlib.simulate.simulate` on ``network`` and ``x``, with the full
+        per-example counts (kept by default for a run in one batch or with small counts, or
+        with ``keep_counts=True``; otherwise this raises, saying so).
     scale_firing_rates : float or dict
         The scale used in the simulation. Pearson's r does not change when a layer's values are
         multiplied by a positive number, so this only checks the argument; it is accepted so
@@ -76,9 +79,10 @@ def layer_rate_correlation(network: SpikingNetwork, x: np.ndarray, result: Simul
     x = network.check_input(x)
     _check_result_matches(x, result)
     network.firing_rate_scales(scale_firing_rates)  # same checks as simulate
+    counts = result.spike_counts  # needs every neuron's count on every example (keep_counts)
     _, activations = network.forward(x, return_all=True)
-    return {name: _pearson(activations[name], result.spike_counts[name])
-            for name in network.spiking_layers if name in result.spike_counts}
+    return {name: _pearson(activations[name], counts[name])
+            for name in network.spiking_layers if name in counts}
 
 
 def firing_rate_summary(result: SimulationResult) -> pd.DataFrame:
@@ -87,6 +91,8 @@ def firing_rate_summary(result: SimulationResult) -> pd.DataFrame:
     Parameters
     ----------
     result : SimulationResult
+        Works from its summaries (``layer_counts``), whether or not the full per-example
+        counts were kept.
 
     Returns
     -------
@@ -106,18 +112,16 @@ def firing_rate_summary(result: SimulationResult) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    rates = measures.rates(result)
+    duration = result.duration
     spikes = measures.spikes_per_example(result, by_layer=True)
-    for name, counts in result.spike_counts.items():
-        counts = np.asarray(counts)
-        per_example = counts.reshape(len(counts), -1)
-        layer_rates = rates[name]
+    for name, counts in result.layer_counts.items():
         rows.append(dict(
-            layer=name, neurons=per_example.shape[1],
-            mean_rate_hz=float(layer_rates.mean()), median_rate_hz=float(np.median(layer_rates)),
-            fraction_silent=float(np.mean(per_example == 0)),
-            fraction_never_active=float(np.mean(per_example.max(axis=0) == 0)),
-            fraction_saturated=float(np.mean(per_example >= result.n_steps)),
+            layer=name, neurons=counts.neurons,
+            mean_rate_hz=counts.total / max(counts.pairs, 1) / duration,
+            median_rate_hz=counts.median_rate(duration),
+            fraction_silent=counts.fraction(0, 0),
+            fraction_never_active=float(np.mean(counts.per_neuron_max == 0)),
+            fraction_saturated=counts.fraction(result.n_steps),
             spikes_per_example=spikes[name],
         ))
     return pd.DataFrame(rows, columns=["layer", "neurons", "mean_rate_hz", "median_rate_hz",
@@ -143,7 +147,9 @@ def _combinations(grid: dict) -> Iterator[dict]:
 def ann_accuracy_of(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy (0-1) of the network in rate mode on ``x``: the ANN's accuracy (see ``verify``)."""
     scores = network.forward(x)
-    return float(np.mean(np.argmax(scores.reshape(len(x), -1), axis=-1) == np.asarray(labels)))
+    scores = scores.reshape(len(scores), -1)
+    labels = validation.labels(labels, len(scores), n_classes=scores.shape[-1])
+    return float(np.mean(np.argmax(scores, axis=-1) == labels))
 
 
 def _readouts(readout: str | Sequence[str]) -> list[str]:
@@ -233,7 +239,13 @@ def sweep(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_steps
         if reserved in grid or reserved in fixed:
             raise ValueError(f"{reserved!r} cannot be swept; it is an argument of sweep")
     readouts = _readouts(readout)
-    labels = np.asarray(labels)
+    x = network.check_input(x)
+    labels = validation.labels(labels, len(x))
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS)
+    if ann_accuracy is not None:
+        validation.real(ann_accuracy, "ann_accuracy", low=0, high=1, hint="a fraction")
+    # sweeps return tables: the per-example counts would only cost memory
+    fixed.setdefault("keep_counts", False)
     combinations = list(_combinations(grid))
     references: dict[int, float] = {}
     rows = []
@@ -270,7 +282,8 @@ def evaluate(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_st
     """
     from snnlib.simulate import simulate
 
-    labels = np.asarray(labels)
+    x = network.check_input(x)
+    labels = validation.labels(labels, len(x))
     if ann_accuracy is None:
         ann_accuracy = ann_accuracy_of(network, x, labels)
     result = simulate(network, x, n_steps=n_steps, **simulate_kwargs)

@@ -10,10 +10,11 @@ Every count the library reports is computed here, once:
 - :func:`synaptic_operations` (SNN) and :func:`ann_operations` (ANN multiply-accumulates): an
   *energy proxy*, see the caveat in :func:`synaptic_operations`.
 
-A *result* is a :class:`snnlib.simulate.SimulationResult` (its ``spike_counts``, ``output``,
-``n_steps``, ``dt``). Connection counts are *structural*: a connection counts whether its weight
-is zero or not, as on hardware that stores the full kernel. Each layer type says how many
-synapses an input element drives (:meth:`snnlib.ops.Op.fan_out`).
+A *result* is a :class:`snnlib.simulate.SimulationResult` (its ``layer_counts``: the counts'
+summaries, always there; ``output``, ``n_steps``, ``dt``). Only :func:`rates` needs the full
+per-example counts (``spike_counts``). Connection counts are *structural*: a connection counts
+whether its weight is zero or not, as on hardware that stores the full kernel. Each layer type
+says how many synapses an input element drives (:meth:`snnlib.ops.Op.fan_out`).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from snnlib import validation
 from snnlib.ops import spatial_fan_out
 
 if TYPE_CHECKING:
@@ -32,23 +34,37 @@ if TYPE_CHECKING:
 # Rates and spikes
 # --------------------------------------------------------------------------------------------
 
+def _check_result(result: SimulationResult) -> None:
+    if not hasattr(result, "layer_counts"):
+        raise TypeError(f"result must be a SimulationResult (from snnlib.simulate), got "
+                        f"{type(result).__name__}")
+
+
 def rates(result: SimulationResult) -> dict[str, np.ndarray]:
-    """Spiking layer name -> firing rate of every neuron (Hz), shape (batch,) + layer shape."""
+    """Spiking layer name -> firing rate of every neuron (Hz), shape (batch,) + layer shape.
+
+    Needs the full per-example counts (``result.spike_counts``: see
+    :func:`snnlib.simulate.simulate`'s ``keep_counts``); the other measures here do not.
+    """
+    _check_result(result)
     duration = result.n_steps * result.dt
     return {name: counts / duration for name, counts in result.spike_counts.items()}
 
 
 def mean_rates(result: SimulationResult) -> dict[str, float]:
     """Spiking layer name -> firing rate averaged over neurons and examples (Hz)."""
+    _check_result(result)
     duration = result.n_steps * result.dt
-    return {name: float(np.mean(counts)) / duration
-            for name, counts in result.spike_counts.items()}
+    return {name: counts.total / max(counts.pairs, 1) / duration
+            for name, counts in result.layer_counts.items()}
 
 
 def mean_rate(result: SimulationResult) -> float:
     """Firing rate averaged over every spiking neuron and example (Hz); 0 without neurons."""
-    total_spikes = sum(float(np.sum(c)) for c in result.spike_counts.values())
-    total_neurons = sum(np.size(c) for c in result.spike_counts.values())
+    _check_result(result)
+    layers = result.layer_counts.values()
+    total_spikes = sum(counts.total for counts in layers)
+    total_neurons = sum(counts.pairs for counts in layers)
     return total_spikes / max(total_neurons, 1) / (result.n_steps * result.dt)
 
 
@@ -63,10 +79,13 @@ def spikes_per_example(result: SimulationResult, *, by_layer: bool = False
         Return a dict spiking layer name -> spikes of that layer instead of the total of all
         spiking layers.
     """
+    _check_result(result)
+    validation.boolean(by_layer, "by_layer")
     batch = result.output.shape[0]
+    layers = result.layer_counts
     if by_layer:
-        return {name: float(np.sum(c)) / batch for name, c in result.spike_counts.items()}
-    return float(sum(np.sum(c) for c in result.spike_counts.values())) / batch
+        return {name: counts.total / batch for name, counts in layers.items()}
+    return float(sum(counts.total for counts in layers.values())) / batch
 
 
 def spiking_neurons(network: SpikingNetwork) -> int:
@@ -150,6 +169,9 @@ def fan_out(network: SpikingNetwork, layer: str) -> np.ndarray:
     ndarray of int, layer shape
         See :func:`synaptic_operations` for the counting rule.
     """
+    if not isinstance(layer, str):
+        raise validation.ArgumentError(f"layer={layer!r} must be a layer name (str), e.g. one "
+                                       f"of {network.spiking_layers}")
     index = [s.name for s in network.stages].index(network.stage(layer).name)
     chain = _targets(network, index)
     if chain is None:
@@ -187,10 +209,16 @@ def synaptic_operations(network: SpikingNetwork, result: SimulationResult) -> di
         Spiking layer name -> mean synaptic operations per example over the run (float), and
         ``"total"``: their sum.
     """
+    _check_result(result)
     ops = {}
+    layers = result.layer_counts
     for name in network.spiking_layers:
-        counts = np.asarray(result.spike_counts[name], dtype=np.float64)
-        ops[name] = float((counts.mean(axis=0) * fan_out(network, name)).sum())
+        if name not in layers:
+            raise ValueError(f"the simulation result has no spikes of layer {name!r} (layers "
+                             f"{list(layers)}): pass the network that was simulated")
+        counts = layers[name]
+        mean = counts.per_neuron / max(counts.n_examples, 1)  # spikes per neuron and example
+        ops[name] = float((mean * fan_out(network, name)).sum())
     ops["total"] = float(sum(ops.values()))
     return ops
 
@@ -213,6 +241,7 @@ def ann_operations(network: SpikingNetwork, *, by_layer: bool = False) -> int | 
     -------
     int or dict
     """
+    validation.boolean(by_layer, "by_layer")
     macs = {stage.name: stage.op.macs(stage.input_shape)
             for stage in network.stages if stage.op.arithmetic}
     if not by_layer:

@@ -10,11 +10,14 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from snnlib import validation
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -70,6 +73,8 @@ def build_convnet(input_shape: tuple = (28, 28, 1), n_classes: int = 10) -> tf.k
     """
     import tensorflow as tf
 
+    validation.integer(n_classes, "n_classes", low=2)
+    input_shape = tuple(validation.integer(d, "input_shape", low=1) for d in input_shape)
     inp = tf.keras.Input(shape=input_shape, name="input")
     x = tf.keras.layers.Conv2D(32, 3, activation=tf.nn.relu, name="conv0")(inp)
     x = tf.keras.layers.Conv2D(64, 3, strides=2, activation=tf.nn.relu, name="conv1")(x)
@@ -112,6 +117,12 @@ def train_convnet(x_train: np.ndarray, y_train: np.ndarray, *, epochs: int | Non
     """
     import tensorflow as tf
 
+    x_train = validation.images(x_train, "x_train")
+    y_train = validation.labels(y_train, len(x_train), "y_train")
+    validation.optional(epochs, validation.integer, "epochs", low=1)
+    validation.optional(batch_size, validation.integer, "batch_size", low=1)
+    validation.optional(learning_rate, validation.real, "learning_rate", low=0, low_open=True)
+    validation.seed(seed)
     settings = dict(TRAINING)
     for key, value in dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                            seed=seed).items():
@@ -153,10 +164,23 @@ def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, *,
     x : ndarray
         Images.
     y : ndarray of int, shape (n,)
-        Labels.
+        Labels: one integer class per image, in the same order (not one-hot).
+    batch_size : int
+        Images per forward pass.
+
+    Raises
+    ------
+    ValueError
+        Integer images (divide by 255), images of the wrong shape, labels that do not match
+        the images one to one, one-hot or non-integer labels, classes the model does not have.
     """
+    shape = tuple(model.input_shape[1:])
+    x = validation.images(x, "x", shape=None if None in shape else shape)
+    n_classes = model.output_shape[-1]
+    y = validation.labels(y, len(x), "y", n_classes=n_classes)
+    validation.integer(batch_size, "batch_size", low=1)
     scores = model.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(scores, axis=-1) == np.asarray(y)))
+    return float(np.mean(np.argmax(scores, axis=-1) == y))
 
 
 def save_weights(model: tf.keras.Model, path: str | Path, info: dict | None = None) -> None:
@@ -196,11 +220,25 @@ def load_weights(model: tf.keras.Model, path: str | Path) -> tf.keras.Model:
 
     Raises
     ------
+    FileNotFoundError
+        No file at ``path``.
     ValueError
-        A weight of the model is missing from the file or has another shape (names both).
+        The file is not a readable weights archive (truncated, corrupt, another format: the
+        message names the path and how to get it back), or a weight of the model is missing
+        from it or has another shape (names both).
     """
-    with np.load(path, allow_pickle=False) as archive:
-        stored = {name: archive[name] for name in archive.files}
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            stored = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"{path} is not a readable weights file ({type(err).__name__}: {err}): it may be "
+            "truncated or corrupt. Save it again with snnlib.save_weights (the book's weights: "
+            "rerun chapters/01_train_ann.ipynb, or restore the file from the repository with "
+            "git checkout)") from err
     values = []
     for weight in model.weights:
         if weight.name not in stored:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from snnlib.config import DT
+from snnlib import validation
+from snnlib.config import DT, MAX_STEPS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,6 +105,19 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
     -------
     nengo_dl.Converter
     """
+    validation.boolean(spiking, "spiking")
+    validation.optional(synapse, validation.real, "synapse", low=0, low_open=True,
+                        hint="a time constant in seconds, or None")
+    if scale_firing_rates is not None and not isinstance(scale_firing_rates, dict):
+        validation.real(scale_firing_rates, "scale_firing_rates", low=0, low_open=True,
+                        hint="Hz per unit of activation, a dict layer -> scale, or None")
+    elif isinstance(scale_firing_rates, dict):
+        for key, value in scale_firing_rates.items():
+            validation.real(value, f"scale_firing_rates[{getattr(key, 'name', key)!r}]", low=0,
+                            low_open=True, hint="Hz per unit of activation")
+    if not (isinstance(initial_voltage, str) and initial_voltage == "uniform"):
+        validation.real(initial_voltage, "initial_voltage", low=0, high=1, high_open=True,
+                        hint="a voltage in units of the threshold 1, or 'uniform'")
     nengo, nengo_dl = import_nengo()
     swap = None
     if spiking:
@@ -152,10 +166,13 @@ def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, se
     ndarray, shape (batch, n_steps, n_out)
         The probed output at every step (no filter on the probe).
     """
-    if simulator not in SIMULATORS:
-        raise ValueError(f"unknown simulator {simulator!r}; use one of {SIMULATORS}")
+    validation.choice(simulator, "simulator", SIMULATORS)
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS, hint="time steps per input")
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    validation.seed(seed)
+    validation.optional(minibatch_size, validation.integer, "minibatch_size", low=1)
+    x = validation.images(x, "x")
     nengo, nengo_dl = import_nengo()
-    x = np.asarray(x)
     model = converter.model
     input_node = converter.inputs[model.inputs[0]]
     probe = converter.outputs[model.outputs[0]]
@@ -204,12 +221,35 @@ def accuracy_over_time(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
     ndarray, shape (n_steps,)
         The last entry is NengoDL's example readout (the output at the last step).
     """
-    return np.mean(np.argmax(outputs, axis=-1) == np.asarray(y)[:, None], axis=0)
+    outputs = np.asarray(outputs)
+    if outputs.ndim != 3:
+        raise validation.ArgumentError(f"outputs have shape {outputs.shape}; expected (n, "
+                                       "n_steps, n_classes)")
+    y = validation.labels(y, len(outputs), "y", n_classes=outputs.shape[-1])
+    return np.mean(np.argmax(outputs, axis=-1) == y[:, None], axis=0)
+
+
+#: Why a channel-wise normalization has no ``scale_firing_rates`` in NengoDL, and what it takes.
+CHANNEL_WISE_IN_NENGO = (
+    "granularity='channel' cannot be expressed with nengo_dl.Converter's scale_firing_rates: "
+    "it takes one number per layer (a dict keyed by Keras layer), so every neuron of a layer "
+    "gets the same gain, while channel-wise normalization needs gain max_rate / lambda[c] for "
+    "the neurons of channel c. It would take either (1) per-neuron gains: after conversion, set "
+    "each ensemble's gain and bias per neuron (gain_i = max_rate / lambda[c(i)], bias_i = "
+    "gain_i * b_i, e.g. ensemble.gain = ... and ensemble.bias = ... as arrays of one value per "
+    "neuron, before building the simulator) and undo it on the way out by scaling the outgoing "
+    "connection weights per input neuron by lambda[c(i)] / max_rate, since a neuron type has "
+    "a single amplitude; or (2) rescaled weights: give nengo_dl.Converter a Keras model "
+    "carrying the channel-normalized weights (snnlib.convert(..., granularity='channel')"
+    ".weights(): W * lambda_prev[c_in] / lambda[c_out], b / lambda[c_out]) and one "
+    "scale_firing_rates=max_rate for every layer. Per-layer normalization "
+    "(granularity='layer') has the dict this function returns")
 
 
 def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
                              normalization: str = "percentile", percentile: float = 99.9,
-                             max_rate: float = 1000.0, include_zeros: bool = False) -> dict:
+                             max_rate: float = 1000.0, include_zeros: bool = False,
+                             granularity: str = "layer") -> dict:
     """Per-layer ``scale_firing_rates`` that make NengoDL spike like snnlib's normalized network.
 
     In ``nengo_dl.Converter``, the neurons of layer l get input gain ``s_l`` and output amplitude
@@ -233,19 +273,31 @@ def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
         step at dt = 1 ms, the most a one-spike-per-step neuron can emit.
     include_zeros : bool
         Percentile over all activations instead of the non-zero ones.
+    granularity : {"layer"}
+        Only "layer": a channel-wise normalization (``granularity="channel"`` in
+        :func:`snnlib.convert.convert`) has no ``scale_firing_rates`` equivalent, and asking for
+        it raises a ValueError that says what it would take.
 
     Returns
     -------
     dict
         Keras layer object -> scale (Hz per unit of Keras activation), for each layer that
         ``nengo_dl.Converter`` turns into spiking neurons.
+
+    Raises
+    ------
+    ValueError
+        ``granularity="channel"``: NengoDL's ``scale_firing_rates`` (a number, or a dict keyed
+        by Keras layer) sets one gain per layer; per-channel lambdas need one per neuron.
     """
     from snnlib.convert import convert
 
     if normalization is None:
-        raise ValueError("nengo_scale_firing_rates needs normalization='max' or 'percentile'")
-    if not np.isscalar(max_rate) or not max_rate > 0:
-        raise ValueError(f"max_rate={max_rate!r} must be a positive rate in Hz")
+        raise validation.ArgumentError(
+            "nengo_scale_firing_rates needs normalization='max' or 'percentile'")
+    validation.real(max_rate, "max_rate", low=0, low_open=True, hint="a firing rate in Hz")
+    if validation.choice(granularity, "granularity", ("layer", "channel")) == "channel":
+        raise validation.ArgumentError(CHANNEL_WISE_IN_NENGO)
     network = convert(model, calibration=calibration, normalization=normalization,
                       percentile=percentile, include_zeros=include_zeros)
     return {model.get_layer(name): max_rate / network.stage(name).scale

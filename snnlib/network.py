@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from snnlib import validation
 from snnlib.ops import (  # re-exported: the ops used to live here
     AvgPool2DOp,
     Conv2DOp,
@@ -63,9 +64,10 @@ class Stage:
         Shapes of one example (no batch axis).
     kernel_original, bias_original : ndarray or None
         The weights as in Keras (batch normalization folded in), before normalization.
-    scale : float
+    scale : float or ndarray
         Normalization factor lambda of this stage's output (1 when not normalized): the stage
-        computes the Keras activations divided by ``scale``.
+        computes the Keras activations divided by ``scale``. One per output channel (an array
+        over the last axis) after a channel-wise normalization.
     """
 
     name: str
@@ -78,7 +80,7 @@ class Stage:
     output_shape: tuple
     kernel_original: np.ndarray | None = None
     bias_original: np.ndarray | None = None
-    scale: float = 1.0
+    scale: float | np.ndarray = 1.0
     stats: dict = field(default_factory=dict)
 
     @property
@@ -126,24 +128,30 @@ class SpikingNetwork:
         Name of the Keras input layer.
     normalization : str or None
         The normalization applied ("max", "percentile", a custom rule's name, or None).
+    granularity : {None, "layer", "channel"}
+        One lambda per layer or per output channel (None: not normalized).
     """
 
     def __init__(self, stages: list[Stage], input_shape: tuple, input_name: str = "input",
-                 normalization: str | None = None) -> None:
+                 normalization: str | None = None, granularity: str | None = None) -> None:
         self.stages = list(stages)
         self.input_shape = tuple(input_shape)
         self.input_name = input_name
         self.normalization = normalization
+        self.granularity = granularity
 
     def __repr__(self) -> str:
         names = ", ".join(f"{s.name}({s.kind}{'+relu' if s.spiking else ''})" for s in self.stages)
         return f"SpikingNetwork(input {self.input_shape} -> {names})"
 
     @property
-    def scales(self) -> dict[str, float]:
-        """dict: layer name -> normalization factor lambda (input: 1; all 1 if not normalized)."""
-        scales = {self.input_name: 1.0}
-        scales.update({s.name: float(s.scale) for s in self.stages})
+    def scales(self) -> dict[str, float | np.ndarray]:
+        """dict: layer name -> normalization factor lambda (input: 1; all 1 if not normalized);
+        an array of one lambda per channel for the spiking layers of a channel-wise
+        normalization (``granularity == "channel"``) and the stages that carry them."""
+        scales: dict[str, float | np.ndarray] = {self.input_name: 1.0}
+        scales.update({s.name: float(s.scale) if np.ndim(s.scale) == 0
+                       else np.array(s.scale, dtype=np.float64) for s in self.stages})
         return scales
 
     @property
@@ -190,32 +198,25 @@ class SpikingNetwork:
             if unknown:
                 raise ValueError(f"scale_firing_rates has keys {unknown} that are not spiking "
                                  f"layers of the network; its spiking layers are {names}")
-            scales = {name: scale_firing_rates.get(name, 1.0) for name in names}
-        else:
-            scales = {name: scale_firing_rates for name in names}
-        for name, value in scales.items():
-            if not np.isscalar(value) or not np.isfinite(value) or value <= 0:
-                raise ValueError(f"scale_firing_rates for layer {name!r} is {value!r}; it must be "
-                                 "a positive number")
-        return {name: float(value) for name, value in scales.items()}
+            return {name: validation.real(scale_firing_rates.get(name, 1.0),
+                                          f"scale_firing_rates[{name!r}]", low=0, low_open=True,
+                                          hint="Hz per unit of activation")
+                    for name in names}
+        scale = validation.real(scale_firing_rates, "scale_firing_rates", low=0, low_open=True,
+                                hint="Hz per unit of activation, or a dict layer -> scale")
+        return dict.fromkeys(names, scale)
 
     def check_input(self, x: Any, what: str = "input") -> np.ndarray:
-        """Return ``x`` as an array after checking its shape and that it is finite.
+        """Return ``x`` as an array after checking its dtype, shape and values
+        (:func:`snnlib.validation.images`).
 
         Raises
         ------
         ValueError
-            Wrong shape (the message gives the expected one), empty, or NaN / infinite values.
+            Integer images (the message says to divide by 255), wrong shape (the message gives
+            the expected one), empty, or NaN / infinite values.
         """
-        x = np.asarray(x)
-        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{what} has shape {x.shape}; expected (batch,) + {self.input_shape}")
-        if x.shape[0] == 0:
-            raise ValueError(f"{what} is empty (0 examples)")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"{what} contains NaN or infinite values "
-                             f"({int(np.sum(~np.isfinite(x)))} of {x.size})")
-        return x
+        return validation.images(x, what, shape=self.input_shape)
 
     def forward(self, x: np.ndarray, *, dtype: Any = np.float32, return_all: bool = False,
                 batch_size: int = 256) -> np.ndarray | tuple[np.ndarray, dict]:
@@ -239,6 +240,8 @@ class SpikingNetwork:
             layer name -> that stage's outputs (normalized units: Keras activation / lambda).
         """
         x = self.check_input(x)
+        validation.integer(batch_size, "batch_size", low=1)
+        validation.boolean(return_all, "return_all")
         outs, alls = [], {s.name: [] for s in self.stages}
         for start in range(0, len(x), batch_size):
             h = x[start:start + batch_size].astype(dtype)

@@ -48,12 +48,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike
 
-from snnlib.config import DT
+from snnlib import validation
+from snnlib.config import DT, MAX_STEPS
 
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
 
 RESETS = ("subtract", "zero")
+
+
+def _finite(value: ArrayLike, name: str) -> np.ndarray:
+    """``value`` as a float64 array; ArgumentError for bools, non-numbers, NaN or infinities."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise validation.ArgumentError(f"{name} must be real numbers; got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise validation.ArgumentError(f"{name} contains NaN or infinite values")
+    return array
 #: The firing threshold: voltages are in units of it.
 THRESHOLD = 1.0
 
@@ -90,8 +102,9 @@ class NeuronModel:
                  ) -> None:
         if reset not in RESETS:
             raise ValueError(f"unknown reset {reset!r}; use one of {RESETS}")
-        if max_spikes_per_step not in (None, 1):
-            raise ValueError(f"max_spikes_per_step={max_spikes_per_step!r} must be None or 1")
+        if max_spikes_per_step is not None:  # 1 only (True is not a number of spikes)
+            validation.integer(max_spikes_per_step, "max_spikes_per_step", low=1, high=1,
+                               hint="None (floor(v) spikes per step, as Nengo) or 1")
         self.reset = reset
         self.max_spikes_per_step = max_spikes_per_step
 
@@ -401,12 +414,20 @@ def integrate_and_fire(current: ArrayLike, n_steps: int, *, dt: float = DT,
         Spikes emitted in each step.
     """
     model = get_neuron_model(neuron, reset=reset)
-    if not isinstance(n_steps, (int, np.integer)) or n_steps <= 0:
-        raise ValueError(f"n_steps={n_steps!r} must be a positive integer")
-    if not dt > 0:
-        raise ValueError(f"dt={dt!r} must be a positive number of seconds")
-    current = np.asarray(current, dtype=np.float64)
-    v = np.broadcast_to(np.asarray(initial_voltage, dtype=np.float64), current.shape).copy()
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS)
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    current = _finite(current, "current")
+    v = np.broadcast_to(_finite(initial_voltage, "initial_voltage"), current.shape).copy()
+    low = -np.inf if model.signed_voltage else 0.0
+    if v.size and not (v.min() >= low and v.max() < THRESHOLD):
+        raise validation.ArgumentError(
+            f"initial_voltage must be in [{low:g}, 1) (units of the threshold 1; negative only "
+            f"for a signed-current neuron such as 'if'); got {v.min():g} to {v.max():g}")
+    need = 16 * n_steps * max(current.size, 1)  # voltage (float64) and spikes (int64) per step
+    if need > validation.memory_available():
+        raise validation.ArgumentError(
+            f"n_steps={n_steps} x {current.size} neurons would need "
+            f"{validation.format_bytes(need)} for the traces, more than the memory available")
     drive, n = np.empty_like(v), np.empty_like(v)
     voltage = np.empty((n_steps,) + current.shape)
     spikes = np.empty((n_steps,) + current.shape, dtype=np.int64)
@@ -443,6 +464,8 @@ def rate_error_bound(n_steps: int, dt: float = DT) -> float:
     :func:`measured_rate` is never further than this from the true rate ``J`` (it is
     ``floor(J T) / T`` with ``T = n_steps * dt``), so the error shrinks as 1 / T.
     """
+    validation.integer(n_steps, "n_steps", low=1)
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
     return 1.0 / (n_steps * dt)
 
 
@@ -474,8 +497,7 @@ def scaled_rates(neuron_type: Any, x: ArrayLike, scale: float) -> np.ndarray:
     ndarray, shape of ``x``
         The neuron's average output in ANN activation units.
     """
-    if not np.isscalar(scale) or not scale > 0:
-        raise ValueError(f"scale={scale!r} must be a positive number")
+    validation.real(scale, "scale", low=0, low_open=True, hint="Hz per unit of activation")
     x = np.asarray(x, dtype=np.float64)
     if neuron_type is None:
         return np.maximum(scale * x, 0.0) / scale
@@ -513,6 +535,7 @@ def scaled_forward(network: SpikingNetwork, x: np.ndarray, *,
     """
     x = network.check_input(x)
     scales = network.firing_rate_scales(scale_firing_rates)
+    validation.integer(batch_size, "batch_size", low=1)
     outputs = []
     for start in range(0, len(x), batch_size):
         h = x[start:start + batch_size].astype(np.float64)

@@ -1,4 +1,5 @@
-"""Data-based weight normalization: one factor lambda per layer, measured on calibration data.
+"""Data-based weight normalization: a factor lambda per layer (or per channel), measured on
+calibration data.
 
 Rules, applied stage by stage (see :mod:`snnlib.network`):
 
@@ -17,23 +18,57 @@ ReLU is positively homogeneous (``relu(c z) = c relu(z)`` for c > 0), so in rate
 spiking stage outputs exactly its Keras activation divided by lambda_l, and the predictions do
 not change.
 
-How lambda_l is measured is a *rule* (:class:`NormalizationRule`), looked up by name in the
+**Granularity.** ``granularity="layer"`` (default; the papers above) gives one lambda per layer.
+``granularity="channel"`` gives one lambda per output channel of each spiking layer (a dense
+layer's channels are its units), as later conversion papers do: a channel whose activations
+are small no longer fires slowly because another channel of the same layer has large ones. The
+next layer's kernel is rescaled per input channel, ``W[..., c_in, c_out] * lambda_prev[c_in] /
+lambda[c_out]``, and the bias per output channel; the rate-mode output is still exactly the
+Keras one (``verify`` passes). Average pooling and identities carry the per-channel lambdas
+through, a flatten spreads them over its positions. NengoDL's per-layer ``scale_firing_rates``
+cannot express it (see :func:`snnlib.nengo_bridge.nengo_scale_firing_rates`).
+
+How lambda is measured is a *rule* (:class:`NormalizationRule`), looked up by name in the
 table :data:`NORMALIZATIONS` ("max", "percentile"; add one with :func:`register_normalization`),
-or given directly as an instance or as a plain callable (activations of one layer -> lambda).
-A rule that is an order statistic says which one (:meth:`NormalizationRule.order_statistic`),
-so that a calibration with bounded memory can keep only the top of each layer's values.
+or given directly as an instance or as a plain callable (activations -> lambda).
+
+**Memory.** :func:`normalize` (and ``convert(..., normalization=...)``) streams the calibration
+set batch by batch (:func:`calibrate`): what it keeps does not grow with the number of
+calibration images.
+
+- A rule that is an order statistic (:meth:`NormalizationRule.order_statistic`; "max" and
+  "percentile" are) needs only the top of each layer's values: the count, and the largest
+  ``ceil((1 - q) * n) + 2`` values, at most :data:`snnlib.quantiles.TAIL_SIZE` (4 MB) per
+  layer. Lambda is exactly ``np.percentile`` of all the values (the same interpolation, bit
+  for bit). When the top is not enough (a low percentile, a huge calibration set), the
+  calibration set is run again, up to three more times, to find the value digit by digit
+  (:mod:`snnlib.quantiles`).
+- Any other rule, a plain callable in particular, receives every activation of one layer (or
+  one channel) as one flat float32 array, in Keras units, zeros included: that costs 4 bytes
+  per image and neuron of each spiking layer with weights, all held at once (the book's
+  convnet: 123 kB per calibration image, 123 MB for 1,000 images). Declare ``order_statistic``
+  on a rule class to get the bounded calibration.
+
+:func:`measure` and :func:`compute_scales` are the unbounded, step-by-step form (every
+activation kept, then lambdas computed from them), for teaching and for the course's checks;
+they give the same lambdas.
 """
 from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from snnlib import quantiles, validation
+
 if TYPE_CHECKING:
-    from snnlib.network import SpikingNetwork
+    from snnlib.network import SpikingNetwork, Stage
+
+#: Granularities of :func:`normalize`: one lambda per layer, or per output channel.
+GRANULARITIES = ("layer", "channel")
 
 
 class NormalizationRule:
@@ -46,8 +81,10 @@ class NormalizationRule:
     pass an instance (or a plain callable) as ``normalization=``.
 
     Rules that are an order statistic of the activations say so in :meth:`order_statistic`:
-    a calibration with bounded memory can then keep only the top tail of each layer's values
-    instead of all of them. Other rules receive every value.
+    the calibration then keeps only the top tail of each layer's values (bounded memory) and
+    computes that quantile exactly, without calling :meth:`compute` (which must compute the
+    same thing from all the values, as :func:`compute_scales` calls it). Other rules receive
+    every value (memory grows with the calibration set; see the module's docstring).
     """
 
     #: Name in the table of rules (``normalization=name``), recorded on the network.
@@ -73,7 +110,15 @@ class NormalizationRule:
         values = np.asarray(values).ravel()
         if values.size == 0 or not values.max() > 0:
             return 1.0  # a silent layer: any lambda gives zero rates; 1 leaves the weights alone
-        scale = float(self.compute(values))
+        return self.checked(self.compute(values))
+
+    def checked(self, scale: Any) -> float:
+        """``scale`` as a float, or a ValueError unless it is a positive finite number."""
+        try:
+            scale = float(scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"normalization {self.name!r} gave lambda = {scale!r}; it must be "
+                             "a positive finite number") from None
         if not (np.isfinite(scale) and scale > 0):
             raise ValueError(f"normalization {self.name!r} gave lambda = {scale!r}; it must be a "
                              "positive finite number")
@@ -127,15 +172,15 @@ class PercentileNormalization(NormalizationRule):
     name = "percentile"
 
     def __init__(self, percentile: float = 99.9, include_zeros: bool = False) -> None:
-        check_percentile(percentile)
-        self.percentile, self.include_zeros = percentile, include_zeros
+        self.percentile = check_percentile(percentile)
+        self.include_zeros = validation.boolean(include_zeros, "include_zeros")
 
     @classmethod
     def from_options(cls, *, percentile: float, include_zeros: bool) -> NormalizationRule:
         return cls(percentile, include_zeros)
 
     def order_statistic(self) -> tuple[float, bool]:
-        return self.percentile / 100, not self.include_zeros
+        return quantiles.fraction(self.percentile), not self.include_zeros
 
     def compute(self, values: np.ndarray) -> float:
         if not self.include_zeros:
@@ -159,7 +204,7 @@ class CallableNormalization(NormalizationRule):
 
 
 def _choices() -> str:
-    return (f"use None, one of {sorted(NORMALIZATIONS)}, a callable (activations of one layer "
+    return (f"use one of {sorted(NORMALIZATIONS)}, a callable (activations of one layer "
             "-> lambda) or a NormalizationRule")
 
 
@@ -170,29 +215,49 @@ def get_rule(normalization: str | Callable | NormalizationRule, *, percentile: f
         return normalization
     if isinstance(normalization, str):
         if normalization not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalization {normalization!r}; {_choices()}")
+            raise validation.ArgumentError(f"unknown normalization {normalization!r}; "
+                                           f"{_choices()}")
         return NORMALIZATIONS[normalization].from_options(percentile=percentile,
                                                           include_zeros=include_zeros)
     if callable(normalization):
         return CallableNormalization(normalization)
-    raise ValueError(f"unknown normalization {normalization!r}; {_choices()}")
+    raise validation.ArgumentError(f"unknown normalization {normalization!r}; {_choices()}")
 
 
-def check_percentile(percentile: float) -> None:
-    """Fail unless ``percentile`` is a number in (0, 100]."""
-    if not np.isscalar(percentile) or not 0 < float(percentile) <= 100:
-        raise ValueError(f"percentile={percentile!r} must be a number in (0, 100]")
+def check_percentile(percentile: float) -> float:
+    """``percentile`` as a float; ArgumentError unless it is a real number in (0, 100]."""
+    return validation.real(percentile, "percentile", low=0, high=100, low_open=True,
+                           hint="100 is the largest activation")
 
 
 def check_normalization_args(normalization: str | Callable | NormalizationRule | None,
-                             calibration: np.ndarray | None, percentile: float) -> None:
-    """Fail early, with a clear message, for bad normalization arguments."""
+                             calibration: np.ndarray | None, percentile: float, *,
+                             include_zeros: bool = False, batch_size: int = 256,
+                             granularity: str = "layer") -> None:
+    """Fail early, with a clear message, for bad normalization arguments.
+
+    Calibration data without a normalization is an error (nothing would use it: a forgotten
+    ``normalization=`` would otherwise go unnoticed), as is a normalization without it.
+    """
     if normalization is not None:
         get_rule(normalization)
     check_percentile(percentile)
+    validation.boolean(include_zeros, "include_zeros")
+    validation.integer(batch_size, "batch_size", low=1)
+    validation.choice(granularity, "granularity", GRANULARITIES)
     if normalization is not None and calibration is None:
-        raise ValueError(f"normalization={normalization!r} needs calibration data (e.g. a few "
-                         "hundred training images): pass calibration=")
+        raise validation.ArgumentError(
+            f"normalization={normalization!r} needs calibration data (e.g. a few hundred "
+            "training images): pass calibration=")
+    if normalization is None and granularity != "layer":
+        raise validation.ArgumentError(
+            f"granularity={granularity!r} applies to a normalization, but normalization=None: "
+            "pass normalization='percentile' (or 'max') and calibration data")
+    if normalization is None and calibration is not None:
+        raise validation.ArgumentError(
+            "calibration data was given but normalization=None, so nothing would use it: pass "
+            "normalization='percentile' (or 'max', or your rule) to normalize with it, or leave "
+            "calibration out to keep the Keras weights")
 
 
 def layer_scale(values: np.ndarray, method: str | Callable | NormalizationRule = "percentile",
@@ -201,15 +266,23 @@ def layer_scale(values: np.ndarray, method: str | Callable | NormalizationRule =
     return get_rule(method, percentile=percentile, include_zeros=include_zeros).scale(values)
 
 
+# --------------------------------------------------------------------------------------------
+# The unbounded, step-by-step form: every activation kept
+# --------------------------------------------------------------------------------------------
+
 def measure(network: SpikingNetwork, calibration: np.ndarray, batch_size: int = 256
             ) -> dict[str, np.ndarray]:
     """Activations of every stage on the calibration set, in Keras units (before normalization).
+
+    Memory: every activation of every stage, for every image (the book's convnet: 160 kB per
+    image). :func:`normalize` does not call this; it streams (:func:`calibrate`).
 
     Returns
     -------
     dict
         layer name -> ndarray (n,) + output shape, float32.
     """
+    validation.integer(batch_size, "batch_size", low=1)
     calibration = network.check_input(calibration, what="calibration data")
     _, activations = network.forward(calibration, return_all=True, batch_size=batch_size)
     return activations
@@ -218,7 +291,7 @@ def measure(network: SpikingNetwork, calibration: np.ndarray, batch_size: int = 
 def compute_scales(network: SpikingNetwork, activations: dict, *,
                    method: str | Callable | NormalizationRule, percentile: float = 99.9,
                    include_zeros: bool = False) -> dict[str, float]:
-    """lambda per stage, following the rules of this module.
+    """lambda per stage (one per layer), following the rules of this module.
 
     Parameters
     ----------
@@ -254,31 +327,273 @@ def compute_scales(network: SpikingNetwork, activations: dict, *,
     return scales
 
 
-def apply_scales(network: SpikingNetwork, scales: dict[str, float]) -> None:
-    """Rescale the weights in place: ``W * lambda_prev / lambda``, ``b / lambda``."""
-    previous = 1.0
+def statistics(activations: np.ndarray, scale: float | np.ndarray) -> dict[str, float]:
+    """Largest activation, fraction above lambda (will saturate), fraction non-zero."""
+    return dict(max=float(activations.max()), fraction_above=float(np.mean(activations > scale)),
+                fraction_nonzero=float(np.mean(activations > 0)))
+
+
+# --------------------------------------------------------------------------------------------
+# Lambdas through the stages, and the rescaled weights
+# --------------------------------------------------------------------------------------------
+
+def carry(scale: float | np.ndarray, stage: Stage) -> float | np.ndarray:
+    """lambda at the output of a stage without weights, from lambda at its input.
+
+    One number passes unchanged. Per-channel lambdas pass unchanged through ops that act on
+    every channel alike (pooling, identity) and are spread over the positions by a reshape
+    (a flatten: the element of channel c gets lambda[c]).
+
+    Raises
+    ------
+    ValueError
+        The op mixes channels in a way per-channel lambdas cannot follow.
+    """
+    if np.ndim(scale) == 0:
+        return scale
+    scale = np.asarray(scale, dtype=np.float64)
+    if stage.op.spatial and stage.output_shape[-1:] == stage.input_shape[-1:]:
+        return scale
+    if not stage.op.arithmetic and np.prod(stage.input_shape) == np.prod(stage.output_shape):
+        full = np.broadcast_to(scale, stage.input_shape).reshape(stage.output_shape)
+        lead = full.reshape(-1, full.shape[-1])
+        if np.all(lead == lead[0]):
+            return lead[0].copy()
+    raise ValueError(f"channel-wise normalization cannot carry per-channel lambdas through "
+                     f"stage {stage.name!r} ({stage.kind}); use granularity='layer'")
+
+
+def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray]) -> None:
+    """Rescale the weights in place: ``W * lambda_prev / lambda``, ``b / lambda``.
+
+    A lambda may be one number (per layer) or one per output channel (the kernel's last axis);
+    then the next kernel is rescaled per input channel (its second-to-last axis).
+    """
+    previous: float | np.ndarray = 1.0
     for stage in network.stages:
-        stage.scale = scales[stage.name]
+        scale = scales[stage.name]
+        stage.scale = scale if np.ndim(scale) == 0 else np.asarray(scale, dtype=np.float64)
         if stage.has_weights:
-            factor = previous / stage.scale
-            # float64 keeps the rescaled weights exact to ~1e-16, as nengo's own float64 math
-            kernel = stage.kernel_original.astype(np.float64) * factor
+            kernel = stage.kernel_original.astype(np.float64)
+            if np.ndim(previous) == 0 and np.ndim(scale) == 0:
+                # float64 keeps the rescaled weights exact to ~1e-16, as nengo's own float64 math
+                kernel = kernel * (previous / scale)
+            else:
+                n_in, n_out = kernel.shape[-2], kernel.shape[-1]
+                into = np.broadcast_to(np.asarray(previous, np.float64), (n_in,))
+                out = np.broadcast_to(np.asarray(scale, np.float64), (n_out,))
+                kernel = kernel * (into[:, None] / out[None, :])
             stage.op = stage.op.with_kernel(kernel)
             if stage.bias_original is not None:
                 stage.bias = stage.bias_original.astype(np.float64) / stage.scale
         previous = stage.scale
 
 
-def statistics(activations: np.ndarray, scale: float) -> dict[str, float]:
-    """Largest activation, fraction above lambda (will saturate), fraction non-zero."""
-    return dict(max=float(activations.max()), fraction_above=float(np.mean(activations > scale)),
-                fraction_nonzero=float(np.mean(activations > 0)))
+# --------------------------------------------------------------------------------------------
+# The bounded calibration
+# --------------------------------------------------------------------------------------------
+
+def _outputs(network: SpikingNetwork, x: np.ndarray, batch_size: int
+             ) -> Iterator[list[np.ndarray]]:
+    """Every stage's rate-mode output (float32, Keras units before normalization), per batch."""
+    for start in range(0, len(x), batch_size):
+        h = x[start:start + batch_size].astype(np.float32)
+        outs = []
+        for stage in network.stages:
+            h = stage.rates(h)
+            outs.append(h)
+        yield outs
+
+
+class _StageSummary:
+    """What the calibration keeps of one stage: counts, its largest value, and (spiking
+    stages) the top of its values per group, or (rules without an order statistic) all."""
+
+    def __init__(self, stage: Stage, *, groups: int, size: int, nonzero_only: bool,
+                 keep_all: bool) -> None:
+        self.stage, self.groups = stage, groups
+        self.total = 0
+        self.nonzero = 0
+        self.max = -np.inf
+        self.top = (quantiles.TopValues(groups, nonzero_only=nonzero_only, size=size)
+                    if stage.spiking else None)
+        self.values: list[np.ndarray] | None = [] if keep_all else None
+
+    def add(self, values: np.ndarray) -> None:
+        self.total += values.size
+        self.nonzero += int(np.count_nonzero(values > 0))
+        self.max = max(self.max, float(values.max()))
+        if self.top is not None:
+            self.top.add(values)
+        if self.values is not None:
+            self.values.append(values.reshape(-1, self.groups))
+
+    def group_values(self, group: int) -> np.ndarray:
+        return np.concatenate([v[:, group] for v in self.values])
+
+
+def calibrate(network: SpikingNetwork, calibration: np.ndarray,
+              rule: str | Callable | NormalizationRule = "percentile", *,
+              percentile: float = 99.9, include_zeros: bool = False,
+              granularity: str = "layer", batch_size: int = 256,
+              tail_size: int = quantiles.TAIL_SIZE) -> tuple[dict, dict]:
+    """lambda of every stage and its statistics, streaming the calibration set.
+
+    Memory does not grow with the calibration set for rules with an order statistic (see the
+    module's docstring): one batch of activations, and per spiking layer at most ``tail_size``
+    values plus a few counts. The result is exactly what :func:`compute_scales` gives from all
+    the activations.
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+        Not yet normalized.
+    calibration : ndarray, shape (n,) + input shape
+        Calibration inputs (floating point).
+    rule, percentile, include_zeros
+        As :func:`normalize`.
+    granularity : {"layer", "channel"}
+        One lambda per layer, or per output channel.
+    batch_size : int
+        Examples per forward pass.
+    tail_size : int
+        Largest number of top values kept per layer (smaller: more passes when needed).
+
+    Returns
+    -------
+    scales : dict
+        Stage name -> lambda (float, or an array per channel with ``granularity="channel"``).
+    stats : dict
+        Stage name -> dict(max, fraction_above, fraction_nonzero) as :func:`statistics`
+        (``fraction_above`` for spiking stages only; NaN elsewhere).
+    """
+    rule = get_rule(rule, percentile=percentile, include_zeros=include_zeros)
+    validation.choice(granularity, "granularity", GRANULARITIES)
+    validation.integer(batch_size, "batch_size", low=1)
+    validation.integer(tail_size, "tail_size", low=2)
+    calibration = network.check_input(calibration, what="calibration data")
+    order = rule.order_statistic()
+    quantile, nonzero_only = order if order is not None else (1.0, True)
+    n = len(calibration)
+    summaries = []
+    for stage in network.stages:
+        groups = stage.output_shape[-1] if granularity == "channel" and stage.spiking else 1
+        per_group = int(n * np.prod(stage.output_shape)) // groups
+        keep = min(quantiles.tail_needed(per_group, quantile), max(tail_size // groups, 2))
+        own = stage.spiking and stage.has_weights
+        summaries.append(_StageSummary(stage, groups=groups, size=keep * groups,
+                                       nonzero_only=nonzero_only,
+                                       keep_all=own and order is None))
+    for outs in _outputs(network, calibration, batch_size):
+        for summary, values in zip(summaries, outs, strict=True):
+            summary.add(values)
+
+    own = {i: s for i, s in enumerate(summaries) if s.stage.spiking and s.stage.has_weights}
+    lambdas = {i: np.full(s.groups, np.nan) for i, s in own.items()}
+    if order is None:
+        for i, s in own.items():
+            for g in range(s.groups):
+                lambdas[i][g] = _checked(rule.scale, s, s.group_values(g))
+    else:
+        _select(network, calibration, batch_size, own, lambdas, quantile, nonzero_only, rule)
+
+    scales: dict[str, float | np.ndarray] = {}
+    previous: float | np.ndarray = 1.0
+    for i, stage in enumerate(network.stages):
+        if i in own:
+            values = lambdas[i]
+            scale = float(values[0]) if granularity == "layer" else values
+        elif stage.has_weights:
+            scale = 1.0
+        else:
+            scale = carry(previous, stage)
+        scales[stage.name] = previous = scale
+    stats = _statistics(network, calibration, batch_size, summaries, scales)
+    return scales, stats
+
+
+def _checked(function: Callable, summary: _StageSummary, *args: Any) -> float:
+    try:
+        return function(*args)
+    except ValueError as err:
+        raise ValueError(f"layer {summary.stage.name!r}: {err}") from None
+
+
+def _select(network: SpikingNetwork, calibration: np.ndarray, batch_size: int, own: dict,
+            lambdas: dict, quantile: float, nonzero_only: bool,
+            rule: NormalizationRule) -> None:
+    """Fill ``lambdas`` with the exact quantile of every group, from the kept top values or,
+    where they do not decide it, with more passes (:class:`snnlib.quantiles.RadixSelect`)."""
+    pending = {}
+    for i, s in own.items():
+        targets = []
+        for g in range(s.groups):
+            if s.top.count[g] == 0 or not s.top.max[g] > 0:
+                lambdas[i][g] = 1.0  # a silent layer or channel keeps its weights
+                continue
+            value = s.top.quantile(g, quantile)
+            if value is None:
+                lo, hi, _ = quantiles.ranks(int(s.top.count[g]), quantile)
+                targets += [(g, lo), (g, hi)]
+            else:
+                lambdas[i][g] = _checked(_positive, s, rule, value, s.top.max[g])
+        if targets:
+            pending[i] = quantiles.RadixSelect(targets, s.top.dtype, groups=s.groups,
+                                               nonzero_only=nonzero_only)
+    while pending and not all(select.done for select in pending.values()):
+        for outs in _outputs(network, calibration, batch_size):
+            for i, select in pending.items():
+                select.add(outs[i])
+        for select in pending.values():
+            select.end_pass()
+    for i, select in pending.items():
+        s = own[i]
+        for g in sorted({target[0] for target in select.targets}):
+            lo, hi, gamma = quantiles.ranks(int(s.top.count[g]), quantile)
+            value = quantiles.interpolate(select.value(g, lo), select.value(g, hi), gamma)
+            lambdas[i][g] = _checked(_positive, s, rule, value, s.top.max[g])
+
+
+def _positive(rule: NormalizationRule, value: float, largest: float) -> float:
+    """An order statistic as lambda: the largest value where it is not positive (a percentile
+    over values that are mostly zero), then checked."""
+    return rule.checked(value if value > 0 else largest)
+
+
+def _statistics(network: SpikingNetwork, calibration: np.ndarray, batch_size: int,
+                summaries: list, scales: dict) -> dict[str, dict]:
+    """max, fraction_nonzero and (spiking stages) fraction_above lambda, per stage; the last
+    counted from the kept top values, or in one more pass where they do not decide it."""
+    above: dict[int, float | None] = {}
+    for i, s in enumerate(summaries):
+        if s.top is None:
+            continue
+        scale = np.broadcast_to(np.asarray(scales[s.stage.name], np.float64), (s.groups,))
+        if s.values is not None:  # every value was kept (a rule without an order statistic)
+            counts = [np.count_nonzero(s.group_values(g) > scale[g]) for g in range(s.groups)]
+        else:
+            counts = [s.top.count_above(g, float(scale[g])) for g in range(s.groups)]
+        above[i] = None if None in counts else float(sum(counts))
+    missing = [i for i, value in above.items() if value is None]
+    if missing:
+        totals = dict.fromkeys(missing, 0)
+        for outs in _outputs(network, calibration, batch_size):
+            for i in missing:
+                scale = np.asarray(scales[summaries[i].stage.name], np.float32)
+                totals[i] += int(np.count_nonzero(outs[i] > scale))
+        above.update(totals)
+    stats = {}
+    for i, s in enumerate(summaries):
+        stats[s.stage.name] = dict(
+            max=s.max, fraction_nonzero=s.nonzero / s.total,
+            fraction_above=above[i] / s.total if i in above else float("nan"))
+    return stats
 
 
 def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
               method: str | Callable | NormalizationRule = "percentile",
               percentile: float = 99.9, include_zeros: bool = False,
-              batch_size: int = 256) -> SpikingNetwork:
+              batch_size: int = 256, granularity: str = "layer") -> SpikingNetwork:
     """Normalize a converted network in place with data-based lambdas.
 
     Parameters
@@ -286,29 +601,47 @@ def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
     network : SpikingNetwork
         From :func:`snnlib.convert.convert` without normalization.
     calibration : ndarray, shape (n,) + input shape
-        Inputs in the model's units (images in [0, 1]); not empty, finite.
+        Inputs in the model's units (floating point: images in [0, 1] for the book's models);
+        not empty, finite. Memory does not grow with ``n`` for "max", "percentile" and other
+        rules with an order statistic (see the module's docstring).
     method : {"max", "percentile"}, callable or NormalizationRule
-        See :func:`snnlib.convert.convert` and :func:`get_rule`.
+        See :func:`snnlib.convert.convert` and :func:`get_rule`. Required: to keep the Keras
+        weights, do not call this.
     percentile : float
         In (0, 100]; used by "percentile".
     include_zeros : bool
         Percentile over all activations (sinabs) instead of the non-zero ones (SNN Toolbox).
     batch_size : int
-        Examples per chunk.
+        Examples per forward pass (memory grows with it).
+    granularity : {"layer", "channel"}
+        One lambda per layer (default), or one per output channel of each spiking layer (see
+        the module's docstring).
 
     Returns
     -------
     SpikingNetwork
-        The same network, with ``scale`` and ``stats`` set on each stage.
+        The same network, with ``scale`` and ``stats`` set on each stage, ``normalization``
+        (the rule's name) and ``granularity`` recorded.
     """
-    check_normalization_args(method, calibration, percentile)
+    from snnlib.network import SpikingNetwork
+
+    if not isinstance(network, SpikingNetwork):
+        raise TypeError(f"network must be a SpikingNetwork (from snnlib.convert), got "
+                        f"{type(network).__name__}")
+    if method is None:
+        raise validation.ArgumentError(
+            f"method=None: normalize needs a rule ({_choices()}); to keep the Keras weights, "
+            "do not call normalize")
+    check_normalization_args(method, calibration, percentile, include_zeros=include_zeros,
+                             batch_size=batch_size, granularity=granularity)
     rule = get_rule(method, percentile=percentile, include_zeros=include_zeros)
-    if any(stage.scale != 1.0 for stage in network.stages):
+    if any(np.any(np.asarray(stage.scale) != 1.0) for stage in network.stages):
         raise ValueError("this network is already normalized; convert the model again")
-    activations = measure(network, calibration, batch_size)
-    scales = compute_scales(network, activations, method=rule)
-    for stage in network.stages:
-        stage.stats = statistics(activations[stage.name], scales[stage.name])
+    scales, stats = calibrate(network, calibration, rule, granularity=granularity,
+                              batch_size=batch_size)
     apply_scales(network, scales)
+    for stage in network.stages:
+        stage.stats = stats[stage.name]
     network.normalization = rule.name
+    network.granularity = granularity
     return network

@@ -106,9 +106,9 @@ def plot_training_history(history: dict) -> Figure:
 
 
 def _spiking_counts(result: SimulationResult) -> dict:
-    if not result.spike_counts:
+    if not result.layer_counts:
         raise ValueError("the simulation result has no spiking layers")
-    return result.spike_counts
+    return result.layer_counts
 
 
 def plot_rate_histograms(result: SimulationResult, *, bins: int = 30) -> Figure:
@@ -131,14 +131,15 @@ def plot_rate_histograms(result: SimulationResult, *, bins: int = 30) -> Figure:
     n = len(counts)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False)
     for ax, (name, c) in zip(axes[0], counts.items(), strict=True):
-        rates = np.asarray(c, dtype=np.float64).ravel() / result.duration
-        top = rates.max() if rates.max() > 0 else 1.0 / result.duration
-        ax.hist(rates, bins=bins, range=(0, top), color="C0")
+        # the histogram of the counts: distinct rates, weighted by their (neuron, example) pairs
+        rates = c.values.astype(np.float64) / result.duration
+        top = rates.max() if rates.size and rates.max() > 0 else 1.0 / result.duration
+        ax.hist(rates, bins=bins, range=(0, top), weights=c.frequencies, color="C0")
         ax.set_yscale("log")
         ax.set_xlabel("firing rate (Hz)")
         ax.set_ylabel("neurons x examples")
         # one decimal: 99.8 % silent is not "100 %" when a bar shows the few that fired
-        ax.set_title(f"{name}: {100 * np.mean(rates == 0):.1f} % silent")
+        ax.set_title(f"{name}: {100 * c.fraction(0, 0):.1f} % silent")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from snnlib import stats
+from snnlib import stats, validation
 
 #: The readout the book uses unless it says otherwise.
 DEFAULT_READOUT = "mean"
@@ -67,21 +67,15 @@ def scores_over_time(output: ArrayLike, readout: str = DEFAULT_READOUT) -> np.nd
     return np.cumsum(output, axis=1, dtype=np.float64) / steps
 
 
-def _labels(labels, n):
-    labels = np.asarray(labels)
-    if labels.shape != (n,):
-        raise ValueError(f"labels have shape {labels.shape}; expected ({n},): one integer class "
-                         "per image (not one-hot)")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integer classes, got dtype {labels.dtype}")
-    return labels
+def _labels(labels, n, n_classes=None):
+    return validation.labels(labels, n, n_classes=n_classes)
 
 
 def correct_over_time(output: ArrayLike, labels: ArrayLike,
                       readout: str = DEFAULT_READOUT) -> np.ndarray:
     """Per image and step, whether the readout's class is the label: bool (n, n_steps)."""
     scores = scores_over_time(output, readout)
-    labels = _labels(labels, scores.shape[0])
+    labels = _labels(labels, scores.shape[0], scores.shape[-1])
     return np.argmax(scores, axis=-1) == labels[:, None]
 
 
@@ -107,10 +101,8 @@ def latency_steps(accuracy_over_time: ArrayLike, ann_accuracy: float,
     curve = np.asarray(accuracy_over_time, dtype=np.float64)
     if curve.ndim != 1 or curve.size == 0:
         raise ValueError(f"accuracy_over_time must be a non-empty 1-D array, got {curve.shape}")
-    if not (np.isfinite(ann_accuracy) and 0 <= ann_accuracy <= 1):
-        raise ValueError(f"ann_accuracy={ann_accuracy!r} must be a fraction in [0, 1]")
-    if not (np.isfinite(tolerance) and 0 <= tolerance < 1):
-        raise ValueError(f"tolerance={tolerance!r} must be a fraction in [0, 1)")
+    validation.real(ann_accuracy, "ann_accuracy", low=0, high=1, hint="a fraction")
+    validation.real(tolerance, "tolerance", low=0, high=1, high_open=True, hint="a fraction")
     eps = 1e-9  # accuracies are fractions of a count: compare with a little slack
     good = curve >= ann_accuracy - tolerance - eps
     if not good[-1]:
@@ -122,6 +114,7 @@ def latency_steps(accuracy_over_time: ArrayLike, ann_accuracy: float,
 def latency_ms(accuracy_over_time: ArrayLike, ann_accuracy: float, *, dt: float,
                tolerance: float = TOLERANCE) -> float:
     """:func:`latency_steps` times the time step, in milliseconds (NaN: never)."""
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
     return latency_steps(accuracy_over_time, ann_accuracy, tolerance) * dt * 1000.0
 
 

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from snnlib.config import DT
+from snnlib import validation
+from snnlib.config import DT, MAX_STEPS
 from snnlib.measures import spikes_per_example
 from snnlib.models import (
     PRETRAINED_DIR,
@@ -73,11 +74,9 @@ class RateRegularizer:
 
     def __init__(self, target_rate: float = 250.0, scale: float = 1.0,
                  strength: float = 1e-3) -> None:
-        for name, value in dict(target_rate=target_rate, scale=scale).items():
-            if not np.isscalar(value) or not np.isfinite(value) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive number")
-        if not np.isscalar(strength) or not np.isfinite(strength) or strength < 0:
-            raise ValueError(f"strength={strength!r} must be a non-negative number")
+        validation.real(target_rate, "target_rate", low=0, low_open=True, hint="Hz")
+        validation.real(scale, "scale", low=0, low_open=True, hint="Hz per unit of activation")
+        validation.real(strength, "strength", low=0, hint="1/Hz^2")
         self.target_rate = float(target_rate)
         self.scale = float(scale)
         self.strength = float(strength)
@@ -113,7 +112,7 @@ def add_rate_regularizers(model: tf.keras.Model, layers: Sequence[str], *, targe
         The same model (functional models call each layer, so the regularizer takes effect in
         ``fit`` from now on).
     """
-    for name in layers:
+    for name in validation.names(layers, "layers"):  # "conv0" is one layer, not letters
         layer = model.get_layer(name)
         layer.activity_regularizer = RateRegularizer(target_rate, scale, strength)
     return model
@@ -208,6 +207,9 @@ def predicted_spikes_per_example(network: SpikingNetwork, x: np.ndarray, scale: 
     dt : float
         Time step (seconds).
     """
+    validation.real(scale, "scale", low=0, low_open=True, hint="Hz per unit of activation")
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS)
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
     _, activations = network.forward(x, return_all=True)
     total = 0.0
     for name in network.spiking_layers:
@@ -259,8 +261,16 @@ def match_spike_budget(network: SpikingNetwork, x: np.ndarray, target_spikes: fl
     """
     from snnlib.simulate import simulate
 
-    if not target_spikes > 0:
-        raise ValueError(f"target_spikes={target_spikes!r} must be positive")
+    validation.real(target_spikes, "target_spikes", low=0, low_open=True,
+                    hint="spikes per example")
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS)
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    validation.real(tolerance, "tolerance", low=0, low_open=True, hint="a relative difference")
+    validation.integer(max_iter, "max_iter", low=1)
+    if len(scale_range) != 2:
+        raise validation.ArgumentError(f"scale_range={scale_range!r} must be (low, high)")
+    low = validation.real(scale_range[0], "scale_range[0]", low=0, low_open=True)
+    validation.real(scale_range[1], "scale_range[1]", low=low, low_open=True)
     lo, hi = np.log(scale_range[0]), np.log(scale_range[1])
     for _ in range(60):  # bisection in log-scale on the prediction
         mid = 0.5 * (lo + hi)

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from snnlib import event_driven, measures, protocol
-from snnlib.config import CHUNK, DT
+from snnlib import event_driven, measures, protocol, validation
+from snnlib.config import CHUNK, DT, MAX_STEPS
+from snnlib.counts import LayerCounts
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.neurons import NeuronModel, get_neuron_model
 from snnlib.progress import progress_bar
@@ -41,6 +42,11 @@ DEFAULT_READOUT = protocol.DEFAULT_READOUT
 METHODS = ("auto", "dense", "event")
 
 
+class CountsNotKept(AttributeError):
+    """The full per-example spike counts of a run were not kept (see :func:`simulate`'s
+    ``keep_counts``); the message says what to use instead."""
+
+
 class SimulationResult:
     """Output and spike statistics of :func:`simulate`.
 
@@ -50,6 +56,17 @@ class SimulationResult:
         The network's output at every time step (the linear readout, in Keras output units).
     spike_counts : dict
         Spiking layer name -> total spikes per neuron over the run, int array (batch,) + shape.
+        Kept only when small or asked for (``simulate(..., keep_counts=True)``); otherwise
+        reading it raises :class:`CountsNotKept`. Everything the library reports from the
+        counts (``mean_rates``, :mod:`snnlib.measures`, ``firing_rate_summary``) works from
+        :attr:`layer_counts` either way; only per-neuron, per-example analyses (``rates``,
+        ``layer_rate_correlation``, the rate histograms) need the full counts.
+    layer_counts : dict
+        Spiking layer name -> :class:`snnlib.counts.LayerCounts`: spikes per example, per
+        neuron over the examples, and a histogram of the counts (always there; memory grows
+        with the examples by one number per example).
+    counts_kept : bool
+        Whether ``spike_counts`` is available.
     spikes : dict
         Layer name -> spikes per step, int array (batch, n_steps) + shape, only for the layers
         named in ``record_spikes``.
@@ -59,13 +76,48 @@ class SimulationResult:
         Time step (seconds).
     """
 
-    def __init__(self, output: np.ndarray, spike_counts: dict, spikes: dict, n_steps: int,
-                 dt: float) -> None:
+    def __init__(self, output: np.ndarray, spike_counts: dict | None, spikes: dict,
+                 n_steps: int, dt: float, *,
+                 layer_counts: dict[str, LayerCounts] | None = None) -> None:
+        if spike_counts is None and layer_counts is None:
+            raise ValueError("a SimulationResult needs spike_counts or layer_counts")
         self.output = output
-        self.spike_counts = spike_counts
+        self._spike_counts = spike_counts
+        self._layer_counts = layer_counts
         self.spikes = spikes
         self.n_steps = n_steps
         self.dt = dt
+
+    @property
+    def spike_counts(self) -> dict[str, np.ndarray]:
+        """Spiking layer name -> spikes of every neuron on every example (see the class)."""
+        if self._spike_counts is None:
+            neurons = sum(c.neurons for c in self._layer_counts.values())
+            raise CountsNotKept(
+                f"the spike counts per neuron and example were not kept ({len(self.output)} "
+                f"examples x {neurons:,} neurons): simulate(..., keep_counts=True) keeps them "
+                "(memory: 8 bytes per neuron and example). Summaries are here without them: "
+                "result.layer_counts, result.mean_rates, snnlib.measures (spikes_per_example, "
+                "synaptic_operations, mean_rate), diagnostics.firing_rate_summary")
+        return self._spike_counts
+
+    @spike_counts.setter
+    def spike_counts(self, value: dict) -> None:
+        self._spike_counts = value
+        self._layer_counts = None
+
+    @property
+    def counts_kept(self) -> bool:
+        """Whether the full per-example counts (:attr:`spike_counts`) are available."""
+        return self._spike_counts is not None
+
+    @property
+    def layer_counts(self) -> dict[str, LayerCounts]:
+        """Spiking layer name -> :class:`snnlib.counts.LayerCounts` (summaries of the counts)."""
+        if self._layer_counts is None:
+            self._layer_counts = {name: LayerCounts.from_counts(counts)
+                                  for name, counts in self._spike_counts.items()}
+        return self._layer_counts
 
     @property
     def duration(self) -> float:
@@ -74,7 +126,8 @@ class SimulationResult:
 
     @property
     def rates(self) -> dict[str, np.ndarray]:
-        """dict: layer name -> firing rate of every neuron (Hz), shape (batch,) + layer shape."""
+        """dict: layer name -> firing rate of every neuron (Hz), shape (batch,) + layer shape
+        (needs the full counts: see :attr:`spike_counts`)."""
         return measures.rates(self)
 
     @property
@@ -145,26 +198,84 @@ class SimulationResult:
                                  readout=readout)
 
 
+#: The full per-example spike counts are kept by default (``keep_counts=None``) when they take
+#: at most this many bytes (8 per neuron and example), or when the examples fit in one batch.
+KEEP_COUNTS_BYTES = 32 * 2 ** 20
+#: Bytes the event-driven engine may use for the first layer's spikes of one chunk of examples
+#: (it lists them all at once); above it, ``method="auto"`` runs that chunk with the dense engine.
+EVENT_MEMORY = 2 ** 28
+#: Bytes per listed spike event (step, neuron, count, and the sort's temporaries).
+_EVENT_BYTES = 40
+#: The precisions a simulation can run in.
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def count_limit(dtype: Any) -> int:
+    """Spikes one neuron may emit in a run with voltages and counts in ``dtype``: 2**24 for
+    float32, 2**53 for float64. Below it every count is an exact integer (floats hold every
+    integer up to 2**(mantissa bits + 1)); from it on, adding a spike may change nothing."""
+    return 2 ** (np.finfo(dtype).nmant + 1)
+
+
+def check_initial_voltage(initial_voltage: float | str, model: NeuronModel) -> float | str:
+    """``initial_voltage`` checked for the neuron model: "uniform", or a number in [0, 1) (in
+    units of the threshold 1: a start at or above it would fire before any input, a negative one
+    would make the rectified spiking ReLU emit negative spikes). A model that integrates a
+    signed current (:attr:`NeuronModel.signed_voltage`, ``neuron="if"``) also accepts a
+    negative start: its membrane goes below zero anyway, and such a start delays the first
+    spike by ``|v0| / (s * a * dt)`` steps (it needs that much more charge)."""
+    if isinstance(initial_voltage, str):
+        return validation.choice(initial_voltage, "initial_voltage", ("uniform",))
+    if model.signed_voltage:
+        return validation.real(initial_voltage, "initial_voltage", high=1, high_open=True,
+                               hint=f"below the threshold 1; negative values are allowed for "
+                               f"the signed-current neuron {model.name!r}")
+    return validation.real(initial_voltage, "initial_voltage", low=0, high=1, high_open=True,
+                           hint="a voltage in units of the threshold 1, or 'uniform'; a "
+                           "negative start is meaningful only for neuron='if'")
+
+
 def check_options(network: SpikingNetwork, n_steps: int, dt: float, input: str,
-                  synapse: float | None, initial_voltage: float | str, method: str) -> None:
+                  synapse: float | None, initial_voltage: float | str, method: str, *,
+                  model: NeuronModel | None = None) -> None:
     """Fail early, naming the bad option (the neuron model checks its own)."""
     if not isinstance(network, SpikingNetwork):
         raise TypeError(f"network must be a SpikingNetwork (from snnlib.convert), got "
                         f"{type(network).__name__}")
-    if not isinstance(n_steps, (int, np.integer)) or n_steps <= 0:
-        raise ValueError(f"n_steps={n_steps!r} must be a positive integer")
-    if not np.isscalar(dt) or not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt={dt!r} must be a positive number of seconds")
-    if input not in INPUTS:
-        raise ValueError(f"unknown input {input!r}; use one of {INPUTS}")
-    if synapse is not None and (not np.isscalar(synapse) or not synapse > 0):
-        raise ValueError(f"synapse={synapse!r} must be None or a positive time constant (s)")
-    is_number = isinstance(initial_voltage, (int, float, np.number)) and np.isfinite(
-        initial_voltage)
-    if not (is_number or (isinstance(initial_voltage, str) and initial_voltage == "uniform")):
-        raise ValueError(f"initial_voltage={initial_voltage!r} must be a number or 'uniform'")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS,
+                       hint="time steps; the upper bound limits the run time, see "
+                       "snnlib.config.MAX_STEPS")
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    validation.choice(input, "input", INPUTS)
+    validation.optional(synapse, validation.real, "synapse", low=0, low_open=True,
+                        hint="a time constant in seconds, or None")
+    if model is not None:
+        check_initial_voltage(initial_voltage, model)
+    elif not (isinstance(initial_voltage, str) and initial_voltage == "uniform"):
+        validation.real(initial_voltage, "initial_voltage", high=1, high_open=True)
+    validation.choice(method, "method", METHODS)
+
+
+def _check_memory(n_examples: int, n_steps: int, n_out: int, dtype: np.dtype,
+                  recorded: int) -> None:
+    """Refuse a run whose output over time (and recorded spikes) cannot fit in memory."""
+    need = n_examples * n_steps * (n_out * dtype.itemsize + recorded * 4)
+    available = validation.memory_available()
+    if need > available:
+        what = "the output over time" + (" and the recorded spikes" if recorded else "")
+        raise validation.ArgumentError(
+            f"n_steps={n_steps} would need {validation.format_bytes(need)} for {what} of "
+            f"{n_examples} examples, more than the {validation.format_bytes(available)} of "
+            "memory available: simulate fewer steps or examples" +
+            (", or record fewer layers" if recorded else ""))
+
+
+def _keep_counts(keep_counts: bool | None, n_examples: int, batch_size: int | None,
+                 neurons: int) -> bool:
+    if keep_counts is not None:
+        return validation.boolean(keep_counts, "keep_counts")
+    return (batch_size is None or n_examples <= batch_size
+            or n_examples * neurons * 8 <= KEEP_COUNTS_BYTES)
 
 
 class LayerState:
@@ -209,9 +320,10 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
              neuron: str | NeuronModel = "spiking_relu", reset: str = "subtract",
              max_spikes_per_step: int | None = None, initial_voltage: float | str = 0.0,
              input: str = "constant", seed: int | None = None,
-             record_spikes: tuple | list = (), dtype: Any = np.float32,
+             record_spikes: str | tuple | list | None = (), dtype: Any = np.float32,
              batch_size: int | None = None, method: str = "auto",
-             progress: bool | None = False) -> SimulationResult:
+             progress: bool | None = False, keep_counts: bool | None = None
+             ) -> SimulationResult:
     """Run the converted network with spiking neurons.
 
     Parameters
@@ -221,7 +333,9 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
     x : ndarray, shape (batch,) + input shape
         Inputs, e.g. images in [0, 1].
     n_steps : int
-        Number of time steps; the simulated time is ``n_steps * dt`` seconds.
+        Number of time steps; the simulated time is ``n_steps * dt`` seconds. At most
+        :data:`snnlib.config.MAX_STEPS` (10**7, a bound on run time), and the output over
+        time (``len(x) * n_steps * n_out`` numbers) must fit in the memory available.
     dt : float
         Time step (seconds). Each neuron's voltage grows by ``J * dt`` per step.
     scale_firing_rates : float or dict
@@ -230,7 +344,11 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         layer still receives ``a`` on average. Larger ``s``: more spikes, less quantization
         noise, more energy. A dict keyed by spiking layer name scales layers one by one (missing
         layers get 1, as in nengo_dl). For a normalized network, ``s`` is the rate in Hz that
-        activation lambda maps to (e.g. 1000 = one spike per step at dt = 1 ms).
+        activation lambda maps to (e.g. 1000 = one spike per step at dt = 1 ms). A scale so
+        large that a neuron would emit more spikes in the run than ``dtype`` counts exactly
+        (:func:`count_limit`: 2**24 in float32, 2**53 in float64; per step, that limit divided
+        by ``n_steps``) is refused with a ValueError that gives the bound, before the run for
+        the first layer and after each chunk for the others: counts never wrap around.
     synapse : float or None
         Time constant (seconds) of a lowpass filter on every connection out of a spiking layer,
         or None for none. Filtering smooths the spike trains (less noise) but makes the network
@@ -248,24 +366,26 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         None: ``floor(v)`` spikes per step (Nengo). 1: a spike when ``v >= 1``, at most one per
         step (rates saturate at ``1 / dt``; the papers' neurons).
     initial_voltage : float or "uniform"
-        Starting voltage of every neuron (0 by default), or "uniform" for Nengo's default random
-        start, uniform in [0, 1), drawn with ``seed``.
+        Starting voltage of every neuron (0 by default), in [0, 1) (units of the threshold), or
+        "uniform" for Nengo's default random start, uniform in [0, 1), drawn with ``seed``.
+        With ``neuron="if"`` (signed current) a negative start is allowed too: it delays the
+        first spike (see :func:`check_initial_voltage`); the event-driven engine needs >= 0.
     input : {"constant", "poisson"}
         "constant": the input is presented unchanged at every step (as NengoDL with tiled input).
         "poisson": each input value (must be in [0, 1]) emits at most one spike of height 1 per
         step with probability ``x`` (Bernoulli; rate ``x / dt`` Hz), so its mean equals ``x``.
     seed : int or None
         Seed of the random initial voltages and Poisson input.
-    record_spikes : sequence of str
-        Spiking layers whose spikes per step are kept in ``result.spikes`` (memory: batch x
-        n_steps x neurons).
+    record_spikes : str, sequence of str or None
+        Spiking layers (one name, or several; None: none) whose spikes per step are kept in
+        ``result.spikes`` (memory: examples x n_steps x neurons, 4 bytes each).
     dtype : numpy dtype
         float32 (fast) or float64 (matches Nengo to float tolerance: near-integer voltages can
-        round differently in float32 and flip a spike).
+        round differently in float32 and flip a spike; counts exact to 2**53 instead of 2**24).
     batch_size : int or None
-        Simulate this many examples at a time (bounds memory); None: all at once. Either way
-        a constant input is computed in chunks of :data:`snnlib.config.CHUNK` examples (for
-        speed; no result changes).
+        Simulate this many examples at a time (bounds memory: the neurons' state, and the spike
+        counts unless kept); None: all at once. Either way a constant input is computed in
+        chunks of :data:`snnlib.config.CHUNK` examples (for speed; no result changes).
     method : {"auto", "dense", "event"}
         The engine. "dense": every neuron and every linear operation at each step. "event": the
         event-driven engine (:mod:`snnlib.event_driven`), which computes the linear operations
@@ -279,35 +399,115 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
     progress : bool or None
         Show a progress bar over the batches (``tqdm``; None: on unless ``SNNLIB_PROGRESS=0``,
         see :mod:`snnlib.progress`).
+    keep_counts : bool or None
+        Keep every neuron's spike count on every example (``result.spike_counts``; 8 bytes per
+        neuron and example: 2 GB for 8,000 images of the book's convnet). False keeps only
+        their summaries (``result.layer_counts``: per example, per neuron over the examples, a
+        histogram), so that memory is bounded by ``batch_size``, not by the number of examples;
+        every measure and ``firing_rate_summary`` work from them. None (default): keep them
+        when the examples fit in one batch (``batch_size`` None or >= ``len(x)``) or the counts
+        take at most :data:`KEEP_COUNTS_BYTES` (32 MiB).
 
     Returns
     -------
     SimulationResult
-        ``.output`` (batch, n_steps, n_out), ``.spike_counts``, ``.rates`` (Hz),
-        ``.accuracy_over_time(labels, readout=...)``, ``.predictions(readout=...)``.
+        ``.output`` (batch, n_steps, n_out), ``.layer_counts``, ``.spike_counts`` (if kept),
+        ``.rates`` (Hz; if kept), ``.accuracy_over_time(labels, readout=...)``,
+        ``.predictions(readout=...)``.
     """
-    check_options(network, n_steps, dt, input, synapse, initial_voltage, method)
-    model = get_neuron_model(neuron, reset=reset, max_spikes_per_step=max_spikes_per_step)
+    model = get_neuron_model(neuron, reset=_reset(reset),
+                             max_spikes_per_step=_spike_cap(max_spikes_per_step))
+    check_options(network, n_steps, dt, input, synapse, initial_voltage, method, model=model)
+    # the checked values from here on (a 0-d array or NumPy scalar becomes a plain number)
+    n_steps, dt = int(n_steps), float(dt)
+    synapse = None if synapse is None else float(synapse)
+    initial_voltage = check_initial_voltage(initial_voltage, model)
     x = network.check_input(x)
     if input == "poisson" and (x.min() < 0 or x.max() > 1):
         raise ValueError("input='poisson' needs input values in [0, 1] (spike probabilities)")
     scales = network.firing_rate_scales(scale_firing_rates)
-    unknown = [name for name in record_spikes if name not in scales]
-    if unknown:
-        raise ValueError(f"record_spikes names {unknown}, not spiking layers {list(scales)}")
+    record = validation.names((), "record_spikes") if record_spikes is None else \
+        validation.names(record_spikes, "record_spikes", allowed=list(scales))
+    seed = validation.seed(seed)
+    batch_size = validation.optional(batch_size, validation.integer, "batch_size", low=1)
+    dtype = _dtype(dtype)
+    if progress is not None:
+        validation.boolean(progress, "progress")
+    stages = {s.name: s for s in network.stages}
+    n_out = int(np.prod(network.output_shape))
+    _check_memory(len(x), n_steps, n_out, dtype,
+                  sum(int(np.prod(stages[name].output_shape)) for name in set(record)))
+    neurons = sum(int(np.prod(stages[name].output_shape)) for name in scales)
+    keep = _keep_counts(keep_counts, len(x), batch_size, neurons)
     segments = _engine(network, method, input, initial_voltage)
     rng = np.random.default_rng(seed)
     options = dict(n_steps=n_steps, dt=dt, scales=scales,
                    synapse=None if synapse is None else Lowpass(synapse, dt), model=model,
                    initial_voltage=initial_voltage, input=input, rng=rng,
-                   record=set(record_spikes), dtype=np.dtype(dtype), segments=segments,
+                   record=set(record), dtype=dtype, segments=segments,
                    forced=method == "event")
+    collector = _Collector(len(x), n_steps, n_out, dtype,
+                           {name: stages[name].output_shape for name in dict.fromkeys(record)},
+                           keep)
     batch_size = batch_size or len(x)
-    parts = []
     starts = range(0, len(x), batch_size)
     for start in progress_bar(starts, desc="simulate (batches)", progress=progress):
-        parts.append(_run(network, x[start:start + batch_size], **options))
-    return _join(parts, n_steps, dt)
+        collector.add(start, *_run(network, x[start:start + batch_size], **options))
+    return collector.result(n_steps, dt)
+
+
+def _reset(reset: Any) -> str:
+    return validation.choice(reset, "reset", ("subtract", "zero"))
+
+
+def _spike_cap(max_spikes_per_step: Any) -> int | None:
+    if max_spikes_per_step is None:
+        return None
+    validation.integer(max_spikes_per_step, "max_spikes_per_step", low=1, high=1,
+                       hint="None (floor(v) spikes per step, as Nengo) or 1")
+    return 1
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked is None or checked not in DTYPES:  # (np.dtype(None) is float64: None == it)
+        raise validation.ArgumentError(f"dtype={dtype!r} must be float32 or float64")
+    return checked
+
+
+class _Collector:
+    """Gathers the batches of a run: the output and recorded spikes into arrays allocated once,
+    the counts' summaries merged batch by batch, the full counts only if kept."""
+
+    def __init__(self, n: int, n_steps: int, n_out: int, dtype: np.dtype, record: dict,
+                 keep: bool) -> None:
+        self.output = np.empty((n, n_steps, n_out), dtype=dtype)
+        self.spikes = {name: np.empty((n, n_steps) + tuple(shape), np.int32)
+                       for name, shape in record.items()}
+        self.counts: dict[str, list] | None = {} if keep else None
+        self.summary: dict[str, LayerCounts] = {}
+
+    def add(self, start: int, output: np.ndarray, counts: dict, spikes: dict) -> None:
+        part = slice(start, start + len(output))
+        self.output[part] = output
+        for name, recorded in spikes.items():
+            self.spikes[name][part] = recorded
+        for name, layer in counts.items():
+            summary = LayerCounts.from_counts(layer)
+            old = self.summary.get(name)
+            self.summary[name] = summary if old is None else old.merge(summary)
+            if self.counts is not None:
+                self.counts.setdefault(name, []).append(layer)
+
+    def result(self, n_steps: int, dt: float) -> SimulationResult:
+        counts = None if self.counts is None else {
+            name: parts[0] if len(parts) == 1 else np.concatenate(parts)
+            for name, parts in self.counts.items()}
+        return SimulationResult(self.output, counts, self.spikes, n_steps, dt,
+                                layer_counts=self.summary)
 
 
 def _engine(network: SpikingNetwork, method: str, input: str,
@@ -376,14 +576,27 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
         for s in network.stages if s.spiking}
     # With a constant input, everything up to the first neurons' input current is constant too.
     constant = _prefix(stages, first, x.astype(dtype)) if input == "constant" else None
+    if constant is not None and first < len(stages):
+        _check_drive(network.stages[first].name, constant, scales[network.stages[first].name],
+                     dt=dt, n_steps=n_steps, model=model, dtype=dtype)
     if segments is not None:
         # spikes per neuron and step of the first layer (its rate): dense ones are faster dense
         rate = np.maximum(constant * scales[network.stages[first].name] * dt, 0)
         if model.max_spikes_per_step is not None:
             rate = np.minimum(rate, 1)
-        if forced or rate.mean() <= event_driven.SPARSE_THRESHOLD:
-            return event_driven.run_chunk(network, stages, segments, x, neurons, constant,
-                                          n_steps=n_steps, dtype=dtype, synapse=synapse)
+        # the closed form lists every spike of the first layer at once: bound its memory
+        events = (float(rate.sum(dtype=np.float64)) * n_steps * _EVENT_BYTES
+                  if model.has_closed_form else 0.0)
+        if forced and events > validation.memory_available():
+            raise validation.ArgumentError(
+                f"method='event' would list {validation.format_bytes(events)} of spikes of the "
+                f"first layer for {len(x)} examples x {n_steps} steps, more than the memory "
+                "available; use method='auto' or 'dense', or fewer steps")
+        if forced or (rate.mean() <= event_driven.SPARSE_THRESHOLD and events <= EVENT_MEMORY):
+            result = event_driven.run_chunk(network, stages, segments, x, neurons, constant,
+                                            n_steps=n_steps, dtype=dtype, synapse=synapse)
+            _check_counts(neurons, result[0], n_steps=n_steps, dtype=dtype)
+            return result
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
     for t in range(n_steps):
         if constant is None:
@@ -397,9 +610,55 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
                 h = stage.linear(h)
             h = neurons[name].step(h, t) if name in neurons else h
         output[:, t] = h.reshape(len(x), -1)
+    _check_counts(neurons, output, n_steps=n_steps, dtype=dtype)
     counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
     spikes = {name: layer.spikes for name, layer in neurons.items() if layer.spikes is not None}
     return output, counts, spikes
+
+
+def _fix(dtype: np.dtype) -> str:
+    return ("lower scale_firing_rates (or n_steps), or use max_spikes_per_step=1"
+            + (", or dtype=np.float64 (exact up to 2**53 spikes)" if dtype.itemsize < 8 else ""))
+
+
+def _check_drive(name: str, current: np.ndarray, gain: float, *, dt: float, n_steps: int,
+                 model: NeuronModel, dtype: np.dtype) -> None:
+    """Refuse a constant drive that would make a neuron count more spikes than ``dtype`` holds
+    exactly (:func:`count_limit`), before simulating."""
+    if model.max_spikes_per_step is not None or current.size == 0:
+        return  # at most one spike per step: n_steps <= MAX_STEPS < 2**24
+    peak = max(float(np.max(current)), 0.0)
+    per_step = float(model.drive(np.array([peak]), gain, dt)[0])  # in float64: no overflow
+    limit = count_limit(dtype)
+    if per_step * n_steps + 1 < limit:
+        return
+    bits = int(np.log2(limit))
+    raise validation.ArgumentError(
+        f"scale_firing_rates={gain:g} makes layer {name!r} emit up to {per_step:.3g} spikes "
+        f"per step (input {peak:.3g} x {gain:g} Hz x dt {dt:g} s); over n_steps={n_steps} "
+        f"steps a neuron would count up to {per_step * n_steps:.3g} spikes, but {dtype.name} "
+        f"counts exactly only below 2**{bits} = {limit:,} spikes per neuron and run (for "
+        f"n_steps={n_steps}: {limit / n_steps:.4g} spikes per step): {_fix(dtype)}")
+
+
+def _check_counts(neurons: dict, output: np.ndarray, *, n_steps: int, dtype: np.dtype) -> None:
+    """After a chunk: every count exact (below :func:`count_limit`), the output finite."""
+    limit = count_limit(dtype)
+    for name, layer in neurons.items():
+        top = layer.counts.max() if layer.counts.size else 0
+        if np.isnan(top):  # inf - inf in a voltage, or weights that are not finite
+            raise validation.ArgumentError(
+                f"layer {name!r}: spike counts became NaN ({dtype.name} overflow, or weights "
+                f"that are not finite): {_fix(dtype)}")
+        if not top < limit:
+            raise validation.ArgumentError(
+                f"layer {name!r}: a neuron counted {top:.4g} spikes in {n_steps} steps, beyond "
+                f"the 2**{int(np.log2(limit))} = {limit:,} that {dtype.name} counts exactly "
+                f"(at most {limit / n_steps:.4g} spikes per step over n_steps={n_steps}): "
+                f"{_fix(dtype)}")
+    if not np.all(np.isfinite(output)):
+        raise validation.ArgumentError(
+            f"the output became NaN or infinite ({dtype.name} overflow): {_fix(dtype)}")
 
 
 def _prefix(stages: list[Stage], first: int, h: np.ndarray) -> np.ndarray:
@@ -416,10 +675,3 @@ def _cast(stage: Stage, dtype: np.dtype) -> Stage:
         op = op.with_kernel(np.asarray(op.kernel, dtype=dtype))
     bias = None if stage.bias is None else np.asarray(stage.bias, dtype=dtype)
     return dataclasses.replace(stage, op=op, bias=bias)
-
-
-def _join(parts: list, n_steps: int, dt: float) -> SimulationResult:
-    output = np.concatenate([p[0] for p in parts])
-    counts = {name: np.concatenate([p[1][name] for p in parts]) for name in parts[0][1]}
-    spikes = {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]}
-    return SimulationResult(output, counts, spikes, n_steps, dt)

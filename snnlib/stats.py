@@ -17,6 +17,8 @@ from math import comb, sqrt
 import numpy as np
 from numpy.typing import ArrayLike
 
+from snnlib import validation
+
 #: The book's wording for a difference that the paired test does not support.
 NO_DIFFERENCE = "no measurable difference at this sample size"
 
@@ -32,11 +34,7 @@ def _z(confidence):
 
 
 def _count(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}={value!r} must be an integer count")
-    if value < 0:
-        raise ValueError(f"{name}={value!r} must be >= 0")
-    return int(value)
+    return validation.integer(value, name, low=0, hint="a count")
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple:

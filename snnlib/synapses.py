@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from snnlib.config import DT
+from snnlib import validation
+from snnlib.config import DT, MAX_STEPS
 
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
 
 
 def _check_tau_dt(tau: float | None, dt: float) -> None:
-    if not np.isscalar(dt) or not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt={dt!r} must be a positive number of seconds")
-    if tau is not None and (not np.isscalar(tau) or not np.isfinite(tau) or tau <= 0):
-        raise ValueError(f"tau={tau!r} must be None or a positive time constant in seconds")
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    validation.optional(tau, validation.real, "tau", low=0, low_open=True,
+                        hint="a time constant in seconds, or None")
 
 
 class Lowpass:
@@ -110,8 +110,7 @@ class Lowpass:
         ``1 - a ** (t + 1)`` for step ``t = 0 .. n_steps - 1``: it reaches ``1 - 1/e`` (63 %)
         after ``tau / dt`` steps and approaches 1 (the filter does not change a constant).
         """
-        if not isinstance(n_steps, (int, np.integer)) or n_steps <= 0:
-            raise ValueError(f"n_steps={n_steps!r} must be a positive integer")
+        validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS)
         return self.filt(np.ones(n_steps))
 
     def rise_steps(self, fraction: float = 1 - np.exp(-1)) -> int:
@@ -128,8 +127,7 @@ class Lowpass:
         int
             The smallest ``k >= 1`` with ``1 - a ** k >= fraction`` (1 without a filter).
         """
-        if not 0 < fraction < 1:
-            raise ValueError(f"fraction={fraction!r} must be in (0, 1)")
+        validation.real(fraction, "fraction", low=0, high=1, low_open=True, high_open=True)
         if self.decay == 0:
             return 1
         # 1 - a**k >= fraction  <=>  k >= log(1 - fraction) / log(a); a little slack for rounding
@@ -205,6 +203,11 @@ def neuron_trace(network: SpikingNetwork, x: np.ndarray, layer: str, *,
     x = network.check_input(x)
     if len(x) != 1:
         raise ValueError(f"neuron_trace takes one input, got {len(x)}")
+    validation.real(scale_firing_rates, "scale_firing_rates", low=0, low_open=True,
+                    hint="Hz per unit of activation")
+    validation.optional(target_activation, validation.real, "target_activation")
+    if not isinstance(layer, str):
+        raise validation.ArgumentError(f"layer={layer!r} must be a layer name (str)")
     if "synapse" in simulate_kwargs:
         raise ValueError("neuron_trace records the unfiltered spikes; filter them with lowpass")
     _, activations = network.forward(x, return_all=True, dtype=np.float64)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from snnlib import protocol
-from snnlib.config import DT
+from snnlib import protocol, validation
+from snnlib.config import DT, MAX_STEPS
 from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -64,7 +64,12 @@ def compare_methods(methods: Sequence[tuple], x: np.ndarray, labels: np.ndarray,
     from snnlib.simulate import simulate
 
     readouts = _readouts(readout)
-    labels = np.asarray(labels)
+    x = validation.images(x, "x")
+    labels = validation.labels(labels, len(x))
+    validation.integer(n_steps, "n_steps", low=1, high=MAX_STEPS)
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    if ann_accuracy is not None:
+        validation.real(ann_accuracy, "ann_accuracy", low=0, high=1, hint="a fraction")
     seen, rows = set(), []
     for label, _, _ in methods:
         if label in seen:
@@ -74,7 +79,9 @@ def compare_methods(methods: Sequence[tuple], x: np.ndarray, labels: np.ndarray,
                                                  progress=progress):
         settings = dict(settings)
         reference = ann_accuracy_of(network, x, labels) if ann_accuracy is None else ann_accuracy
-        result = simulate(network, x, n_steps=n_steps, dt=dt, **settings)
+        # a table is returned: the per-example counts would only cost memory
+        result = simulate(network, x, n_steps=n_steps, dt=dt,
+                          **{"keep_counts": False, **settings})
         for name in readouts:
             row = summarize(network, result, labels, readout=name, ann_accuracy=reference)
             row["method"] = label

@@ -24,5 +24,5 @@ def test_firing_rate_scales(dense_model):
     # unknown layers and non-positive scales are named
     with pytest.raises(ValueError, match="not spiking layers"):
         network.firing_rate_scales({"out": 2.0})
-    with pytest.raises(ValueError, match="'hidden0'.*positive"):
+    with pytest.raises(ValueError, match="scale_firing_rates.*positive"):
         network.firing_rate_scales(-1.0)

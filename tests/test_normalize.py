@@ -169,3 +169,80 @@ def test_rules_table_and_custom_rules(conv_model, images12):
     # a rule that returns a bad lambda is named, with the layer
     with pytest.raises(ValueError, match="layer 'conv_a'.*lambda = -1"):
         convert(conv_model, calibration=images12, normalization=lambda values: -1.0)
+
+
+def test_calibration_streams_to_the_same_lambdas(conv_model, images12, rng):
+    from snnlib.normalize import calibrate, compute_scales, measure
+
+    calibration = rng.random((60, 12, 12, 1)).astype(np.float32)
+    network = convert(conv_model)
+    full = measure(network, calibration, batch_size=16)
+    for method, percentile in [("percentile", 99.9), ("percentile", 50.0), ("max", 99.9)]:
+        expected = compute_scales(network, full, method=method, percentile=percentile)
+        # from the kept top values (one pass), and with a top too small to decide (more passes)
+        for tail_size in (10 ** 6, 2):
+            scales, _ = calibrate(network, calibration, method, percentile=percentile,
+                                  batch_size=16, tail_size=tail_size)
+            assert scales == expected, (method, percentile, tail_size)
+
+
+def test_channel_wise_normalization(conv_model, images12, rng):
+    from snnlib.normalize import calibrate
+    from snnlib.simulate import simulate
+
+    calibration = rng.random((40, 12, 12, 1)).astype(np.float32)
+    network = convert(conv_model, calibration=calibration, normalization="percentile",
+                      percentile=99.0, granularity="channel")
+    assert network.granularity == "channel"
+    _, activations = convert(conv_model).forward(calibration, return_all=True)
+    for name in ("conv_a", "conv_b"):
+        scales = network.scales[name]
+        # one lambda per output channel: the percentile of that channel's non-zero activations
+        assert scales.shape == (activations[name].shape[-1],)
+        for channel, scale in enumerate(scales):
+            values = activations[name][..., channel]
+            values = values[values > 0]
+            assert scale == (np.percentile(values, 99.0) if values.size else 1.0)
+        # the same, exactly, when the kept top values do not decide it (more passes)
+        streamed, _ = calibrate(convert(conv_model), calibration, "percentile", percentile=99.0,
+                                granularity="channel", tail_size=2)
+        np.testing.assert_array_equal(streamed[name], scales)
+    # pooling carries the lambdas per channel; flatten spreads them over the positions
+    np.testing.assert_array_equal(network.scales["pool"], network.scales["conv_a"])
+    np.testing.assert_array_equal(network.scales["flat"], np.tile(network.scales["conv_b"], 4))
+    for entry in network.weights():
+        # W[..., c_in, c_out] * lambda_prev[c_in] / lambda[c_out], b[c_out] / lambda[c_out]
+        scale_in = np.broadcast_to(entry["scale_in"], entry["kernel"].shape[-2:-1])
+        scale = np.broadcast_to(entry["scale"], entry["kernel"].shape[-1:])
+        np.testing.assert_allclose(
+            entry["kernel"], entry["kernel_original"] * scale_in[:, None] / scale[None, :],
+            rtol=1e-12)
+        np.testing.assert_allclose(entry["bias"], entry["bias_original"] / scale, rtol=1e-12)
+    # exact in rate mode: the Keras outputs, and each channel's activation / its lambda
+    assert verify(network, conv_model, images12) < 1e-5
+    _, rates = network.forward(calibration, return_all=True, dtype=np.float64)
+    np.testing.assert_allclose(rates["conv_b"] * network.scales["conv_b"],
+                               activations["conv_b"], rtol=1e-5, atol=1e-6)
+    report = network.normalization_report().set_index("layer")
+    assert 0 < report.loc["conv_a", "fraction_above_scale"] < 0.05
+    # and it simulates
+    result = simulate(network, images12, n_steps=20, scale_firing_rates=500.0)
+    assert result.output.shape == (4, 20, 3)
+
+
+def test_channel_wise_dense_units(dense_model, images6):
+    calibration = np.concatenate([images6] * 5) * np.linspace(0.2, 1, 20)[:, None, None, None]
+    network = convert(dense_model, calibration=calibration.astype(np.float32),
+                      normalization="max", granularity="channel")
+    # a dense layer's channels are its units
+    assert network.scales["hidden0"].shape == (16,) and network.scales["hidden1"].shape == (12,)
+    assert verify(network, dense_model, images6) < 1e-5
+
+
+def test_channel_wise_has_no_nengo_scale_firing_rates(conv_model, images12):
+    from snnlib.nengo_bridge import nengo_scale_firing_rates
+
+    # NengoDL's scale_firing_rates is one number per layer; the error says what it would take
+    with pytest.raises(ValueError, match="one number per layer.*per-neuron gains.*rescaled "
+                                         "weights.*granularity='layer'"):
+        nengo_scale_firing_rates(conv_model, images12, granularity="channel")

@@ -126,7 +126,7 @@ def test_accuracy_and_predictions(network, images6):
     (dict(n_steps=2.5), "n_steps"),
     (dict(n_steps=5, dt=0), "dt"),
     (dict(n_steps=5, dt=-0.001), "dt"),
-    (dict(n_steps=5, scale_firing_rates=0.0), "'hidden0'.*positive"),
+    (dict(n_steps=5, scale_firing_rates=0.0), "scale_firing_rates.*positive"),
     (dict(n_steps=5, scale_firing_rates={"hidden1": -2.0}), "'hidden1'.*positive"),
     (dict(n_steps=5, scale_firing_rates={"out": 2.0}), "not spiking layers"),
     (dict(n_steps=5, scale_firing_rates={"nonsense": 2.0}), "nonsense"),
@@ -160,8 +160,9 @@ def test_method_event_where_it_cannot_apply(network, conv_model, images6, images
     # each reason is said: input changing every step, negative start, a stage without sparse form
     with pytest.raises(ValueError, match="method='event'.*constant input"):
         simulate(network, images6, n_steps=2, input="poisson", method="event")
+    # (a negative start is allowed only for the signed-current IF neuron)
     with pytest.raises(ValueError, match="method='event'.*initial voltages >= 0"):
-        simulate(network, images6, n_steps=2, initial_voltage=-0.5, method="event")
+        simulate(network, images6, n_steps=2, initial_voltage=-0.5, neuron="if", method="event")
     with pytest.raises(ValueError, match="method='event'.*'pool' \\(avgpool2d\\)"):
         simulate(convert(conv_model), images12, n_steps=2, method="event")
     with pytest.raises(ValueError, match="unknown method 'sparse'"):
