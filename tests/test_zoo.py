@@ -18,8 +18,9 @@ nengo_example +0.2, lenet5 +0.1, conv_batchnorm +0.1, mlp_dropout +0.3, vgg -0.6
 p >= 0.1 for each: no measurable difference at n = 1,000), and maxpool_softmax +6.0, all of it
 the max-to-average-pooling swap (the converted network's rate-mode accuracy is 82.3 %, the
 SNN's 82.2 %). MARGIN leaves room for another CPU's training (the ANN moves by a point or so)
-without hiding a conversion error (the ReLU output bug of the issue cost 13 points in verify,
-NengoDL's rectified neuron costs 4-14 points on three of these models).
+without hiding a conversion error (the ReLU output bug of the issue cost 13 points in verify;
+NengoDL's rectified neuron costs 3 to 42 points on three of these models, see the section
+"Typical models" of benchmarks/RESULTS.md, measured with 3 epochs).
 """
 import numpy as np
 import pytest
