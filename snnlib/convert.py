@@ -711,6 +711,43 @@ class RescalingConverter(LayerConverter):
         add_affine(builder, self.layer.name, "Rescaling", scale, offset)
 
 
+@register(layers.Normalization)
+class NormalizationConverter(LayerConverter):
+    description = "Normalization (axis=-1; folded where exact, else an affine stage)"
+
+    def values(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, variance) per channel, or None when they are not per channel."""
+        channels = int(self.layer.input_shape[-1])
+        out = []
+        for value in (self.layer.mean, self.layer.variance):
+            value = np.asarray(value, dtype=np.float64).ravel()
+            if value.size not in (1, channels):
+                return None
+            out.append(np.broadcast_to(value, (channels,)).copy())
+        return out[0], out[1]
+
+    def problems(self) -> list[Problem]:
+        if tuple(self.layer.axis) not in ((-1,), (len(self.layer.input_shape) - 1,)):
+            return [self.problem(f"axis={self.layer.axis}: only the last (channel) axis is "
+                                 "supported", "use axis=-1")]
+        values = self.values()
+        if values is None or not all(np.all(np.isfinite(v)) for v in values):
+            return [self.problem("its mean or variance is not finite and per channel",
+                                 "adapt it to data (layer.adapt) before training")]
+        if np.any(values[1] < 0):
+            return [self.problem("its variance is negative", "adapt it to data")]
+        return []
+
+    def convert(self, builder: Builder) -> None:
+        mean, variance = self.values()
+        std = np.maximum(np.sqrt(variance), tf.keras.backend.epsilon())  # as Keras does
+        if self.layer.invert:
+            scale, shift = std, mean
+        else:
+            scale, shift = 1 / std, -mean / std
+        add_affine(builder, self.layer.name, "Normalization", scale, shift)
+
+
 @register(layers.MaxPooling2D)
 class MaxPoolConverter(LayerConverter):
     supported = False

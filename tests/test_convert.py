@@ -591,3 +591,16 @@ def test_docstrings_list_the_supported_layers():
     for function in (check, convert):
         assert supported_layers() in function.__doc__
         assert "Rescaling" in function.__doc__ and "{supported}" not in function.__doc__
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_normalization_layer_is_an_affine_map(rng, invert):
+    model = chain((6, 6, 2), layers.Normalization(mean=[0.4, 0.6], variance=[0.04, 0.09],
+                                                  invert=invert, name="norm"),
+                  layers.Conv2D(3, 3, padding="same", activation="relu", name="c"),
+                  layers.Flatten(), layers.Dense(2, name="out"))
+    x = rng.random((5, 6, 6, 2)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="percentile")
+    # (x - mean) / std before a "same" convolution: an affine stage, exact in rate mode
+    assert network.stages[0].kind == "affine"
+    assert verify(network, model, x) < 1e-4
