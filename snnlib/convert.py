@@ -446,8 +446,8 @@ RELUS = (tf.keras.activations.relu, tf.nn.relu, tf.keras.backend.relu)
 
 _NEGATIVE = ("negative rates need negative spikes",
              "use ReLU and retrain")
-_SMOOTH = ("a spiking neuron's rate is a ReLU of its input current, so this curve (with "
-           "negative outputs) has no rate equivalent", "use ReLU and retrain")
+_SMOOTH = ("a spiking neuron's rate is a ReLU of its input current, so this curve has no "
+           "rate equivalent", "use ReLU and retrain")
 _SATURATING = ("a saturating curve: a spiking neuron's rate is a ReLU of its input current",
                "use ReLU and retrain (at the output, a linear layer trained with "
                "from_logits=True)")
@@ -1296,7 +1296,11 @@ def keras_reference(network: SpikingNetwork, model: tf.keras.Model) -> tf.keras.
                                            name=layer.name)
         return type(layer).from_config(config)
 
-    reference = tf.keras.models.clone_model(model, clone_function=clone)
+    try:
+        reference = tf.keras.models.clone_model(model, clone_function=clone)
+    except Exception as err:  # e.g. a custom layer without get_config
+        raise ValueError(f"cannot build {_reference_text(network)} to compare with: "
+                         f"{type(err).__name__}: {err}") from err
     reference.set_weights(model.get_weights())
     return reference
 

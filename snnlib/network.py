@@ -53,8 +53,9 @@ class Stage:
         Name of the Keras layer whose output this stage computes (the layer that owns the neurons
         of a spiking stage; the key of ``scale_firing_rates`` dicts).
     kind : str
-        The op's kind: "dense", "conv2d", "avgpool2d", "flatten", "identity" (or a registered
-        layer type's).
+        The op's kind: "dense", "conv2d", "avgpool2d", "globalavgpool2d", "flatten",
+        "reshape", "zeropad2d", "affine" (batch normalization or rescaling kept as a stage),
+        "identity" (or a registered layer type's).
     keras_layers : list of str
         Names of the Keras layers merged into this stage, in order (e.g. conv, batch norm, ReLU).
     op : Op
