@@ -40,7 +40,7 @@ import os
 # and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from snnlib import claims, stats  # noqa: E402, F401  (modules: snnlib.claims, snnlib.stats)
+from snnlib import claims, stats, zoo  # noqa: E402, F401  (modules: snnlib.claims, ...)
 from snnlib.config import DT  # noqa: E402
 from snnlib.convert import (  # noqa: E402
     ConversionError,
