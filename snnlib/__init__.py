@@ -10,7 +10,9 @@ Modules, one concern each:
   their sparse form for the event-driven engine.
 - :mod:`snnlib.network`: the converted network (:class:`SpikingNetwork`), a chain of stages.
 - :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one registered converter per layer
-  type; ``verify``.
+  type; ``check`` (every problem of a model at once, with its fix) and ``verify``.
+- :mod:`snnlib.zoo`: typical Keras models (LeNet-5, batch normalization, max pooling + softmax,
+  an MLP with a ReLU output, VGG-style), brief training, and their conversion measured.
 - :mod:`snnlib.normalize`: data-based weight normalization, a table of rules (Diehl's max,
   Rueckauer's percentile, or your own), per layer or per channel, streamed in bounded memory.
 - :mod:`snnlib.quantiles`: exact percentiles of data seen batch by batch, in bounded memory.
@@ -41,11 +43,12 @@ import os
 # and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from snnlib import claims, stats  # noqa: E402, F401  (modules: snnlib.claims, snnlib.stats)
+from snnlib import claims, stats, zoo  # noqa: E402, F401  (modules: snnlib.claims, ...)
 from snnlib.config import DT  # noqa: E402
 from snnlib.convert import (  # noqa: E402
     ConversionError,
     LayerConverter,
+    check,
     convert,
     verify,
 )
@@ -124,6 +127,7 @@ __all__ = [
     "build_convnet",
     "build_nengo_converter",
     "cache_dir",
+    "check",
     "convert",
     "fan_out",
     "firing_rate_summary",

@@ -3,11 +3,13 @@
 One small converter class per Keras layer type, registered with :func:`register` (as
 ``nengo_dl.Converter.register`` does). The registry (:data:`CONVERTERS`) is filled with the
 built-in converters when this module is imported (which imports TensorFlow), is safe to use from
-several threads, and warns when a registration replaces another. A layer type with no registered
-converter, or a layer setting a converter cannot honour (max pooling, sigmoid, channels_first,
-...), stops the conversion with an error that names the layer, its type, the supported types
-(read from the registry) and how to register a converter.
+several threads, and warns when a registration replaces another. Layer types that cannot be
+converted (max pooling, leaky ReLU, residual ``Add``, ...) are registered too, with the reason
+and the fix, so that the messages come from one place.
 
+:func:`check` inspects a model without converting it and lists *every* layer that will not
+convert, each with its fix, and what the conversion will change (a dropped softmax, a folded
+batch normalization); :func:`convert` raises a :class:`ConversionError` with the same full list.
 :func:`verify` is the self-check: the converted network in rate mode must reproduce the Keras
 outputs.
 
@@ -15,6 +17,9 @@ Adding a layer type = an op (:mod:`snnlib.ops`) and a converter::
 
     @snnlib.convert.register(MyLayer)
     class MyLayerConverter(snnlib.convert.LayerConverter):
+        def problems(self):          # optional: what stops this layer, each with its fix
+            return []
+
         def convert(self, builder):
             builder.add(self.layer.name, MyOp(...), self.output_shape())
 """
@@ -23,7 +28,8 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 import tensorflow as tf
@@ -31,14 +37,125 @@ import tensorflow as tf
 from snnlib import validation
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.normalize import NormalizationRule, check_normalization_args, normalize
-from snnlib.ops import AvgPool2DOp, Conv2DOp, DenseOp, IdentityOp, Op, ReshapeOp
+from snnlib.ops import (
+    AffineOp,
+    AvgPool2DOp,
+    Conv2DOp,
+    DenseOp,
+    GlobalAvgPool2DOp,
+    IdentityOp,
+    Op,
+    ReshapeLayerOp,
+    ReshapeOp,
+    ZeroPad2DOp,
+    same_padding,
+)
 
 layers = tf.keras.layers
 
+#: Where the README explains how to add a converter (named in the messages).
+EXTENDING = "see 'Extending snnlib' in the README"
+
+
+# --------------------------------------------------------------------------------------------
+# Problems, the report of check(), and the error
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that stops a model from converting, and how to fix it.
+
+    Attributes
+    ----------
+    name : str
+        The layer's name (the model's, for a problem of the model as a whole).
+    type : str
+        The layer's (or model's) class name, e.g. "MaxPooling2D".
+    reason : str
+        Why it cannot be converted.
+    fix : str
+        What to do instead ("" when there is nothing to add).
+    model_level : bool
+        A problem of the whole model (not built, subclassed, several inputs, ...).
+    """
+
+    name: str
+    type: str
+    reason: str
+    fix: str = ""
+    model_level: bool = False
+
+    def __str__(self) -> str:
+        where = (f"model {self.name!r} ({self.type})" if self.model_level
+                 else f"{self.type} {self.name!r}")
+        return f"{where}: {self.reason}" + (f"; {self.fix}" if self.fix else "")
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check` found: the problems (each with its fix) and what conversion changes.
+
+    Attributes
+    ----------
+    model : str
+        The model's name.
+    problems : list of Problem
+        Every layer (or model property) that will not convert; empty when it converts.
+    notes : list of str
+        What the conversion changes or decides (a dropped softmax, a folded batch
+        normalization, ...), as far as known: the notes that depend on the neighbouring layers
+        are only listed once there is no problem.
+    supported : str
+        The supported layer types, from the registry.
+    """
+
+    model: str
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    supported: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the model converts."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        if self.ok:
+            lines = [f"Model {self.model!r} converts."]
+        else:
+            count = len(self.problems)
+            lines = [f"Cannot convert model {self.model!r}: {count} "
+                     f"{'problem' if count == 1 else 'problems'}, each with its fix:"]
+            lines += [f"  - {problem}" for problem in self.problems]
+        if self.notes:
+            lines.append("What the conversion changes:")
+            lines += [f"  - {note}" for note in self.notes]
+        if not self.ok:
+            lines.append(f"Supported: {self.supported}.")
+        return "\n".join(lines)
+
+    def error(self) -> ConversionError:
+        """The :class:`ConversionError` that :func:`convert` raises for these problems."""
+        return ConversionError(str(self), self.problems)
+
 
 class ConversionError(ValueError):
-    """The Keras model cannot be converted; the message names the layer and the reason."""
+    """The Keras model cannot be converted; the message lists every problem with its fix.
 
+    Attributes
+    ----------
+    problems : list of Problem
+        The same problems, one object each.
+    """
+
+    def __init__(self, message: str, problems: list[Problem] | tuple = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
 
 class ConverterRegistry(Mapping):
     """Keras layer type -> converter class: a read-only mapping with a thread-safe ``register``.
@@ -77,17 +194,29 @@ class ConverterRegistry(Mapping):
         return ", ".join(converter.description or keras_type.__name__
                          for keras_type, converter in items if converter.supported)
 
-    def converter(self, layer: tf.keras.layers.Layer) -> LayerConverter:
-        """The registered converter for ``layer``; fails naming the layer and what to do."""
+    def unknown(self, layer: tf.keras.layers.Layer) -> Problem:
+        """The problem of a layer whose type has no registered converter."""
+        kind = type(layer).__name__
+        if isinstance(layer, tf.keras.Model):
+            return Problem(layer.name, kind, "a model nested in the model",
+                           "build one Sequential or functional model from its layers")
+        return Problem(layer.name, kind, "this layer type is not supported (no converter is "
+                       "registered for it)", "to convert it, register a converter: decorate a "
+                       "snnlib.convert.LayerConverter subclass with "
+                       f"@snnlib.convert.register({kind}) and add a stage in its "
+                       f"convert(builder) ({EXTENDING})")
+
+    def converter(self, layer: tf.keras.layers.Layer, **options: Any) -> LayerConverter:
+        """The registered converter for ``layer``; fails naming the layer and what to do.
+
+        ``options`` (``is_output``, ``max_to_avg_pool``) are passed to the converter.
+        """
         converter_class = self._converters.get(type(layer))
         if converter_class is None:
-            raise ConversionError(
-                f"Cannot convert layer {layer.name!r} ({type(layer).__name__}): this layer type "
-                f"is not supported. Supported: {self.supported()}. To convert another layer "
-                "type, register a converter for it: decorate a snnlib.convert.LayerConverter "
-                f"subclass with @snnlib.convert.register({type(layer).__name__}) and add a stage "
-                "in its convert(builder) (see 'Extending snnlib' in the README)")
-        return converter_class(layer)
+            problem = self.unknown(layer)
+            raise ConversionError(f"Cannot convert {problem}. Supported: {self.supported()}",
+                                  [problem])
+        return converter_class(layer, **options)
 
 
 #: The converter registry: Keras layer type -> converter class.
@@ -110,12 +239,35 @@ def supported_layers() -> str:
     return CONVERTERS.supported()
 
 
+# --------------------------------------------------------------------------------------------
+# The builder and the converters' base class
+# --------------------------------------------------------------------------------------------
+
 class Builder:
-    """Collects the stages while the converters run, in model order."""
+    """Collects the stages while the converters run, in model order, and what they changed.
+
+    Attributes
+    ----------
+    stages : list of Stage
+    shape : tuple
+        Shape of one example after the stages so far.
+    notes : list of str
+        What the conversion changed (folds, affine stages, the readout), one sentence each.
+    dropped_softmax : str or None
+        The layer whose final softmax was dropped (see :meth:`drop_softmax`).
+    swapped_pooling : list of str
+        Max-pooling layers converted as average pooling.
+    layer_types : dict
+        Keras layer name -> class name, for the notes.
+    """
 
     def __init__(self, input_shape: tuple) -> None:
         self.stages: list[Stage] = []
         self.shape = tuple(input_shape)
+        self.notes: list[str] = []
+        self.dropped_softmax: str | None = None
+        self.swapped_pooling: list[str] = []
+        self.layer_types: dict[str, str] = {}
 
     @property
     def last(self) -> Stage | None:
@@ -137,7 +289,7 @@ class Builder:
         bias : ndarray, optional
             Per output channel / unit.
         activation : {None, "relu"}
-            "relu": the stage has spiking neurons.
+            "relu": the stage has spiking neurons (unless it ends up in the readout).
         kernel : ndarray, optional
             The op's kernel, for a stage with weights (normalization rescales it).
         """
@@ -150,14 +302,34 @@ class Builder:
         self.shape = tuple(output_shape)
         return stage
 
+    def note(self, text: str) -> None:
+        """Record what the conversion changed (shown by :func:`check` and on the network)."""
+        self.notes.append(text)
+
+    def drop_softmax(self, name: str) -> None:
+        """The model's final softmax (in layer ``name``) is left out: the readout gives logits."""
+        self.dropped_softmax = name
+
 
 class LayerConverter:
     """Base class: converts one Keras layer by adding to (or merging into) the stages.
 
+    Subclasses implement :meth:`convert` and, when some settings of the layer type cannot be
+    converted, :meth:`problems` (each with its fix; :func:`check` lists them for every layer
+    before any conversion). :meth:`notes` says what the conversion will change about the layer.
+
+    Parameters
+    ----------
+    layer : tf.keras.layers.Layer
+    is_output : bool
+        The layer is the model's output layer (a softmax is only converted there).
+    max_to_avg_pool : bool
+        ``convert(..., max_to_avg_pool=True)``: max pooling is converted as average pooling.
+
     Class attributes
     ----------------
     description : str or None
-        How the supported layer type is listed in error messages (None: its class name).
+        How the supported layer type is listed in messages (None: its class name).
     supported : bool
         False for a converter registered only to explain why a layer type cannot be converted.
     """
@@ -165,26 +337,96 @@ class LayerConverter:
     description: ClassVar[str | None] = None
     supported: ClassVar[bool] = True
 
-    def __init__(self, layer: tf.keras.layers.Layer) -> None:
+    def __init__(self, layer: tf.keras.layers.Layer, *, is_output: bool = False,
+                 max_to_avg_pool: bool = False) -> None:
         self.layer = layer
+        self.is_output = is_output
+        self.max_to_avg_pool = max_to_avg_pool
 
-    def fail(self, reason: str) -> None:
+    # -- what check() asks ------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        """Everything that stops this layer from converting, each with its fix (empty: none)."""
+        return []
+
+    def notes(self) -> list[str]:
+        """What the conversion will change about this layer, known without converting."""
+        return []
+
+    def problem(self, reason: str, fix: str = "") -> Problem:
+        """A :class:`Problem` of this layer."""
+        return Problem(self.layer.name, type(self.layer).__name__, reason, fix)
+
+    def fail(self, reason: str, fix: str = "") -> NoReturn:
         """Raise a :class:`ConversionError` naming this layer and its type."""
-        raise ConversionError(
-            f"Cannot convert layer {self.layer.name!r} ({type(self.layer).__name__}): {reason}")
+        problem = self.problem(reason, fix)
+        raise ConversionError(f"Cannot convert {problem}", [problem])
+
+    # -- helpers ----------------------------------------------------------------------------
 
     def output_shape(self) -> tuple:
         """Shape of one output example of the layer."""
         return tuple(self.layer.output_shape[1:])
 
+    def activation_name(self) -> str:
+        """The name of the layer's ``activation`` ("linear" for None)."""
+        function = self.layer.activation
+        if function is None or function is tf.keras.activations.linear:
+            return "linear"
+        if function in RELUS:
+            return "relu"
+        if function is tf.keras.activations.softmax or function is tf.nn.softmax:
+            return "softmax"
+        return getattr(function, "__name__", repr(function))
+
+    def activation_problems(self) -> list[Problem]:
+        """The problem of an activation other than ReLU, linear, or a final softmax."""
+        name = self.activation_name()
+        if name in ("relu", "linear") or (name == "softmax" and self.is_output):
+            return []
+        if name == "softmax":
+            return [self.problem(
+                "a softmax inside the network has no rate equivalent (it normalizes across "
+                "units)", "use ReLU there and retrain; a softmax converts only in the output "
+                "layer, where it is dropped (argmax is unchanged)")]
+        reason, fix = ACTIVATION_FIXES.get(name, (
+            f"activation {name!r} is not supported: only ReLU (spiking neurons), linear and a "
+            "final softmax convert", "use ReLU and retrain"))
+        return [self.problem(f"activation {name!r}: {reason}", fix)]
+
     def activation(self) -> str | None:
-        """'relu' or None for the layer's ``activation`` argument; fails for any other."""
-        return activation_name(self.layer.activation, self)
+        """'relu', None (linear) or 'softmax' (output layer only); fails for any other."""
+        for problem in self.activation_problems():
+            self.fail(problem.reason, problem.fix)
+        name = self.activation_name()
+        return None if name == "linear" else name
+
+    def softmax_notes(self) -> list[str]:
+        """The note of a final softmax that the conversion drops."""
+        if self.is_output and self.activation_name() == "softmax":
+            return [softmax_note(self.layer.name)]
+        return []
+
+    def channels_last_problems(self) -> list[Problem]:
+        """The problem of a channels_first layer."""
+        if getattr(self.layer, "data_format", "channels_last") != "channels_last":
+            return [self.problem(f"data_format={self.layer.data_format!r}: only channels_last "
+                                 "is supported", "build the model channels_last (the Keras "
+                                 "default) and copy the weights")]
+        return []
 
     def check_channels_last(self) -> None:
         """Fail unless the layer is channels last."""
-        if getattr(self.layer, "data_format", "channels_last") != "channels_last":
-            self.fail(f"data_format={self.layer.data_format!r}; only channels_last is supported")
+        for problem in self.channels_last_problems():
+            self.fail(problem.reason, problem.fix)
+
+    def weight_problems(self) -> list[Problem]:
+        """The problem of weights that are NaN or infinite."""
+        values = [w.numpy() for w in self.layer.weights]
+        if any(not np.all(np.isfinite(v)) for v in values):
+            return [self.problem("its weights contain NaN or infinite values",
+                                 "retrain (e.g. with a smaller learning rate)")]
+        return []
 
     def weights(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(kernel, bias or None) as NumPy arrays, checked to be finite."""
@@ -200,15 +442,33 @@ class LayerConverter:
         raise NotImplementedError
 
 
-def activation_name(function: Any, converter: LayerConverter) -> str | None:
-    """Map a Keras/TensorFlow activation function to 'relu' or None (linear)."""
-    if function is None or function is tf.keras.activations.linear:
-        return None
-    if function in (tf.keras.activations.relu, tf.nn.relu):
-        return "relu"
-    name = getattr(function, "__name__", repr(function))
-    converter.fail(f"activation {name!r} is not supported; only ReLU (spiking neurons) and "
-                   "linear (a non-spiking readout) activations can be converted")
+#: The activation functions converted as ReLU neurons.
+RELUS = (tf.keras.activations.relu, tf.nn.relu, tf.keras.backend.relu)
+
+_NEGATIVE = ("negative rates need negative spikes",
+             "use ReLU and retrain")
+_SMOOTH = ("a spiking neuron's rate is a ReLU of its input current, so this curve has no "
+           "rate equivalent", "use ReLU and retrain")
+_SATURATING = ("a saturating curve: a spiking neuron's rate is a ReLU of its input current",
+               "use ReLU and retrain (at the output, a linear layer trained with "
+               "from_logits=True)")
+#: Activation name -> (reason, fix), for the messages.
+ACTIVATION_FIXES = {
+    "relu6": ("a clipped ReLU (relu6, like ReLU(max_value=6)): rate mode has no ceiling, so "
+              "the clip is lost", "use ReLU without max_value and retrain"),
+    "leaky_relu": _NEGATIVE,
+    "elu": _NEGATIVE, "selu": _NEGATIVE, "gelu": _SMOOTH, "swish": _SMOOTH, "silu": _SMOOTH,
+    "softplus": _SMOOTH, "exponential": _SMOOTH, "mish": _SMOOTH,
+    "sigmoid": _SATURATING, "hard_sigmoid": _SATURATING, "tanh": _SATURATING,
+    "softsign": _SATURATING,
+}
+
+
+def softmax_note(name: str) -> str:
+    """The note of a final softmax dropped from layer ``name``."""
+    return (f"the softmax of {name!r} is dropped: the readout outputs its logits (the "
+            "predicted class, the argmax, is unchanged); verify() compares with the Keras "
+            "model's logits")
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,90 +483,354 @@ class InputConverter(LayerConverter):
 
 @register(layers.Dense)
 class DenseConverter(LayerConverter):
+    description = "Dense (ReLU or linear; softmax in the output layer)"
+
+    def problems(self) -> list[Problem]:
+        return self.activation_problems() + self.weight_problems()
+
+    def notes(self) -> list[str]:
+        return self.softmax_notes()
+
     def convert(self, builder: Builder) -> None:
         kernel, bias = self.weights()
+        activation = self.activation()
         builder.add(self.layer.name, DenseOp(kernel), self.output_shape(), bias=bias,
-                    activation=self.activation(), kernel=kernel)
+                    activation="relu" if activation == "relu" else None, kernel=kernel)
+        if activation == "softmax":
+            builder.drop_softmax(self.layer.name)
 
 
 @register(layers.Conv2D)
 class Conv2DConverter(LayerConverter):
-    def convert(self, builder: Builder) -> None:
-        self.check_channels_last()
+    description = "Conv2D (ReLU or linear, no dilation or groups)"
+
+    def problems(self) -> list[Problem]:
+        found = self.channels_last_problems() + self.activation_problems()
         if tuple(self.layer.dilation_rate) != (1, 1) or self.layer.groups != 1:
-            self.fail("dilated and grouped convolutions are not supported")
+            found.append(self.problem("dilated and grouped convolutions are not supported",
+                                      "use dilation_rate=1 and groups=1 and retrain"))
+        return found + self.weight_problems()
+
+    def notes(self) -> list[str]:
+        return self.softmax_notes()
+
+    def convert(self, builder: Builder) -> None:
         kernel, bias = self.weights()
+        activation = self.activation()
         op = Conv2DOp(kernel, tuple(self.layer.strides), self.layer.padding)
         builder.add(self.layer.name, op, self.output_shape(), bias=bias,
-                    activation=self.activation(), kernel=kernel)
+                    activation="relu" if activation == "relu" else None, kernel=kernel)
+        if activation == "softmax":
+            builder.drop_softmax(self.layer.name)
 
 
 @register(layers.AveragePooling2D)
 class AvgPool2DConverter(LayerConverter):
+    def problems(self) -> list[Problem]:
+        return self.channels_last_problems()
+
     def convert(self, builder: Builder) -> None:
-        self.check_channels_last()
         op = AvgPool2DOp(tuple(self.layer.pool_size), tuple(self.layer.strides),
                          self.layer.padding)
         builder.add(self.layer.name, op, self.output_shape())
 
 
+@register(layers.GlobalAveragePooling2D)
+class GlobalAvgPool2DConverter(LayerConverter):
+    def problems(self) -> list[Problem]:
+        return self.channels_last_problems()
+
+    def convert(self, builder: Builder) -> None:
+        op = GlobalAvgPool2DOp(bool(self.layer.keepdims))
+        builder.add(self.layer.name, op, self.output_shape())
+
+
 @register(layers.Flatten)
 class FlattenConverter(LayerConverter):
+    def problems(self) -> list[Problem]:
+        return self.channels_last_problems()
+
     def convert(self, builder: Builder) -> None:
-        self.check_channels_last()
         builder.add(self.layer.name, ReshapeOp(self.output_shape()), self.output_shape())
+
+
+@register(layers.Reshape)
+class ReshapeConverter(LayerConverter):
+    def convert(self, builder: Builder) -> None:
+        builder.add(self.layer.name, ReshapeLayerOp(self.output_shape()), self.output_shape())
+
+
+@register(layers.ZeroPadding2D)
+class ZeroPadding2DConverter(LayerConverter):
+    def problems(self) -> list[Problem]:
+        return self.channels_last_problems()
+
+    def convert(self, builder: Builder) -> None:
+        padding = tuple(tuple(int(p) for p in pair) for pair in self.layer.padding)
+        builder.add(self.layer.name, ZeroPad2DOp(padding), self.output_shape())
 
 
 @register(layers.ReLU)
 class ReLUConverter(LayerConverter):
+    description = "ReLU (plain)"
+
+    def problems(self) -> list[Problem]:
+        layer, found = self.layer, []
+        if layer.max_value is not None:
+            found.append(self.problem(
+                f"a clipped ReLU (max_value={float(layer.max_value):g}; relu6 when 6): rate "
+                "mode has no ceiling, so the clip is lost", "use ReLU() without max_value and "
+                "retrain"))
+        if float(layer.negative_slope) != 0:
+            found.append(self.problem(
+                f"a leaky ReLU (negative_slope={float(layer.negative_slope):g}): "
+                f"{_NEGATIVE[0]}", _NEGATIVE[1]))
+        if float(layer.threshold) != 0:
+            found.append(self.problem(
+                f"a thresholded ReLU (threshold={float(layer.threshold):g}) is not supported",
+                "use ReLU() and retrain"))
+        return found
+
     def convert(self, builder: Builder) -> None:
-        layer = self.layer
-        if layer.max_value is not None or float(layer.negative_slope) != 0 \
-                or float(layer.threshold) != 0:
-            self.fail("only the plain ReLU (no max_value, negative_slope or threshold) "
-                      "is supported")
-        add_relu(builder, layer.name)
+        add_relu(builder, self.layer.name)
 
 
 @register(layers.Activation)
 class ActivationConverter(LayerConverter):
-    description = "Activation('relu' or 'linear')"
+    description = "Activation('relu', 'linear'; 'softmax' in the output layer)"
+
+    def problems(self) -> list[Problem]:
+        return self.activation_problems()
+
+    def notes(self) -> list[str]:
+        return self.softmax_notes()
 
     def convert(self, builder: Builder) -> None:
-        if self.activation() == "relu":
+        activation = self.activation()
+        if activation == "relu":
             add_relu(builder, self.layer.name)
+        elif activation == "softmax":
+            builder.drop_softmax(self.layer.name)
 
 
-@register(layers.Dropout)
-class DropoutConverter(LayerConverter):
+@register(layers.Softmax)
+class SoftmaxConverter(LayerConverter):
+    description = "Softmax (as the output layer)"
+
+    def problems(self) -> list[Problem]:
+        axis = self.layer.axis
+        if not self.is_output:
+            return [self.problem("a softmax inside the network has no rate equivalent",
+                                 "remove it and retrain; a softmax converts only as the output "
+                                 "layer, where it is dropped (argmax is unchanged)")]
+        if axis not in (-1, len(self.layer.input_shape) - 1):
+            return [self.problem(f"a softmax over axis {axis} (not the last) is not supported",
+                                 "use axis=-1")]
+        return []
+
+    def notes(self) -> list[str]:
+        return [softmax_note(self.layer.name)]
+
+    def convert(self, builder: Builder) -> None:
+        builder.drop_softmax(self.layer.name)
+
+
+class IdentityConverter(LayerConverter):
+    """Layers that are the identity at inference (dropout, noise, regularization)."""
+
     def convert(self, builder: Builder) -> None:
         pass  # identity at inference
 
 
+for _keras_type in (layers.Dropout, layers.SpatialDropout2D, layers.GaussianDropout,
+                    layers.GaussianNoise, layers.AlphaDropout, layers.ActivityRegularization):
+    register(_keras_type)(type(f"{_keras_type.__name__}Converter", (IdentityConverter,), {}))
+
+
 @register(layers.BatchNormalization)
 class BatchNormConverter(LayerConverter):
-    description = "BatchNormalization (directly after a linear Dense/Conv2D)"
+    description = ("BatchNormalization (anywhere: folded into a neighbour's weights where exact, "
+                   "else a per-channel affine stage)")
+
+    def problems(self) -> list[Problem]:
+        layer, found = self.layer, []
+        rank = len(layer.input_shape)
+        if list(layer.axis) not in ([rank - 1], [-1]):
+            found.append(self.problem(f"axis={list(layer.axis)}: only the last (channel) axis "
+                                      "is supported", "use axis=-1 (channels last)"))
+        if any(not np.all(np.isfinite(w.numpy())) for w in layer.weights):
+            found.append(self.problem("its parameters contain NaN or infinite values",
+                                      "retrain (e.g. with a smaller learning rate)"))
+        variance = layer.moving_variance.numpy()
+        if np.any(variance < 0):
+            found.append(self.problem(
+                f"its moving variance is negative ({int(np.sum(variance < 0))} of "
+                f"{variance.size} channels; smallest {float(np.nanmin(variance)):.3g}), so "
+                "its scale 1 / sqrt(variance + epsilon) is not a number",
+                "set the moving variance from data (retrain, or recompute the statistics)"))
+        return found
 
     def convert(self, builder: Builder) -> None:
-        last = builder.last
-        if last is None or not last.has_weights or last.spiking:
-            self.fail("batch normalization can only be folded into a Dense or Conv2D layer "
-                      "with a linear activation directly before it (put the ReLU after the "
-                      "BatchNormalization)")
-        axis = self.layer.axis
-        if list(axis) != [len(builder.shape)]:
-            self.fail(f"axis={list(axis)}; only the last (channel) axis is supported")
-        fold_batch_norm(last, self.layer)
+        layer = self.layer
+        gamma = layer.gamma.numpy().astype(np.float64) if layer.scale else 1.0
+        beta = layer.beta.numpy().astype(np.float64) if layer.center else 0.0
+        std = np.sqrt(layer.moving_variance.numpy().astype(np.float64) + layer.epsilon)
+        scale = gamma / std
+        shift = beta - layer.moving_mean.numpy().astype(np.float64) * scale
+        add_affine(builder, layer.name, "BatchNormalization", scale, shift)
+
+
+@register(layers.Rescaling)
+class RescalingConverter(LayerConverter):
+    description = "Rescaling (folded where exact, else an affine stage)"
+
+    def values(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(scale, offset) per channel, or None when they are not per channel."""
+        channels = int(self.layer.input_shape[-1])
+        out = []
+        for value in (self.layer.scale, self.layer.offset):
+            value = np.asarray(value, dtype=np.float64)
+            if value.size == 1:
+                value = np.full(channels, float(value.ravel()[0]))
+            elif value.size != channels or value.shape[-1] != channels:
+                return None
+            out.append(value.reshape(channels))
+        return out[0], out[1]
+
+    def problems(self) -> list[Problem]:
+        values = self.values()
+        if values is None:
+            return [self.problem("its scale or offset is not a scalar or one value per channel",
+                                 "use per-channel values, or rescale the inputs before the "
+                                 "model")]
+        if not all(np.all(np.isfinite(v)) for v in values):
+            return [self.problem("its scale or offset is NaN or infinite", "use finite values")]
+        return []
+
+    def convert(self, builder: Builder) -> None:
+        scale, offset = self.values()
+        add_affine(builder, self.layer.name, "Rescaling", scale, offset)
+
+
+@register(layers.Normalization)
+class NormalizationConverter(LayerConverter):
+    description = "Normalization (axis=-1; folded where exact, else an affine stage)"
+
+    def values(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, variance) per channel, or None when they are not per channel."""
+        channels = int(self.layer.input_shape[-1])
+        out = []
+        for value in (self.layer.mean, self.layer.variance):
+            value = np.asarray(value, dtype=np.float64).ravel()
+            if value.size not in (1, channels):
+                return None
+            out.append(np.broadcast_to(value, (channels,)).copy())
+        return out[0], out[1]
+
+    def problems(self) -> list[Problem]:
+        if tuple(self.layer.axis) not in ((-1,), (len(self.layer.input_shape) - 1,)):
+            return [self.problem(f"axis={self.layer.axis}: only the last (channel) axis is "
+                                 "supported", "use axis=-1")]
+        values = self.values()
+        if values is None or not all(np.all(np.isfinite(v)) for v in values):
+            return [self.problem("its mean or variance is not finite and per channel",
+                                 "adapt it to data (layer.adapt) before training")]
+        if np.any(values[1] < 0):
+            return [self.problem("its variance is negative", "adapt it to data")]
+        return []
+
+    def convert(self, builder: Builder) -> None:
+        mean, variance = self.values()
+        std = np.maximum(np.sqrt(variance), tf.keras.backend.epsilon())  # as Keras does
+        if self.layer.invert:
+            scale, shift = std, mean
+        else:
+            scale, shift = 1 / std, -mean / std
+        add_affine(builder, self.layer.name, "Normalization", scale, shift)
 
 
 @register(layers.MaxPooling2D)
 class MaxPoolConverter(LayerConverter):
     supported = False
+    #: The average-pooling op that replaces it (``max_to_avg_pool=True``).
+    swap = "AveragePooling2D"
+
+    def problems(self) -> list[Problem]:
+        if self.max_to_avg_pool:
+            return self.channels_last_problems()
+        return [self.problem(
+            "max pooling has no rate-based spiking equivalent (the maximum of spike trains is "
+            "not the spike train of the maximum rate)", f"use {self.swap} and retrain, or "
+            "convert(..., max_to_avg_pool=True) (changes the function: convert reports the "
+            "rate-mode change of the predictions)")]
+
+    def notes(self) -> list[str]:
+        if not self.max_to_avg_pool:
+            return []
+        return [f"{type(self.layer).__name__} {self.layer.name!r} is converted as average "
+                "pooling (max_to_avg_pool=True): another function than the Keras model's"]
+
+    def op(self) -> Op:
+        layer = self.layer
+        return AvgPool2DOp(tuple(layer.pool_size), tuple(layer.strides), layer.padding)
 
     def convert(self, builder: Builder) -> None:
-        self.fail("max pooling has no rate-based spiking equivalent here; replace it with "
-                  "AveragePooling2D and retrain the model")
+        if not self.max_to_avg_pool:
+            problem = self.problems()[0]
+            self.fail(problem.reason, problem.fix)
+        builder.add(self.layer.name, self.op(), self.output_shape())
+        builder.swapped_pooling.append(self.layer.name)
 
+
+@register(layers.GlobalMaxPooling2D)
+class GlobalMaxPoolConverter(MaxPoolConverter):
+    swap = "GlobalAveragePooling2D"
+
+    def op(self) -> Op:
+        return GlobalAvgPool2DOp(bool(self.layer.keepdims))
+
+
+class RefusedConverter(LayerConverter):
+    """A layer type that cannot be converted: registered only to say why, and what to do."""
+
+    supported = False
+    reason: ClassVar[str] = ""
+    fix: ClassVar[str] = ""
+
+    def problems(self) -> list[Problem]:
+        return [self.problem(self.reason, self.fix)]
+
+    def convert(self, builder: Builder) -> None:
+        self.fail(self.reason, self.fix)
+
+
+_RESIDUAL = ("snnlib's network is a chain of stages (SpikingNetwork), which cannot represent "
+             "two paths (each with its own lambda) meeting again", "use a plain chain without "
+             "the skip connection and retrain, or run the model with nengo_dl.Converter, which "
+             "builds graphs (normalize it with a per-layer scale_firing_rates dict)")
+#: Refused layer types -> (reason, fix).
+REFUSED = {
+    layers.LeakyReLU: _NEGATIVE,
+    layers.PReLU: _NEGATIVE,
+    layers.ELU: ("negative outputs (down to -alpha) need negative spikes",
+                 "use ReLU and retrain"),
+    layers.ThresholdedReLU: ("a thresholded ReLU is not supported", "use ReLU and retrain"),
+    layers.Add: (f"a residual connection (the sum of two paths): {_RESIDUAL[0]}", _RESIDUAL[1]),
+    layers.Subtract: (f"the difference of two paths: {_RESIDUAL[0]}", _RESIDUAL[1]),
+    layers.Average: (f"the average of two paths: {_RESIDUAL[0]}", _RESIDUAL[1]),
+    layers.Concatenate: (f"joins several paths: {_RESIDUAL[0]}", _RESIDUAL[1]),
+    layers.Multiply: ("a product of two paths has no rate equivalent", _RESIDUAL[1]),
+    layers.Maximum: ("a maximum of two paths has no rate equivalent", _RESIDUAL[1]),
+    layers.Minimum: ("a minimum of two paths has no rate equivalent", _RESIDUAL[1]),
+}
+for _keras_type, (_reason, _fix) in REFUSED.items():
+    register(_keras_type)(type(f"{_keras_type.__name__}Converter", (RefusedConverter,),
+                               {"reason": _reason, "fix": _fix}))
+
+
+# --------------------------------------------------------------------------------------------
+# Merging layers into stages: ReLU, affine maps (batch normalization, rescaling), the readout
+# --------------------------------------------------------------------------------------------
 
 def add_relu(builder: Builder, name: str) -> None:
     """Give the last stage ReLU neurons, or add an identity stage when it already has them."""
@@ -319,20 +843,149 @@ def add_relu(builder: Builder, name: str) -> None:
         builder.add(name, IdentityOp(), builder.shape, activation="relu")
 
 
-def fold_batch_norm(stage: Stage, layer: tf.keras.layers.BatchNormalization) -> None:
-    """Fold inference-mode batch normalization into the weights of ``stage`` (in place)."""
-    gamma = layer.gamma.numpy() if layer.scale else 1.0
-    beta = layer.beta.numpy() if layer.center else 0.0
-    std = np.sqrt(layer.moving_variance.numpy() + layer.epsilon)
-    factor = gamma / std
+def add_affine(builder: Builder, name: str, layer_type: str, scale: np.ndarray,
+               shift: np.ndarray) -> None:
+    """A per-channel affine map ``scale * x + shift`` (batch normalization, rescaling).
+
+    Folded into the weights of the stage before it when that stage is linear (a Dense or
+    Conv2D without activation, or another affine stage): exact. Otherwise added as an affine
+    stage, which :func:`finish` folds into the layer after it where that is exact.
+    """
+    builder.layer_types[name] = layer_type
+    last = builder.last
+    if (last is not None and not last.spiking and last.has_weights
+            and isinstance(last.op, (DenseOp, Conv2DOp, AffineOp))):
+        fold_backward(last, scale, shift, name)
+        builder.note(f"{layer_type} {name!r} is folded into the weights of "
+                     f"{last.keras_layers[0]!r} before it")
+        return
+    kernel = np.asarray(scale, dtype=np.float32)
+    builder.add(name, AffineOp(kernel), builder.shape, bias=np.asarray(shift, np.float32),
+                kernel=kernel)
+
+
+def fold_backward(stage: Stage, scale: np.ndarray, shift: np.ndarray, name: str) -> None:
+    """Fold ``scale * x + shift`` into the weights of the linear ``stage`` it follows."""
     bias = stage.bias_original if stage.bias_original is not None else 0.0
-    stage.kernel_original = (stage.kernel_original * factor).astype(np.float32)
-    stage.bias_original = ((bias - layer.moving_mean.numpy()) * factor + beta).astype(np.float32)
+    stage.kernel_original = (stage.kernel_original * scale).astype(np.float32)
+    stage.bias_original = (np.asarray(bias, np.float64) * scale + shift).astype(np.float32)
     stage.op = stage.op.with_kernel(stage.kernel_original)
     stage.bias = stage.bias_original
-    stage.name = layer.name
-    stage.keras_layers.append(layer.name)
+    stage.name = name
+    stage.keras_layers.append(name)
 
+
+def _forward_target(stages: list[Stage], index: int) -> tuple[int | None, str]:
+    """The stage an affine stage can be folded into, or None and why not."""
+    affine = stages[index]
+    for j in range(index + 1, len(stages)):
+        stage = stages[j]
+        if isinstance(stage.op, (DenseOp, Conv2DOp)):
+            return j, ""
+        if not (isinstance(stage.op, (ReshapeOp, IdentityOp)) and stage.bias is None
+                and not stage.spiking):
+            return None, (f"{stage.name!r} ({stage.kind}) follows it, not a Dense or Conv2D "
+                          "layer")
+    return None, f"nothing with weights follows {affine.name!r}"
+
+
+def fold_forward(stages: list[Stage], index: int) -> str | None:
+    """Fold the affine stage ``stages[index]`` into the Dense/Conv2D after it, where exact.
+
+    Returns the Keras layer it was folded into (and removes it from ``stages``), or raises
+    ``ValueError`` saying why it cannot be folded exactly.
+    """
+    affine = stages[index]
+    target, why = _forward_target(stages, index)
+    if target is None:
+        raise ValueError(why)
+    stage, between = stages[target], target > index + 1
+    scale = np.asarray(affine.kernel_original, np.float64)
+    shift = np.asarray(affine.bias_original, np.float64)
+    kernel = np.asarray(stage.kernel_original, np.float64)
+    bias = np.zeros(kernel.shape[-1]) if stage.bias_original is None else \
+        np.asarray(stage.bias_original, np.float64)
+    if isinstance(stage.op, DenseOp):
+        n_in = kernel.shape[0]
+        if len(stage.input_shape) == 1:  # flattened: one scale per input element
+            scale = np.broadcast_to(scale, affine.output_shape).reshape(n_in)
+            shift = np.broadcast_to(shift, affine.output_shape).reshape(n_in)
+        elif between or stage.input_shape[-1] != scale.shape[-1]:
+            raise ValueError(f"{stage.name!r} is a Dense layer on a reshaped "
+                             f"{len(stage.input_shape)}-D input")
+        new_kernel, new_bias = kernel * scale[:, None], bias + shift @ kernel
+    else:
+        if between:
+            raise ValueError(f"a reshape lies between it and {stage.name!r}")
+        op = stage.op
+        (kh, kw), (sh, sw) = kernel.shape[:2], op.strides
+        h, w = stage.input_shape[:2]
+        pads = (same_padding(h, kh, sh) + same_padding(w, kw, sw)) if op.padding == "same" \
+            else (0, 0, 0, 0)
+        if any(pads) and np.any(shift != 0):
+            raise ValueError(f"the 'same' padding of {stage.name!r} pads its output with zeros, "
+                             "not with its offset, so folding it there would not be exact")
+        new_kernel = kernel * scale[None, None, :, None]
+        new_bias = bias + np.einsum("hwio,i->o", kernel, shift)
+    stage.kernel_original = new_kernel.astype(np.float32)
+    stage.bias_original = new_bias.astype(np.float32)
+    stage.op = stage.op.with_kernel(stage.kernel_original)
+    stage.bias = stage.bias_original
+    target_layer = stage.keras_layers[0]
+    stage.keras_layers[:0] = affine.keras_layers
+    del stages[index]  # shape-preserving: the next stage's input shape is unchanged
+    return target_layer
+
+
+def finish(builder: Builder) -> None:
+    """After the converters: fold affine stages forward where exact, and mark the readout."""
+    stages = builder.stages
+    index = 0
+    while index < len(stages):
+        stage = stages[index]
+        if isinstance(stage.op, AffineOp) and not stage.spiking:
+            kind = builder.layer_types.get(stage.name, "affine map")
+            try:
+                target = fold_forward(stages, index)
+            except ValueError as err:
+                after_neurons = any(s.spiking for s in stages[:index])
+                builder.note(f"{kind} {stage.name!r} is kept as a non-spiking per-channel "
+                             f"affine stage (scale and shift): {err}" + (
+                                 "; analog values, not spikes, reach the next layer, and the "
+                                 "event-driven engine does not run it" if after_neurons else
+                                 "; it runs on the input, before the first neurons"))
+            else:
+                builder.note(f"{kind} {stage.name!r} is folded into the weights of "
+                             f"{target!r} after it")
+                continue
+        index += 1
+    weighted = [i for i, stage in enumerate(stages) if stage.has_weights]
+    if not weighted:
+        return
+    readout = stages[weighted[-1]:]
+    for stage in readout:
+        stage.readout = True
+    if any(stage.activation == "relu" for stage in readout):
+        builder.note(f"the output layer {readout[0].keras_layers[0]!r} has a ReLU: it is a "
+                     "non-spiking readout (lambda = 1, never normalized) whose ReLU is applied "
+                     "to its output at every step, as Keras applies it")
+
+
+def readout_note(builder: Builder) -> str | None:
+    """How the readout differs from the Keras output layer (None: it does not)."""
+    if builder.dropped_softmax is not None:
+        return (f"logits of {builder.dropped_softmax!r} (its softmax is dropped; the predicted "
+                "class is unchanged)")
+    stages = [s for s in builder.stages if s.readout]
+    if any(s.activation == "relu" for s in stages):
+        return (f"ReLU of {stages[0].keras_layers[0]!r}, non-spiking (lambda = 1; its ReLU "
+                "applied at every step, as Keras)")
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The model: its chain of layers, check() and convert()
+# --------------------------------------------------------------------------------------------
 
 def chain_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
     """The model's layers in order, input layer first; fails unless it is a simple chain."""
@@ -348,7 +1001,12 @@ def chain_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
         chain.append(layer)
         if isinstance(layer, tf.keras.layers.InputLayer):
             break
-        inputs = layer.input
+        try:
+            inputs = layer.input
+        except AttributeError:
+            raise ConversionError(f"Cannot convert layer {layer.name!r} ({type(layer).__name__})"
+                                  ": it is used more than once; only simple chains are "
+                                  "supported") from None
         if isinstance(inputs, (list, tuple)):
             raise ConversionError(
                 f"Cannot convert layer {layer.name!r} ({type(layer).__name__}): it merges "
@@ -363,42 +1021,155 @@ def chain_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
     return chain
 
 
-def check_model(model: tf.keras.Model) -> None:
-    """Fail clearly for an unbuilt model or one whose weights are all zero / not finite."""
+def _model_problems(model: tf.keras.Model) -> tuple[list[Problem], bool]:
+    """Problems of the model as a whole, and whether its layers can be inspected further."""
+    name, kind = getattr(model, "name", repr(model)), type(model).__name__
+
+    def problem(reason: str, fix: str) -> Problem:
+        return Problem(name, kind, reason, fix, model_level=True)
+
+    if not isinstance(model, tf.keras.Model):
+        return [problem("it is not a Keras model", "pass a trained tf.keras.Model (Sequential or "
+                        "functional)")], False
     if not getattr(model, "built", False):
-        raise ConversionError(
-            f"Model {getattr(model, 'name', model)!r} is not built (it has no weights yet): "
-            "build it with an input shape (tf.keras.Input or model.build) and train it first")
-    if len(model.inputs) != 1:
-        raise ConversionError(f"Model {model.name!r} has {len(model.inputs)} inputs; only "
-                              "single-input chains are supported")
+        return [problem("it is not built (it has no weights yet)", "build it with an input shape "
+                        "(tf.keras.Input or model.build) and train it first")], False
+    found = []
+    graph = isinstance(model, tf.keras.Sequential) or getattr(model, "_is_graph_network", False)
+    if not graph:
+        found.append(problem(
+            "a subclassed Keras model: its layers are connected by Python code (its call() "
+            "method), which cannot be read", "build the same layers as a Sequential or "
+            "functional model and copy the weights (new.set_weights(model.get_weights()), same "
+            "layer order), then convert that"))
+    elif model.inputs is None or len(model.inputs) != 1 or len(model.outputs) != 1:
+        n_in = 0 if model.inputs is None else len(model.inputs)
+        n_out = 0 if model.outputs is None else len(model.outputs)
+        found.append(problem(f"it has {n_in} inputs and {n_out} outputs", "only single-input, "
+                             "single-output chains convert"))
+    elif any(d is None for d in model.input_shape[1:]):
+        found.append(problem(f"its input shape {model.input_shape} has unknown axes",
+                             "give every axis but the batch axis a size (tf.keras.Input)"))
     kernels = [w.numpy() for w in model.weights if "kernel" in w.name]
     if kernels and all(not np.any(k) for k in kernels):
-        raise ConversionError(f"Model {model.name!r} has all-zero kernels: its weights are "
-                              "uninitialized or untrained")
-    shape = model.input_shape
-    if any(d is None for d in shape[1:]):
-        raise ConversionError(f"Model {model.name!r} has input shape {shape}: every axis but "
-                              "the batch axis must be known")
+        found.append(problem("it has all-zero kernels: its weights are uninitialized or "
+                             "untrained", "train it first"))
+    return found, graph and not found
 
 
-def layer_converter(layer: tf.keras.layers.Layer) -> LayerConverter:
+def _output_layer(model: tf.keras.Model) -> tf.keras.layers.Layer | None:
+    if isinstance(model, tf.keras.Sequential):
+        return model.layers[-1] if model.layers else None
+    outputs = getattr(model, "outputs", None)
+    return outputs[0]._keras_history.layer if outputs and len(outputs) == 1 else None
+
+
+def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool
+             ) -> tuple[CheckReport, Builder | None, list]:
+    """The report of :func:`check`, and (when the model converts) the builder and the chain."""
+    problems, inspectable = _model_problems(model)
+    report = CheckReport(getattr(model, "name", repr(model)), problems, [], supported_layers())
+    if not isinstance(model, tf.keras.Model) or not getattr(model, "built", False):
+        return report, None, []
+    output = _output_layer(model)
+    graph = inspectable or not any(p.reason.startswith("a subclassed") for p in problems)
+    for layer in model.layers:
+        converter_class = CONVERTERS.get(type(layer))
+        if converter_class is None:
+            problems.append(CONVERTERS.unknown(layer))
+            continue
+        if not graph and converter_class.supported:
+            continue  # a subclassed model's layers have no shapes to check: types only
+        converter = converter_class(layer, is_output=layer is output,
+                                    max_to_avg_pool=max_to_avg_pool)
+        problems.extend(converter.problems())
+        report.notes.extend(converter.notes())
+    if not inspectable or problems:
+        return report, None, []
+    try:
+        chain = chain_layers(model)
+    except ConversionError as err:
+        problems.append(Problem(model.name, type(model).__name__,
+                                str(err).removeprefix("Cannot convert "), "use a simple chain "
+                                "of layers", model_level=True))
+        return report, None, []
+    builder = Builder(model.input_shape[1:])
+    options = dict(max_to_avg_pool=max_to_avg_pool)
+    try:
+        for layer in chain:
+            CONVERTERS.converter(layer, is_output=layer is output, **options).convert(builder)
+    except ConversionError as err:  # a converter's convert() failed (e.g. a custom one)
+        problems.extend(err.problems or [Problem(model.name, type(model).__name__, str(err),
+                                                 model_level=True)])
+        return report, None, []
+    if not builder.stages:
+        problems.append(Problem(model.name, type(model).__name__, "it has no layers to convert",
+                                "add layers", model_level=True))
+        return report, None, []
+    finish(builder)
+    report.notes.extend(builder.notes)
+    return report, builder, chain
+
+
+def check(model: tf.keras.Model, *, max_to_avg_pool: bool = False) -> CheckReport:
+    """Inspect a Keras model without converting it: every problem at once, each with its fix.
+
+    Lists every layer that will not convert (an unsupported layer type, activation or setting;
+    max pooling; a residual ``Add``; channels_first ...) and every problem of the model as a
+    whole (not built, subclassed, several inputs or outputs, branches, untrained), each with
+    what to do instead, and what the conversion changes (a dropped final softmax, a batch
+    normalization folded or kept as an affine stage, a ReLU output layer read out without
+    neurons). :func:`convert` raises a :class:`ConversionError` with the same text.
+
+    Supported layer types (built in; :func:`supported_layers` gives the current registry):
+    {supported}.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+        A trained Sequential or functional model.
+    max_to_avg_pool : bool
+        As in :func:`convert`: max pooling is then not a problem (it is converted as average
+        pooling, which changes the function).
+
+    Returns
+    -------
+    CheckReport
+        ``.ok``, ``.problems`` (list of :class:`Problem`), ``.notes``; ``print(report)`` gives
+        the readable list.
+    """
+    return _inspect(model, max_to_avg_pool=max_to_avg_pool)[0]
+
+
+def layer_converter(layer: tf.keras.layers.Layer, **options: Any) -> LayerConverter:
     """The registered converter for ``layer``; fails naming the layer and what is supported."""
-    return CONVERTERS.converter(layer)
+    return CONVERTERS.converter(layer, **options)
 
 
 def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
             normalization: str | Callable | NormalizationRule | None = None,
             percentile: float = 99.9, include_zeros: bool = False,
-            batch_size: int = 256, granularity: str = "layer") -> SpikingNetwork:
+            batch_size: int = 256, granularity: str = "layer", max_to_avg_pool: bool = False,
+            x: np.ndarray | None = None, y: np.ndarray | None = None) -> SpikingNetwork:
     """Convert a trained Keras chain model to a spiking network, optionally normalized.
+
+    Hidden ReLU layers become spiking neurons. The readout, the last layer with weights, has
+    no neurons and is never normalized, so the network outputs what the Keras model outputs
+    (rate mode): a final softmax is dropped (the network outputs the logits; the predicted
+    class is unchanged), and a ReLU output layer (``Dense(10, activation="relu")``) keeps its
+    ReLU as a rate, not as neurons. Batch normalization is folded into the weights of a
+    neighbouring Dense/Conv2D where that is exact, else kept as a per-channel affine stage.
+    ``network.notes`` and ``network.readout_note`` say what was changed; :func:`check` lists
+    it, and every problem, without converting.
+
+    Supported layer types (built in; :func:`supported_layers` gives the current registry):
+    {supported}.
 
     Parameters
     ----------
     model : tf.keras.Model
-        Trained Sequential or functional model: a single chain of the registered layer types
-        (:func:`supported_layers`), channels last, ReLU hidden activations, a linear (or ReLU)
-        output.
+        Trained Sequential or functional model: a single chain of supported layers, channels
+        last.
     calibration : ndarray, shape (n,) + input shape, optional
         Inputs (e.g. a few hundred training images in [0, 1]) on which the activations are
         measured for normalization. Needed when ``normalization`` is not None.
@@ -422,46 +1193,162 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
     granularity : {"layer", "channel"}
         One lambda per layer (the papers'), or one per output channel of each spiking layer
         (the next kernel rescaled per input channel): see :mod:`snnlib.normalize`.
+    max_to_avg_pool : bool
+        Convert MaxPooling2D (and GlobalMaxPooling2D) layers as average pooling, as NengoDL's
+        converter option of the same name. Off by default: it changes the function the network
+        computes (the maximum of spike trains is not the spike train of the maximum, so max
+        pooling has no rate equivalent). With it, ``convert`` warns (``UserWarning``) and, given
+        ``x`` or ``calibration``, measures in rate mode how many predicted classes change
+        against the Keras model (in the warning and in ``network.pooling_change``). Better:
+        replace the layers by AveragePooling2D and retrain.
+    x : ndarray, shape (n,) + input shape, optional
+        Inputs on which the change of ``max_to_avg_pool`` is measured (default: ``calibration``).
+    y : ndarray of int, shape (n,), optional
+        Their labels: the change is then also given as accuracies (Keras vs converted).
 
     Returns
     -------
     SpikingNetwork
         ``.scales`` maps each layer name to lambda; ``.weights()`` gives the original and converted
-        weights layer by layer; ``.normalization_report()`` the per-layer statistics.
+        weights layer by layer; ``.normalization_report()`` the per-layer statistics;
+        ``.notes`` what the conversion changed.
 
     Raises
     ------
     ConversionError
-        Unsupported layer, activation or setting (named); unbuilt or untrained model.
+        Every unsupported layer, activation or setting, each named with its fix (the text of
+        :func:`check`); unbuilt, subclassed or untrained model.
     ValueError
         Unknown normalization, percentile outside (0, 100], missing or bad calibration data
         (integer images: divide by 255), calibration data without a normalization.
     """
     check_normalization_args(normalization, calibration, percentile, include_zeros=include_zeros,
                              batch_size=batch_size, granularity=granularity)
-    check_model(model)
-    chain = chain_layers(model)
-    builder = Builder(model.input_shape[1:])
-    for layer in chain:
-        layer_converter(layer).convert(builder)
-    if not builder.stages:
-        raise ConversionError(f"Model {model.name!r} has no layers to convert")
-    input_name = chain[0].name if type(chain[0]).__name__ == "InputLayer" else "input"
+    report, builder, chain = _inspect(model, max_to_avg_pool=max_to_avg_pool)
+    if not report.ok:
+        raise report.error()
+    input_name = chain[0].name if isinstance(chain[0], layers.InputLayer) else "input"
     network = SpikingNetwork(builder.stages, model.input_shape[1:], input_name=input_name)
+    network.notes = list(report.notes)
+    network.readout_note = readout_note(builder)
+    network.dropped_softmax = builder.dropped_softmax
+    network.swapped_pooling = list(builder.swapped_pooling)
+    if network.swapped_pooling:
+        _pooling_change(network, model, x if x is not None else calibration, y, batch_size)
     if normalization is not None:
         normalize(network, calibration, method=normalization, percentile=percentile,
                   include_zeros=include_zeros, batch_size=batch_size, granularity=granularity)
     return network
 
 
+def _pooling_change(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray | None,
+                    y: np.ndarray | None, batch_size: int) -> None:
+    """Warn that max pooling was swapped, with the rate-mode change of the predictions."""
+    names = ", ".join(repr(name) for name in network.swapped_pooling)
+    text = (f"max pooling in {names} is converted as average pooling (max_to_avg_pool=True): "
+            "the network computes another function than the Keras model")
+    if x is None:
+        text += ("; pass calibration= or x= (and y=) to measure how much that changes the "
+                 "predictions")
+    else:
+        x = network.check_input(x, what="x")
+        keras = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        keras = keras.reshape(len(x), -1).argmax(axis=1)
+        ours = network.forward(x, batch_size=batch_size).reshape(len(x), -1).argmax(axis=1)
+        changed = keras != ours
+        change = dict(n=len(x), changed=float(changed.mean()))
+        text += (f"; in rate mode, the predicted class changes for {100 * changed.mean():.1f} % "
+                 f"of {len(x)} examples ({int(changed.sum())})")
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape != (len(x),):
+                raise ValueError(f"y has shape {y.shape}; expected ({len(x)},): one integer "
+                                 "class per example of x (or of calibration)")
+            change.update(keras_accuracy=float(np.mean(keras == y)),
+                          accuracy=float(np.mean(ours == y)))
+            text += (f", accuracy {100 * change['keras_accuracy']:.1f} % (Keras) -> "
+                     f"{100 * change['accuracy']:.1f} % (converted)")
+        network.pooling_change = change
+    network.notes.append(text)
+    warnings.warn(text, UserWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------------
+# The self-check
+# --------------------------------------------------------------------------------------------
+
+def keras_reference(network: SpikingNetwork, model: tf.keras.Model) -> tf.keras.Model:
+    """The Keras model the network reproduces in rate mode.
+
+    ``model`` itself, or, when the conversion changed the function on purpose, a copy of it
+    with the same weights and the same change: without the final softmax it dropped (the
+    copy outputs the logits), with average instead of max pooling (``max_to_avg_pool``). The
+    copy is a new model, so no predict function compiled for ``model`` (which would still apply
+    the softmax) is reused.
+    """
+    if network.dropped_softmax is None and not network.swapped_pooling:
+        return model
+
+    def clone(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
+        config = layer.get_config()
+        if layer.name == network.dropped_softmax:
+            if isinstance(layer, (layers.Softmax, layers.Activation)):
+                return layers.Activation("linear", name=layer.name)
+            config["activation"] = "linear"
+        elif layer.name in network.swapped_pooling:
+            if isinstance(layer, layers.GlobalMaxPooling2D):
+                return layers.GlobalAveragePooling2D(keepdims=layer.keepdims, name=layer.name)
+            return layers.AveragePooling2D(layer.pool_size, layer.strides, layer.padding,
+                                           name=layer.name)
+        return type(layer).from_config(config)
+
+    try:
+        reference = tf.keras.models.clone_model(model, clone_function=clone)
+    except Exception as err:  # e.g. a custom layer without get_config
+        raise ValueError(f"cannot build {_reference_text(network)} to compare with: "
+                         f"{type(err).__name__}: {err}") from err
+    reference.set_weights(model.get_weights())
+    return reference
+
+
+def _reference_text(network: SpikingNetwork) -> str:
+    parts = []
+    if network.dropped_softmax is not None:
+        parts.append(f"the logits of {network.dropped_softmax!r} (its softmax is dropped)")
+    if network.swapped_pooling:
+        parts.append("average instead of max pooling in "
+                     + ", ".join(repr(n) for n in network.swapped_pooling))
+    return "Keras" if not parts else "the Keras model with " + " and ".join(parts)
+
+
+def _softmax_hint(keras: np.ndarray, ours: np.ndarray) -> str:
+    """A hint when the Keras outputs are probabilities and the network's are not."""
+    keras, ours = keras.reshape(len(keras), -1), ours.reshape(len(ours), -1)
+    sums_to_one = np.allclose(keras.sum(axis=1), 1, atol=1e-3) and keras.min() >= -1e-6
+    if not sums_to_one or np.allclose(ours.sum(axis=1), 1, atol=1e-3):
+        return ""
+    return (". The Keras outputs are probabilities (non-negative, summing to 1 for each "
+            "example) and the network's are not: the Keras model still applies a softmax. "
+            "Setting layer.activation = 'linear' after the model has predicted once leaves "
+            "Keras's compiled predict function applying it; convert the model with its final "
+            "softmax instead (the conversion drops it, and verify compares with the logits), or "
+            "verify against a model built to the logits")
+
+
 def verify(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray, *, atol: float = 1e-4,
            rtol: float = 1e-4, batch_size: int = 256) -> float:
     """Check that the network in rate mode (ReLU rates, no spikes) reproduces the Keras outputs.
 
+    What it compares with (:func:`keras_reference`): the Keras model's outputs; its logits (the
+    input of the final softmax) when the conversion dropped that softmax
+    (``network.dropped_softmax``); the Keras model with average pooling when max pooling was
+    swapped (``max_to_avg_pool=True``, whose change ``convert`` reports). The error message
+    names the reference.
+
     Parameters
     ----------
     network : SpikingNetwork
-        From :func:`convert` (normalized or not: the output layer is never rescaled).
+        From :func:`convert` (normalized or not: the readout is never rescaled).
     model : tf.keras.Model
         The model it was converted from.
     x : ndarray, shape (n,) + input shape
@@ -469,6 +1356,8 @@ def verify(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray, *, ato
     atol, rtol : float
         Passes when ``max|difference| <= atol + rtol * max|keras output|`` (float32 arithmetic
         in Keras and here differ by rounding only).
+    batch_size : int
+        Examples per chunk.
 
     Returns
     -------
@@ -478,18 +1367,31 @@ def verify(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray, *, ato
     Raises
     ------
     ValueError
-        The difference exceeds the tolerance (the message gives it and where it occurs).
+        The difference exceeds the tolerance (the message gives it and where it occurs, and
+        hints at a leftover softmax when the Keras outputs are probabilities and the network's
+        are not), or the outputs have different sizes.
     """
     x = network.check_input(x)
     atol = validation.real(atol, "atol", low=0)
     rtol = validation.real(rtol, "rtol", low=0)
+    reference = keras_reference(network, model)
+    what = _reference_text(network)
     ours = network.forward(x, dtype=np.float64, batch_size=batch_size)
-    keras = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    keras = np.asarray(reference.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if ours.size != keras.size:
+        raise ValueError(f"the converted network outputs {ours.shape[1:]} per example and "
+                         f"{what} {keras.shape[1:]}: was the network converted from this model?")
     diff = np.abs(ours.reshape(keras.shape) - keras)
     largest = float(diff.max())
     tolerance = atol + rtol * float(np.abs(keras).max())
     if largest > tolerance:
         where = np.unravel_index(int(diff.argmax()), diff.shape)
-        raise ValueError(f"converted network differs from Keras by up to {largest:.3g} (at index "
-                         f"{where}), more than the tolerance {tolerance:.3g}")
+        raise ValueError(f"converted network differs from {what} by up to {largest:.3g} (at "
+                         f"index {where}), more than the tolerance {tolerance:.3g}"
+                         + _softmax_hint(keras, ours))
     return largest
+
+
+# The docstrings of check() and convert() list the supported layers from the registry.
+for _function in (check, convert):
+    _function.__doc__ = _function.__doc__.replace("{supported}", supported_layers())

@@ -61,6 +61,10 @@ def segments(network: SpikingNetwork) -> list[tuple[int, int | None]]:
         raise Unsupported("the network has no spiking layer")
     if stages[-1].spiking:
         raise Unsupported(f"the last stage {stages[-1].name!r} spikes; it needs a linear readout")
+    rectified = [s.name for s in stages if s.activation is not None and not s.spiking]
+    if rectified:
+        raise Unsupported(f"stage {rectified[0]!r} applies a ReLU without neurons (a rectified "
+                          "readout); this engine reads linear outputs only")
     found, weighted = [], None
     for i in range(first + 1, len(stages)):
         s = stages[i]

@@ -139,7 +139,7 @@ def chain_fan_out(stages: list[Stage], shape: tuple) -> np.ndarray:
             raise ValueError(f"cannot count connections through {stage.kind} {stage.name!r} "
                              f"into the stage {last.name!r}")
     if len(shape) != 3:
-        if not any(stage.op.arithmetic for stage in stages):
+        if all(stage.op.one_to_one or not stage.op.arithmetic for stage in stages):
             return np.ones(shape, dtype=np.int64)
         raise ValueError(f"expected an (h, w, channels) input for stage {last.name!r}")
     return spatial_fan_out([stage.op for stage in stages], shape)

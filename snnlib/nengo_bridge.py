@@ -68,7 +68,8 @@ def layer_dict(model: tf.keras.Model, scales: Any) -> Any:
 def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
                           scale_firing_rates: float | dict | None = None,
                           synapse: float | None = None,
-                          initial_voltage: float | str = 0.0) -> Any:
+                          initial_voltage: float | str = 0.0, inference_only: bool = False,
+                          max_to_avg_pool: bool = False) -> Any:
     """``nengo_dl.Converter`` of a Keras model, with spiking (or rate) ReLU neurons.
 
     Pitfall this avoids: ``swap_activations={tf.nn.relu: neuron}`` matches only layers whose
@@ -100,6 +101,13 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
         Starting voltage of every spiking neuron: a number (default 0, as
         :func:`snnlib.simulate.simulate`), or "uniform" to keep Nengo's random start in [0, 1)
         (drawn from the network's seed).
+    inference_only : bool
+        Passed to the converter: the network is only run, never trained in NengoDL. NengoDL
+        needs it to convert BatchNormalization (its moving statistics become constants, the
+        same inference-mode map that :func:`snnlib.convert.convert` folds into the weights).
+    max_to_avg_pool : bool
+        Passed to the converter: MaxPooling2D layers become average pooling (as
+        ``snnlib.convert.convert(..., max_to_avg_pool=True)``; it changes the function).
 
     Returns
     -------
@@ -131,7 +139,8 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
         warnings.filterwarnings("ignore", message="swap_activations contained")
         return nengo_dl.Converter(model, swap_activations=swap,
                                   scale_firing_rates=layer_dict(model, scale_firing_rates),
-                                  synapse=synapse)
+                                  synapse=synapse, inference_only=inference_only,
+                                  max_to_avg_pool=max_to_avg_pool)
 
 
 def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, seed: int = 0,
@@ -257,6 +266,41 @@ def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
     normalized with lambda_l and simulated with ``scale_firing_rates=max_rate`` fires at
     ``max_rate * a_l / lambda_l`` Hz. So ``s_l = max_rate / lambda_l``, and the two simulations
     produce the same spikes and outputs (to float rounding).
+
+    The full NengoDL call, with its pitfalls (:func:`build_nengo_converter` makes it)::
+
+        import nengo
+        import nengo_dl
+        import tensorflow as tf
+
+        # 1. the trained Keras weights are in `model` *before* the converter is built
+        #    (loading them afterwards with sim.load_params gave wrong results together with
+        #    scale_firing_rates in an upstream bug report)
+        scales = snnlib.nengo_scale_firing_rates(model, x_train[:1000])
+        neuron = nengo.SpikingRectifiedLinear()
+        converter = nengo_dl.Converter(
+            model,
+            # 2. key tf.nn.relu AND tf.keras.activations.relu: a layer built with
+            #    activation="relu" (or Activation("relu")) carries the second, which the first
+            #    key does not match; NengoDL then only warns and keeps the rate neuron.
+            #    (Or key nengo.RectifiedLinear(), to which NengoDL maps every ReLU first.)
+            swap_activations={tf.nn.relu: neuron, tf.keras.activations.relu: neuron},
+            # 3. the keys are Keras layer objects (not names) of the layers that own the
+            #    neurons: the separate Activation("relu") / ReLU layer when there is one, not
+            #    the Conv2D or BatchNormalization before it. This dict is keyed that way.
+            scale_firing_rates=scales,
+            synapse=None,
+            # 4. BatchNormalization becomes native Nengo objects only with inference_only=True
+            #    (otherwise NengoDL falls back to a TensorNode, which nengo.Simulator cannot
+            #    run); its moving statistics are then the same constants snnlib folds in
+            inference_only=True,
+        )
+
+    What NengoDL's per-layer dict cannot express: a ReLU output layer is a non-spiking readout
+    in snnlib (lambda = 1, absent from this dict), but the swap above makes it spiking in
+    NengoDL, with scale 1 unless you add it; a final softmax stays a softmax there (a
+    TensorNode; argmax unchanged). Affine stages (a batch normalization snnlib cannot fold)
+    carry the lambda of their input in snnlib, which NengoDL's connection weights do implicitly.
 
     Parameters
     ----------

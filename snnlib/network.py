@@ -1,12 +1,18 @@
 """The converted network: a chain of stages, each a linear operation and an optional ReLU.
 
 A *stage* is what one group of Nengo objects does in ``nengo_dl.Converter``'s network: a linear
-operation (dense weights, a convolution, average pooling, a reshape, or the identity) plus a bias,
-followed either by ReLU neurons (a *spiking* stage) or by nothing (a linear, non-spiking stage
-such as the output readout, a pooling layer or a flatten). Keras layers that only modify their
-neighbour (ReLU / ``Activation("relu")`` layers, BatchNormalization, Dropout) are merged into
-the stage before them, so a stage's ``name`` is the Keras layer whose output it computes: the
-layer that owns the neurons, the same layer ``nengo_dl.Converter`` keys ``scale_firing_rates`` on.
+operation (dense weights, a convolution, average pooling, a reshape, a per-channel affine map, or
+the identity) plus a bias, followed either by ReLU neurons (a *spiking* stage) or by nothing (a
+linear, non-spiking stage such as a pooling layer or a flatten). Keras layers that only modify
+their neighbour (ReLU / ``Activation("relu")`` layers, BatchNormalization, Dropout) are merged
+into the stage before them, so a stage's ``name`` is the Keras layer whose output it computes:
+the layer that owns the neurons, the same layer ``nengo_dl.Converter`` keys
+``scale_firing_rates`` on.
+
+The *readout* is the last stage with weights and the stages after it (``Stage.readout``): it has
+no neurons, is never normalized (lambda = 1, so the output is in Keras units), and a ReLU there
+(a ``Dense(10, activation="relu")`` output layer) is applied to its output at every step, as
+Keras applies it, instead of becoming spiking neurons.
 
 The linear operations themselves (one class per layer type) are in :mod:`snnlib.ops`.
 Everything here is NumPy, batched over the first axis, channels last.
@@ -14,9 +20,10 @@ Everything here is NumPy, batched over the first axis, channels last.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from snnlib import validation
 from snnlib.ops import (  # re-exported: the ops used to live here
@@ -29,11 +36,8 @@ from snnlib.ops import (  # re-exported: the ops used to live here
     same_padding,
 )
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["AvgPool2DOp", "Conv2DOp", "DenseOp", "IdentityOp", "Op", "ReshapeOp", "SpikingNetwork",
-           "Stage", "same_padding"]
+__all__ = ["AvgPool2DOp", "Conv2DOp", "DenseOp", "IdentityOp", "NormalizationReport", "Op",
+           "ReshapeOp", "SpikingNetwork", "Stage", "same_padding"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,8 +54,9 @@ class Stage:
         Name of the Keras layer whose output this stage computes (the layer that owns the neurons
         of a spiking stage; the key of ``scale_firing_rates`` dicts).
     kind : str
-        The op's kind: "dense", "conv2d", "avgpool2d", "flatten", "identity" (or a registered
-        layer type's).
+        The op's kind: "dense", "conv2d", "avgpool2d", "globalavgpool2d", "flatten",
+        "reshape", "zeropad2d", "affine" (batch normalization or rescaling kept as a stage),
+        "identity" (or a registered layer type's).
     keras_layers : list of str
         Names of the Keras layers merged into this stage, in order (e.g. conv, batch norm, ReLU).
     op : Op
@@ -59,7 +64,8 @@ class Stage:
     bias : ndarray or None
         Bias after normalization, per output channel / unit (None: no bias).
     activation : str or None
-        "relu" (spiking neurons in a simulation) or None (a linear, non-spiking stage).
+        "relu" (spiking neurons in a simulation, unless the stage is part of the readout) or None
+        (a linear, non-spiking stage).
     input_shape, output_shape : tuple of int
         Shapes of one example (no batch axis).
     kernel_original, bias_original : ndarray or None
@@ -68,6 +74,12 @@ class Stage:
         Normalization factor lambda of this stage's output (1 when not normalized): the stage
         computes the Keras activations divided by ``scale``. One per output channel (an array
         over the last axis) after a channel-wise normalization.
+    stats : dict
+        Calibration statistics (set by normalization).
+    readout : bool
+        Part of the network's readout (set by :func:`snnlib.convert.convert`): no neurons even
+        with ``activation="relu"`` (then the ReLU is applied to its output, as a rate), and
+        never normalized.
     """
 
     name: str
@@ -82,11 +94,12 @@ class Stage:
     bias_original: np.ndarray | None = None
     scale: float | np.ndarray = 1.0
     stats: dict = field(default_factory=dict)
+    readout: bool = False
 
     @property
     def spiking(self) -> bool:
         """True when the stage ends in ReLU neurons (they spike in a simulation)."""
-        return self.activation == "relu"
+        return self.activation == "relu" and not self.readout
 
     @property
     def has_weights(self) -> bool:
@@ -105,18 +118,26 @@ class Stage:
             z = z + self.bias.astype(z.dtype, copy=False)
         return z
 
+    def activate(self, z: np.ndarray) -> np.ndarray:
+        """The activation applied to :meth:`linear`'s output: ReLU (or identity) of ``z``.
+
+        The ReLU of a spiking stage in rate mode, or the ReLU of a rectified readout (in a
+        simulation too, at every step: it has no neurons).
+        """
+        return np.maximum(z, 0) if self.activation == "relu" else z
+
     def rates(self, x: np.ndarray) -> np.ndarray:
         """The stage's output in rate mode: ReLU (or identity) of :meth:`linear`."""
-        z = self.linear(x)
-        return np.maximum(z, 0) if self.spiking else z
+        return self.activate(self.linear(x))
 
 
 class SpikingNetwork:
     """A Keras chain model converted to stages, ready for rate-mode checks and spiking simulation.
 
     Built by :func:`snnlib.convert.convert`. In rate mode (:meth:`forward`) every stage applies
-    ReLU to its input current, so the output equals the Keras model's output (the output stage
-    is never normalized, see :mod:`snnlib.normalize`).
+    ReLU to its input current, so the output equals the Keras model's output (the readout is
+    never normalized, see :mod:`snnlib.normalize`), or its logits where the conversion dropped a
+    final softmax (:attr:`readout_note` says so).
 
     Parameters
     ----------
@@ -130,6 +151,24 @@ class SpikingNetwork:
         The normalization applied ("max", "percentile", a custom rule's name, or None).
     granularity : {None, "layer", "channel"}
         One lambda per layer or per output channel (None: not normalized).
+
+    Attributes
+    ----------
+    notes : list of str
+        What the conversion changed or decided, one sentence each (batch normalization folded
+        or kept as an affine stage, a dropped softmax, max pooling swapped, the ReLU readout).
+    readout_note : str or None
+        How the readout differs from the Keras output layer (a dropped softmax, a ReLU readout),
+        or None when it computes the Keras output as it is.
+    dropped_softmax : str or None
+        The Keras layer whose final softmax the conversion dropped: the network outputs the
+        logits (the softmax's input), and :func:`snnlib.convert.verify` compares with those.
+    swapped_pooling : list of str
+        Max-pooling layers replaced by average pooling (``convert(..., max_to_avg_pool=True)``).
+    pooling_change : dict or None
+        What that swap changed in rate mode, measured by ``convert`` on its ``x`` or
+        calibration data: ``n`` examples, ``changed`` (fraction whose predicted class differs
+        from the Keras model's), and with labels ``keras_accuracy`` and ``accuracy``.
     """
 
     def __init__(self, stages: list[Stage], input_shape: tuple, input_name: str = "input",
@@ -139,10 +178,22 @@ class SpikingNetwork:
         self.input_name = input_name
         self.normalization = normalization
         self.granularity = granularity
+        self.notes: list[str] = []
+        self.readout_note: str | None = None
+        self.dropped_softmax: str | None = None
+        self.swapped_pooling: list[str] = []
+        self.pooling_change: dict | None = None
 
     def __repr__(self) -> str:
-        names = ", ".join(f"{s.name}({s.kind}{'+relu' if s.spiking else ''})" for s in self.stages)
-        return f"SpikingNetwork(input {self.input_shape} -> {names})"
+        def label(s: Stage) -> str:
+            if s.spiking:
+                return f"{s.name}({s.kind}+relu)"
+            if s.readout and s.activation == "relu":
+                return f"{s.name}({s.kind}, relu readout)"
+            return f"{s.name}({s.kind})"
+
+        text = f"SpikingNetwork(input {self.input_shape} -> {', '.join(map(label, self.stages))})"
+        return text if self.readout_note is None else f"{text}; readout: {self.readout_note}"
 
     @property
     def scales(self) -> dict[str, float | np.ndarray]:
@@ -163,6 +214,21 @@ class SpikingNetwork:
     def output_shape(self) -> tuple:
         """Shape of one output example."""
         return self.stages[-1].output_shape
+
+    @property
+    def readout_start(self) -> int:
+        """Index of the first readout stage (``len(stages)``: none).
+
+        The stages flagged ``readout`` by the conversion; in a network built by hand, without
+        flags, the last stage with weights when it has no neurons.
+        """
+        flagged = [i for i, s in enumerate(self.stages) if s.readout]
+        if flagged:
+            return flagged[0]
+        weighted = [i for i, s in enumerate(self.stages) if s.has_weights]
+        if weighted and not self.stages[weighted[-1]].spiking:
+            return weighted[-1]
+        return len(self.stages)
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``; KeyError listing the names otherwise."""
@@ -277,21 +343,22 @@ class SpikingNetwork:
             scale_in = s.scale
         return report
 
-    def normalization_report(self) -> pd.DataFrame:
+    def normalization_report(self) -> NormalizationReport:
         """Per layer: lambda, the largest activation, and the fraction above lambda.
 
         Returns
         -------
-        pandas.DataFrame
-            One row per stage, columns ``layer``, ``kind``, ``spiking``, ``scale`` (lambda),
-            ``max_activation`` (largest Keras activation on the calibration set),
-            ``fraction_above_scale`` (fraction of all activations above lambda: neurons that
-            will saturate at the maximum firing rate; NaN for layers without neurons, such as
-            the linear output, which cannot saturate), ``fraction_nonzero``. Without
-            normalization the statistic columns are NaN.
+        NormalizationReport
+            A pandas DataFrame, one row per stage, columns ``layer``, ``kind``, ``spiking``,
+            ``scale`` (lambda), ``max_activation`` (largest Keras activation on the calibration
+            set), ``fraction_above_scale`` (fraction of all activations above lambda: neurons
+            that will saturate at the maximum firing rate; NaN for layers without neurons, such
+            as the readout, which cannot saturate), ``fraction_nonzero``. Without normalization
+            the statistic columns are NaN. It prints whole: its ``repr`` is ``to_string()`` (no
+            ``...`` for columns that do not fit the console's width), followed by the readout
+            note when there is one (``.notes``). Selections and other derived frames are plain
+            DataFrames.
         """
-        import pandas as pd
-
         rows = []
         for s in self.stages:
             rows.append(dict(layer=s.name, kind=s.kind, spiking=s.spiking, scale=s.scale,
@@ -299,4 +366,26 @@ class SpikingNetwork:
                              fraction_above_scale=(s.stats.get("fraction_above", np.nan)
                                                    if s.spiking else np.nan),
                              fraction_nonzero=s.stats.get("fraction_nonzero", np.nan)))
-        return pd.DataFrame(rows)
+        report = NormalizationReport(rows)
+        report.notes = [] if self.readout_note is None else [f"readout: {self.readout_note}"]
+        return report
+
+
+class NormalizationReport(pd.DataFrame):
+    """A DataFrame that prints whole: its ``repr`` is ``to_string()``, then its ``notes``.
+
+    pandas shortens a wide frame with ``...`` at the console's width; this one never does.
+    Frames derived from it (selections, ``assign``, ``pd.concat``) are plain DataFrames.
+    """
+
+    _metadata = ["notes"]
+
+    @property
+    def _constructor(self) -> type:
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        return self.to_string() + "".join(f"\n{note}" for note in getattr(self, "notes", []))
+
+    def __str__(self) -> str:
+        return repr(self)

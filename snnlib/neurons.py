@@ -543,5 +543,7 @@ def scaled_forward(network: SpikingNetwork, x: np.ndarray, *,
             h = stage.linear(h)
             if stage.spiking:
                 h = scaled_rates(neuron_type, h, scales[stage.name])
+            else:
+                h = stage.activate(h)  # a rectified readout (no neurons) keeps its ReLU
         outputs.append(h)
     return np.concatenate(outputs)

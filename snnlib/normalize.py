@@ -9,10 +9,15 @@ Rules, applied stage by stage (see :mod:`snnlib.network`):
   ``W_l <- W_l * lambda_{l-1} / lambda_l``, ``b_l <- b_l / lambda_l``;
 - a stage without weights (average pooling, flatten, a separate ReLU): it cannot rescale, so it
   carries lambda through unchanged;
-- a linear (non-spiking) stage with weights, in particular the output readout: lambda = 1. Its
-  input weights absorb lambda_{l-1}, so its output stays in Keras units: the normalized network
-  computes the same logits as the Keras model (rate mode), not logits / lambda_out. Nothing
-  spikes there, so there is nothing to saturate.
+- a linear (non-spiking) stage with weights before the readout (a per-channel affine stage, kept
+  where batch normalization cannot be folded exactly): it carries lambda through too, its
+  weights unchanged and its bias divided by lambda_{l-1} (it is linear, so its output is the
+  Keras value divided by lambda_{l-1});
+- the readout (:attr:`snnlib.network.SpikingNetwork.readout_start`: the last stage with weights,
+  a ReLU output layer included, and the stages after it): lambda = 1. Its input weights absorb
+  lambda_{l-1}, so its output stays in Keras units: the normalized network computes the same
+  outputs as the Keras model (rate mode), not outputs / lambda_out. Nothing spikes there, so
+  there is nothing to saturate.
 
 ReLU is positively homogeneous (``relu(c z) = c relu(z)`` for c > 0), so in rate mode every
 spiking stage outputs exactly its Keras activation divided by lambda_l, and the predictions do
@@ -312,17 +317,17 @@ def compute_scales(network: SpikingNetwork, activations: dict, *,
         layer name -> lambda (float).
     """
     rule = get_rule(method, percentile=percentile, include_zeros=include_zeros)
-    scales, previous = {}, 1.0
-    for stage in network.stages:
-        if not stage.has_weights:
-            scale = previous
-        elif stage.spiking:
+    scales, previous, readout = {}, 1.0, network.readout_start
+    for index, stage in enumerate(network.stages):
+        if stage.spiking and stage.has_weights:
             try:
                 scale = rule.scale(activations[stage.name])
             except ValueError as err:
                 raise ValueError(f"layer {stage.name!r}: {err}") from None
-        else:
+        elif index >= readout:
             scale = 1.0
+        else:
+            scale = previous
         scales[stage.name] = previous = scale
     return scales
 
@@ -499,12 +504,21 @@ def calibrate(network: SpikingNetwork, calibration: np.ndarray,
 
     scales: dict[str, float | np.ndarray] = {}
     previous: float | np.ndarray = 1.0
+    readout = network.readout_start
     for i, stage in enumerate(network.stages):
         if i in own:
             values = lambdas[i]
             scale = float(values[0]) if granularity == "layer" else values
+        elif i >= readout:
+            scale = 1.0  # the readout keeps Keras units (see the module's rules)
         elif stage.has_weights:
-            scale = 1.0
+            # a linear stage before the readout (an affine stage kept from a batch
+            # normalization): it carries lambda through, its bias divided by it
+            if np.ndim(previous) != 0:
+                raise ValueError(f"channel-wise normalization cannot carry per-channel lambdas "
+                                 f"through the affine stage {stage.name!r}; use "
+                                 "granularity='layer'")
+            scale = previous
         else:
             scale = carry(previous, stage)
         scales[stage.name] = previous = scale

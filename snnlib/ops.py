@@ -12,7 +12,9 @@ and knows everything the rest of the library asks about it:
 - :meth:`Op.sparse`: how it appears to the event-driven engine, a linear map computed from the
   spikes alone (None: that engine cannot use it, and the dense engine runs instead);
 - :attr:`Op.arithmetic`: False for ops that only move elements (reshape, identity), which cost
-  no operations and pass spikes through unchanged.
+  no operations and pass spikes through unchanged;
+- :attr:`Op.one_to_one`: each input element reaches exactly one output element (reshape,
+  identity, a per-channel affine map), so counting connections through it needs no geometry.
 
 Adding a layer type = one op class here (or in your code) + one converter registered with
 :func:`snnlib.convert.register` (see the README, "Extending snnlib"). Everything is NumPy,
@@ -81,12 +83,15 @@ class Op:
     spatial : bool
         Acts on (h, w, c) inputs the same way in every channel, so that fan-outs through it can
         be counted position by position (:meth:`spatial_reach`).
+    one_to_one : bool
+        Each input element reaches exactly one output element (any input shape).
     """
 
     kind: ClassVar[str] = "op"
     arithmetic: ClassVar[bool] = True
     all_to_all: ClassVar[bool] = False
     spatial: ClassVar[bool] = False
+    one_to_one: ClassVar[bool] = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must define __call__ (its forward pass)")
@@ -221,6 +226,7 @@ class ReshapeOp(Op):
 
     kind: ClassVar[str] = "flatten"
     arithmetic: ClassVar[bool] = False
+    one_to_one: ClassVar[bool] = True
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return x.reshape((x.shape[0],) + tuple(self.shape))
@@ -237,6 +243,7 @@ class IdentityOp(Op):
     kind: ClassVar[str] = "identity"
     arithmetic: ClassVar[bool] = False
     spatial: ClassVar[bool] = True
+    one_to_one: ClassVar[bool] = True
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return x
@@ -247,6 +254,89 @@ class IdentityOp(Op):
 
     def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
         return probe
+
+
+@dataclass
+class ReshapeLayerOp(ReshapeOp):
+    """A Keras ``Reshape`` layer: like :class:`ReshapeOp` (C order, no arithmetic)."""
+
+    kind: ClassVar[str] = "reshape"
+
+
+@dataclass
+class AffineOp(Op):
+    """``x * kernel`` elementwise, the kernel broadcast over the last (channel) axis.
+
+    With the stage's bias this is a per-channel affine map ``scale * x + shift``: inference-mode
+    BatchNormalization (``gamma / sqrt(var + eps)``, ``beta - mean * gamma / sqrt(var + eps)``)
+    or ``Rescaling`` (``scale``, ``offset``) where it cannot be folded exactly into the weights
+    of a neighbouring layer. It has no neurons and no sparse form: spikes that reach it leave it
+    as analog values, and the event-driven engine does not run it (``method="auto"`` then uses
+    the dense engine). Normalization carries lambda through it (its bias is divided by the
+    lambda of its input; see :mod:`snnlib.normalize`).
+    """
+
+    kernel: np.ndarray
+
+    kind: ClassVar[str] = "affine"
+    spatial: ClassVar[bool] = True
+    one_to_one: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x * self.kernel.astype(x.dtype, copy=False)
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """One multiplication per element."""
+        return np.ones(input_shape, dtype=np.int64)
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return probe
+
+
+@dataclass
+class ZeroPad2DOp(Op):
+    """``ZeroPadding2D``: zeros around each (h, w, c) example, ``((top, bottom), (left, right))``.
+
+    It only moves elements (:meth:`macs` is 0), but to other positions, so spikes do not pass
+    through it unchanged: it keeps ``arithmetic = True`` (the event-driven engine, which passes
+    spikes through non-arithmetic ops index for index, then leaves it to the dense engine).
+    """
+
+    padding: tuple
+
+    kind: ClassVar[str] = "zeropad2d"
+    spatial: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        (top, bottom), (left, right) = self.padding
+        return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Each element moves to one place."""
+        return np.ones(input_shape, dtype=np.int64)
+
+    def macs(self, input_shape: tuple) -> int:
+        """No operations: padding only moves elements."""
+        return 0
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return self(probe)
+
+
+@dataclass
+class GlobalAvgPool2DOp(Op):
+    """``GlobalAveragePooling2D``: the mean over height and width, per channel."""
+
+    keepdims: bool = False
+
+    kind: ClassVar[str] = "globalavgpool2d"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x.mean(axis=(1, 2), keepdims=self.keepdims)
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Each element is added once (into its channel's mean)."""
+        return np.ones(input_shape, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ With the default neuron (``neuron="spiking_relu"``) configured like NengoDL
 - a synapse ``tau`` is a :class:`snnlib.synapses.Lowpass` (``nengo.Lowpass(tau)`` with a
   zero-order hold) on every connection out of a spiking layer; as in Nengo, the next layer
   reads its value before the step's update, so a synapse also delays the signal by one step;
-- the linear output layer is a non-spiking readout of the last spiking layer.
+- the output layer is a non-spiking readout of the last spiking layer (a ReLU output layer
+  applies its ReLU to the readout at every step, as Keras does).
 
 Two engines give the same spikes (``method=``): the *dense* engine updates every neuron and
 computes every linear operation at each step, vectorized over the batch and the neurons; the
@@ -608,7 +609,7 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
                                strict=True):
             if stage is not stages[first]:
                 h = stage.linear(h)
-            h = neurons[name].step(h, t) if name in neurons else h
+            h = neurons[name].step(h, t) if name in neurons else stage.activate(h)
         output[:, t] = h.reshape(len(x), -1)
     _check_counts(neurons, output, n_steps=n_steps, dtype=dtype)
     counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
@@ -662,9 +663,9 @@ def _check_counts(neurons: dict, output: np.ndarray, *, n_steps: int, dtype: np.
 
 
 def _prefix(stages: list[Stage], first: int, h: np.ndarray) -> np.ndarray:
-    """Run the linear stages before the first spiking one, then that one's input current."""
+    """Run the stages before the first spiking one, then that one's input current."""
     for stage in stages[:first]:
-        h = stage.linear(h)
+        h = stage.rates(h)  # no neurons: linear, or a rectified readout
     return stages[first].linear(h) if first < len(stages) else h
 
 

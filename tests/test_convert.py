@@ -106,23 +106,15 @@ def test_custom_layer_is_rejected():
             return 2 * x
 
     model = chain((4,), layers.Dense(3, name="d"), Doubler(name="twice"))
-    # an unknown layer type fails by name and type
-    with pytest.raises(ConversionError, match="'twice' \\(Doubler\\)"):
+    # an unknown layer type fails by type and name
+    with pytest.raises(ConversionError, match="Doubler 'twice'"):
         convert(model)
 
 
 def test_channels_first_is_rejected():
     model = chain((1, 8, 8), layers.Conv2D(2, 3, data_format="channels_first", name="cf"))
-    # channels_first is named as unsupported
-    with pytest.raises(ConversionError, match="channels_first"):
-        convert(model)
-
-
-def test_batchnorm_after_relu_is_rejected():
-    model = chain((6,), layers.Dense(3, activation="relu", name="d"),
-                  layers.BatchNormalization(name="bn"))
-    # folding needs a linear layer before the batch normalization
-    with pytest.raises(ConversionError, match="'bn'.*folded"):
+    # channels_first is named as unsupported, with the fix
+    with pytest.raises(ConversionError, match="Conv2D 'cf'.*channels_first.*channels_last"):
         convert(model)
 
 
@@ -135,8 +127,9 @@ def test_two_inputs_and_branches_are_rejected():
     inp = tf.keras.Input((4,))
     h = layers.Dense(3, name="d")(inp)
     branchy = tf.keras.Model(inp, layers.Add(name="merge")([h, layers.Dense(3)(h)]))
-    # a merge of two branches names the merging layer
-    with pytest.raises(ConversionError, match="'merge'.*simple chains"):
+    # a merge of two branches names the merging layer, why, and what to do
+    with pytest.raises(ConversionError, match="Add 'merge': a residual connection.*chain of "
+                       "stages.*nengo_dl.Converter"):
         convert(branchy)
 
 
@@ -263,3 +256,351 @@ def test_custom_converter_registered_before_the_first_convert():
     # 8 threads (the built-ins are registered at import, so neither disables the other)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ok ['dense', 'double', 'dense']" in done.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# check(): every problem at once, each with its fix
+# --------------------------------------------------------------------------------------------
+
+def test_check_lists_every_problem_with_its_fix():
+    from snnlib.convert import check
+
+    model = tf.keras.Sequential([
+        layers.InputLayer((12, 12, 1)),
+        layers.Conv2D(4, 3, activation="relu", name="c"),
+        layers.MaxPooling2D(2, name="pool0"),
+        layers.Conv2D(4, 3, activation=tf.nn.leaky_relu, name="lk"),
+        layers.LeakyReLU(name="lrelu"),
+        layers.ReLU(max_value=6, name="r6"),
+        layers.UpSampling2D(name="up"),
+        layers.Flatten(name="flat"),
+        layers.Dense(5, activation="elu", name="el"),
+        layers.Dense(3, activation="softmax", name="out"),
+    ])
+    report = check(model)
+    # every layer that will not convert is listed, in model order, not only the first
+    assert not report.ok
+    assert [p.name for p in report.problems] == ["pool0", "lk", "lrelu", "r6", "up", "el"]
+    text = str(report)
+    # each with its fix
+    for fix in ("max_to_avg_pool=True", "AveragePooling2D and retrain",
+                "negative rates need negative spikes; use ReLU and retrain",
+                "clipped ReLU (max_value=6", "@snnlib.convert.register(UpSampling2D)",
+                "'Extending snnlib'"):
+        assert fix in text, fix
+    # the softmax is not a problem: the report says what conversion does with it
+    assert "softmax of 'out' is dropped" in text and "argmax" in text
+    # convert raises with the same full list
+    with pytest.raises(ConversionError) as info:
+        convert(model)
+    assert str(info.value) == text and len(info.value.problems) == 6
+
+
+def test_check_of_a_model_that_converts():
+    from snnlib.convert import check
+
+    model = chain((6, 6, 1), layers.Conv2D(3, 3, name="conv"), layers.BatchNormalization(
+        name="bn"), layers.ReLU(name="relu"), layers.Flatten(name="flat"),
+        layers.Dense(2, name="out"))
+    report = check(model)
+    # no problem, and the notes say what the conversion does with the batch normalization
+    assert report.ok and report.problems == []
+    assert str(report).startswith("Model") and "converts" in str(report)
+    assert "'bn' is folded into the weights of 'conv' before it" in str(report)
+
+
+def test_subclassed_model_is_a_clear_error():
+    class Net(tf.keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.hidden = layers.Dense(4, activation="relu")
+            self.out = layers.Dense(2)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    model = Net()
+    model(np.zeros((1, 3), np.float32))
+    # not a TypeError from deep inside: a ConversionError that says what to do
+    with pytest.raises(ConversionError, match="subclassed Keras model.*Sequential or "
+                       "functional.*set_weights"):
+        convert(model)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: layers.ELU(name="e"), ["ELU 'e'", "negative", "ReLU and retrain"]),
+    (lambda: layers.PReLU(name="p"), ["PReLU 'p'", "negative spikes"]),
+    (lambda: layers.Activation("relu6", name="a6") if hasattr(tf.keras.activations, "relu6")
+     else layers.Activation(tf.nn.relu6, name="a6"), ["'a6'", "relu6", "clipped"]),
+    (lambda: layers.Activation("swish", name="sw"), ["'sw'", "swish", "use ReLU"]),
+    (lambda: layers.Activation("softmax", name="sm"), ["'sm'", "softmax inside"]),
+    (lambda: layers.Conv2D(2, 3, dilation_rate=2, name="dil"), ["'dil'", "dilated"]),
+])
+def test_refused_settings_have_a_fix(make, words):
+    model = chain((8, 8, 1), layers.Conv2D(2, 3, name="c"), make(), layers.Flatten(),
+                  layers.Dense(2, name="out"))
+    with pytest.raises(ConversionError) as info:
+        convert(model)
+    for word in words:
+        assert word in str(info.value), word
+
+
+# --------------------------------------------------------------------------------------------
+# Batch normalization wherever it sits, Rescaling, Reshape, ZeroPadding2D, global pooling
+# --------------------------------------------------------------------------------------------
+
+def randomize_batch_norms(model, rng):
+    """Give every BatchNormalization random statistics (Keras starts them at the identity)."""
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 2, c), rng.normal(size=c), rng.normal(size=c),
+                               rng.uniform(0.5, 2, c)])
+    return model
+
+
+def batch_norm_everywhere(rng):
+    """BN at the input, after ReLUs before "same" and "valid" convolutions, before a flatten,
+    on a dense layer's output after its ReLU, and before a ReLU."""
+    model = chain(
+        (10, 10, 2),
+        layers.BatchNormalization(name="bn_in"),
+        layers.Conv2D(4, 3, padding="same", activation="relu", name="c0"),
+        layers.BatchNormalization(name="bn_same"),
+        layers.Conv2D(4, 3, padding="same", activation="relu", name="c1"),
+        layers.BatchNormalization(name="bn_valid"),
+        layers.Conv2D(4, 3, name="c2"),
+        layers.BatchNormalization(name="bn_linear"),
+        layers.ReLU(name="r2"),
+        layers.BatchNormalization(name="bn_flat"),
+        layers.Flatten(name="flat"),
+        layers.Dense(6, activation="relu", name="d0"),
+        layers.BatchNormalization(name="bn_1d"),
+        layers.Dense(3, name="out"),
+    )
+    return randomize_batch_norms(model, rng)
+
+
+def test_batch_norm_wherever_it_sits_is_exact(rng):
+    model = batch_norm_everywhere(rng)
+    x = rng.random((6, 10, 10, 2)).astype(np.float32)
+    network = convert(model)
+    notes = "\n".join(network.notes)
+    # folded into the layer before (a linear convolution) or after (a "valid" convolution, a
+    # dense layer through a flatten, a dense layer) where that is exact ...
+    assert "'bn_linear' is folded into the weights of 'c2' before it" in notes
+    for name, target in (("bn_valid", "c2"), ("bn_flat", "d0"), ("bn_1d", "out")):
+        assert f"'{name}' is folded into the weights of '{target}' after it" in notes
+    # ... and kept as an affine stage where a "same" padding would pad its output with zeros
+    assert [s.name for s in network.stages if s.kind == "affine"] == ["bn_in", "bn_same"]
+    assert "pads its output with zeros" in notes
+    # rate mode reproduces Keras, before and after normalization (the affine stage carries
+    # lambda: its bias is divided by the lambda of its input)
+    assert verify(network, model, x) < 1e-5
+    normalized = convert(model, calibration=x, normalization="percentile")
+    assert verify(normalized, model, x) < 1e-5
+    assert normalized.scales["bn_same"] == normalized.scales["c0"] != 1.0
+    affine = normalized.stage("bn_same")
+    np.testing.assert_allclose(affine.bias, affine.bias_original / normalized.scales["c0"],
+                               rtol=1e-6)
+
+
+def test_affine_stage_runs_on_the_dense_engine(rng):
+    from snnlib import simulate
+
+    model = batch_norm_everywhere(rng)
+    x = rng.random((4, 10, 10, 2)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    options = dict(n_steps=20, scale_firing_rates=300, dtype=np.float64)
+    # the event-driven engine refuses the affine stage between spiking layers, clearly ...
+    with pytest.raises(ValueError, match="'bn_same' \\(affine\\) has no sparse form"):
+        simulate(network, x, method="event", **options)
+    # ... and "auto" runs the dense engine instead
+    auto = simulate(network, x, **options)
+    dense = simulate(network, x, method="dense", **options)
+    np.testing.assert_array_equal(auto.output, dense.output)
+
+
+@pytest.mark.parametrize("index, bad", [(3, -0.5), (3, np.nan), (0, np.inf)])
+def test_batch_norm_with_bad_statistics_is_a_clear_error(rng, index, bad):
+    model = chain((6,), layers.Dense(3, name="d"), layers.BatchNormalization(name="bn"),
+                  layers.Dense(2, name="out"))
+    weights = model.get_layer("bn").get_weights()
+    weights[index] = weights[index].copy()
+    weights[index][1] = bad
+    model.get_layer("bn").set_weights(weights)
+    # a ConversionError naming the layer, never NaN weights
+    with pytest.raises(ConversionError, match="BatchNormalization 'bn': .*(variance is negative"
+                       "|NaN or infinite)"):
+        convert(model)
+
+
+def test_rescaling_zero_padding_reshape_global_pooling(rng):
+    model = chain(
+        (8, 8, 1),
+        layers.Rescaling(1 / 255, offset=-0.5, name="scale"),
+        layers.Conv2D(4, 3, padding="same", activation="relu", name="c0"),
+        layers.ZeroPadding2D(((1, 2), (0, 1)), name="pad"),
+        layers.Conv2D(6, 3, activation="relu", name="c1"),
+        layers.Reshape((9 * 7, 6), name="reshape"),
+        layers.Reshape((9, 7, 6), name="back"),
+        layers.GlobalAveragePooling2D(name="gap"),
+        layers.Dense(3, name="out"),
+    )
+    pixels = rng.uniform(0, 255, (5, 8, 8, 1)).astype(np.float32)
+    network = convert(model)
+    # each is a stage of its own (the rescaling with an offset cannot be folded into a
+    # "same" convolution) and rate mode reproduces Keras
+    assert [s.kind for s in network.stages] == ["affine", "conv2d", "zeropad2d", "conv2d",
+                                                "reshape", "reshape", "globalavgpool2d",
+                                                "dense"]
+    assert verify(network, model, pixels) < 1e-4
+    normalized = convert(model, calibration=pixels, normalization="percentile")
+    assert verify(normalized, model, pixels) < 1e-4
+    # connections and operations are counted through the new ops
+    from snnlib import ann_operations, fan_out
+
+    assert ann_operations(network, by_layer=True)["pad"] == 0
+    assert fan_out(network, "c0").sum() > 0
+
+
+def test_rescaling_without_offset_folds_into_the_first_layer(rng):
+    model = chain((8, 8, 1), layers.Rescaling(1 / 255, name="scale"),
+                  layers.Conv2D(4, 3, padding="same", activation="relu", name="c0"),
+                  layers.Flatten(), layers.Dense(3, name="out"))
+    network = convert(model)
+    # exact even with "same" padding: zeros stay zeros
+    assert network.stages[0].keras_layers == ["scale", "c0"]
+    assert verify(network, model, rng.uniform(0, 255, (4, 8, 8, 1)).astype(np.float32)) < 1e-4
+
+
+# --------------------------------------------------------------------------------------------
+# The readout: a final softmax, a ReLU output layer; max pooling swapped on request
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head", ["dense", "activation", "layer"])
+def test_final_softmax_becomes_a_linear_readout(rng, head):
+    extra = {"dense": [], "activation": [layers.Activation("softmax", name="probs")],
+             "layer": [layers.Softmax(name="probs")]}[head]
+    model = chain((6,), layers.Dense(8, activation="relu", name="h"),
+                  layers.Dense(4, activation="softmax" if head == "dense" else None, name="out"),
+                  *extra)
+    x = rng.random((10, 6)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="percentile")
+    # the softmax is dropped: the network outputs the logits, and says so
+    assert network.dropped_softmax == ("out" if head == "dense" else "probs")
+    assert "softmax is dropped" in network.readout_note and "readout" in repr(network)
+    assert "softmax is dropped" in repr(network.normalization_report())
+    # verify compares with the Keras logits; the predicted class is the same
+    assert verify(network, model, x) < 1e-5
+    np.testing.assert_array_equal(network.forward(x).argmax(1),
+                                  model.predict(x, verbose=0).argmax(1))
+
+
+def test_softmax_inside_the_network_is_refused():
+    model = chain((6,), layers.Dense(8, activation="softmax", name="mid"),
+                  layers.Dense(4, name="out"))
+    with pytest.raises(ConversionError, match="Dense 'mid'.*softmax inside the network"):
+        convert(model)
+
+
+def test_verify_hints_at_a_leftover_softmax(rng):
+    model = chain((6,), layers.Dense(8, activation="relu", name="h"),
+                  layers.Dense(4, activation="softmax", name="out"))
+    x = rng.random((10, 6)).astype(np.float32)
+    model.predict(x, verbose=0)
+    # the forum's attempt: make the output linear by hand; Keras keeps applying the softmax
+    model.get_layer("out").activation = tf.keras.activations.linear
+    network = convert(model)
+    assert network.dropped_softmax is None
+    with pytest.raises(ValueError, match="still applies a softmax.*compiled predict"):
+        verify(network, model, x)
+
+
+def test_relu_output_layer_is_a_readout_with_lambda_one(dense_model, rng):
+    model = chain((6, 6, 1), layers.Flatten(name="flat"),
+                  layers.Dense(16, activation="relu", name="hidden"),
+                  layers.Dense(4, activation="relu", name="out"))
+    x = rng.random((20, 6, 6, 1)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="percentile")
+    # the ReLU output layer has no neurons and is not normalized ...
+    assert network.spiking_layers == ["hidden"] and network.scales["out"] == 1.0
+    assert network.stage("out").readout and "ReLU of 'out'" in network.readout_note
+    # ... so rate mode reproduces Keras after normalization (the issue: off by 13.3)
+    assert verify(network, model, x) < 1e-5
+    from snnlib import simulate
+
+    options = dict(n_steps=30, scale_firing_rates=500, dtype=np.float64)
+    result = simulate(network, x, **options)
+    # its ReLU is applied to the readout at every step; both engines agree (auto: dense)
+    assert result.output.min() >= 0
+    dense = simulate(network, x, method="dense", **options)
+    np.testing.assert_array_equal(result.output, dense.output)
+    with pytest.raises(ValueError, match="rectified readout"):
+        simulate(network, x, method="event", **options)
+
+
+def test_max_to_avg_pool_warns_and_reports_the_change(rng):
+    model = chain((8, 8, 1), layers.Conv2D(4, 3, activation="relu", name="c"),
+                  layers.MaxPooling2D(2, name="pool"), layers.Flatten(name="flat"),
+                  layers.Dense(3, activation="softmax", name="out"))
+    x = rng.random((40, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    # refused by default, with the option named
+    with pytest.raises(ConversionError, match="max_to_avg_pool=True"):
+        convert(model)
+    # opt-in: a warning with the rate-mode change of the predictions, also on the network
+    with pytest.warns(UserWarning, match="predicted class changes for .* of 40 examples.*"
+                      "accuracy"):
+        network = convert(model, calibration=x, normalization="max", max_to_avg_pool=True, y=y)
+    change = network.pooling_change
+    keras = model.predict(x, verbose=0).argmax(1)
+    assert change["changed"] == np.mean(network.forward(x).argmax(1) != keras)
+    assert change["keras_accuracy"] == np.mean(keras == y)
+    assert network.swapped_pooling == ["pool"] and network.stage("pool").kind == "avgpool2d"
+    # verify compares with the same swap in Keras (and the logits), and says so when it fails
+    assert verify(network, model, x) < 1e-5
+    network.stage("out").bias = network.stage("out").bias + 1
+    with pytest.raises(ValueError, match="average instead of max pooling in 'pool'"):
+        verify(network, model, x)
+    # without data, the warning says how to measure the change
+    with pytest.warns(UserWarning, match="pass calibration= or x="):
+        convert(model, max_to_avg_pool=True)
+
+
+def test_normalization_report_prints_whole(convnet, mnist):
+    import pandas as pd
+
+    (x_train, _), _ = mnist
+    network = convert(convnet, calibration=x_train[:50], normalization="percentile")
+    report = network.normalization_report()
+    with pd.option_context("display.width", 40, "display.max_columns", 3):
+        text = repr(report)
+    # every column printed, no "..." even at a narrow console width
+    assert "..." not in text
+    for column in report.columns:
+        assert column in text
+    # derived frames are plain DataFrames
+    assert type(report[report["spiking"]]) is pd.DataFrame
+
+
+def test_docstrings_list_the_supported_layers():
+    from snnlib.convert import check, supported_layers
+
+    # built from the registry at import
+    for function in (check, convert):
+        assert supported_layers() in function.__doc__
+        assert "Rescaling" in function.__doc__ and "{supported}" not in function.__doc__
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_normalization_layer_is_an_affine_map(rng, invert):
+    model = chain((6, 6, 2), layers.Normalization(mean=[0.4, 0.6], variance=[0.04, 0.09],
+                                                  invert=invert, name="norm"),
+                  layers.Conv2D(3, 3, padding="same", activation="relu", name="c"),
+                  layers.Flatten(), layers.Dense(2, name="out"))
+    x = rng.random((5, 6, 6, 2)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="percentile")
+    # (x - mean) / std before a "same" convolution: an affine stage, exact in rate mode
+    assert network.stages[0].kind == "affine"
+    assert verify(network, model, x) < 1e-4

@@ -83,3 +83,28 @@ def test_nengo_dl_copies_keras_weights(dense_model):
                 and isinstance(c.transform, nengo.transforms.Dense))
     # nengo_dl's connection transform is the Keras kernel (transposed), unchanged
     np.testing.assert_array_equal(conn.transform.init, kernel.T)
+
+
+def test_batch_norm_and_activation_layers_with_nengo_dl(rng):
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((8, 8, 1))
+    x = layers.BatchNormalization(name="bn0")(layers.Conv2D(4, 3, name="conv0")(inp))
+    x = layers.Activation("relu", name="relu0")(x)
+    model = tf.keras.Model(inp, layers.Dense(3, name="out")(layers.Flatten()(x)))
+    model.get_layer("bn0").set_weights([rng.uniform(0.5, 2, 4), 0.3 * rng.normal(size=4),
+                                        0.3 * rng.normal(size=4), rng.uniform(0.5, 2, 4)])
+    calibration = rng.random((50, 8, 8, 1)).astype(np.float32)
+    scales = nengo_scale_firing_rates(model, calibration, max_rate=400.0)
+    # the dict is keyed by the separate Activation layer that owns the neurons
+    assert [layer.name for layer in scales] == ["relu0"]
+    converter = build_nengo_converter(model, scale_firing_rates=scales, inference_only=True)
+    reference = run_nengo(converter, calibration[:4], n_steps=N_STEPS)
+    network = convert(model, calibration=calibration, normalization="percentile")
+    ours = simulate(network, calibration[:4], n_steps=N_STEPS, scale_firing_rates=400.0,
+                    dtype=np.float64).output
+    # NengoDL with inference_only=True runs the batch normalization snnlib folds: same spikes
+    assert np.abs(reference).max() > 0.1
+    np.testing.assert_allclose(ours, reference, atol=1e-9, rtol=1e-9)
