@@ -9,9 +9,11 @@ penalty written as a Keras *activity regularizer*, so that the model stays an or
     penalty = strength * mean over neurons of (scale * a - target_rate)**2
 
 where ``a`` is the layer's ReLU activation and ``scale`` the ``scale_firing_rates`` the network
-will be simulated with, so ``scale * a`` is the neuron's firing rate in Hz. Neurons that the ReLU
-silences get no gradient from it (the ReLU's derivative is 0 there): the penalty moves the active
-neurons' rates towards the target and leaves the silent ones silent.
+will be simulated with, so ``scale * a`` is the neuron's firing rate in Hz. A neuron that the
+ReLU silences on an example gets no gradient of its own from it (the ReLU's derivative is 0
+there), but a convolution's kernel is shared by every position: the gradient from the active
+positions changes the kernel, and so the inputs of the silent ones, some of which switch on
+(chapter 7 measures the fraction of active neurons rising in both layers).
 
 :func:`match_spike_budget` finds the ``scale_firing_rates`` that gives a network a given number of
 spikes per example, so that two networks can be compared at equal spike budgets (spikes are
