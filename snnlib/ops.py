@@ -117,6 +117,15 @@ class Op:
         """The op as the event-driven engine computes it from spikes (None: not supported)."""
         return None
 
+    def sparse_events(self, input_shape: tuple, output_shape: tuple) -> SparseEvents | None:
+        """The op as a map of sparse events to sparse events, for an op without weights that
+        sits between a spiking layer and the next weighted op (None: not supported).
+
+        Ops that only move elements in C order (reshape, identity) pass events on unchanged;
+        average pooling maps each event to the pooled cells it falls in.
+        """
+        return None if self.arithmetic else SparseEvents(input_shape, output_shape)
+
     def with_kernel(self, kernel: np.ndarray) -> Op:
         """A copy with another kernel (normalization, precision); only for ops with a kernel."""
         if not hasattr(self, "kernel"):
@@ -212,6 +221,9 @@ class AvgPool2DOp(Op):
     def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
         return self(probe)
 
+    def sparse_events(self, input_shape: tuple, output_shape: tuple) -> SparsePool:
+        return SparsePool(self, input_shape, output_shape)
+
 
 @dataclass
 class ReshapeOp(Op):
@@ -279,6 +291,59 @@ class SparseLinear:
         x[flat] = values
         x = x.reshape((batch,) + self.input_shape)
         return self.op(x).reshape(batch, -1)
+
+
+class SparseEvents:
+    """An op without weights on events: (flat, values) of its input -> those of its output.
+
+    ``flat`` indexes the whole batch (example * size + element, C order). This base class
+    passes the events on unchanged (an op that only reshapes in C order); events stay ordered
+    by example, as the sparse products (:class:`SparseLinear`) expect.
+    """
+
+    def __init__(self, input_shape: tuple, output_shape: tuple) -> None:
+        self.in_size = int(np.prod(input_shape))
+        self.out_size = int(np.prod(output_shape))
+
+    def __call__(self, flat: np.ndarray, values: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        return flat, values
+
+
+class SparsePool(SparseEvents):
+    """Average pooling of events: each event goes to every pooled cell whose window holds it,
+    with weight 1 / (cells counted in that window); events outside every window are dropped.
+
+    The output events may repeat a cell (the sparse products add them up).
+    """
+
+    def __init__(self, op: AvgPool2DOp, input_shape: tuple, output_shape: tuple) -> None:
+        super().__init__(input_shape, output_shape)
+        h, w, c = input_shape
+        oh, ow = output_shape[:2]
+        # the pooling of one-hot images, one per input position (single channel): column j of
+        # row i is the weight of input position i in output position j
+        probe = np.eye(h * w).reshape(h * w, h, w, 1)
+        weights = op(probe).reshape(h * w, oh * ow)
+        n_targets = (weights > 0).sum(axis=1)
+        width = max(int(n_targets.max()), 1)
+        order = np.argsort(weights <= 0, axis=1, kind="stable")[:, :width]
+        self.targets = order  # (h * w, width) output positions
+        self.weights = np.take_along_axis(weights, order, axis=1)  # 0 where no target
+        self.c, self.n_pos_out = c, oh * ow
+        self.simple = width == 1  # at most one target per input (tiling windows)
+
+    def __call__(self, flat: np.ndarray, values: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        example, j = np.divmod(flat, self.in_size)
+        pos, c = np.divmod(j, self.c)
+        weight = self.weights[pos].astype(values.dtype, copy=False)
+        out = (example[:, None] * self.n_pos_out + self.targets[pos]) * self.c + c[:, None]
+        keep = weight != 0
+        if self.simple:
+            keep = keep[:, 0]
+            return out[keep, 0], values[keep] * weight[keep, 0]
+        return out[keep], (values[:, None] * weight)[keep]
 
 
 class SparseDense(SparseLinear):
