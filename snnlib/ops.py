@@ -206,6 +206,16 @@ class AvgPool2DOp(Op):
     spatial: ClassVar[bool] = True
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        if self.padding == "valid" and (ph, pw) == (sh, sw):
+            # windows that tile the input: a reshape, faster than sliding windows
+            oh, ow = x.shape[1] // ph, x.shape[2] // pw
+            total = x[:, 0:oh * ph:ph, 0:ow * pw:pw].copy()
+            for dy in range(ph):
+                for dx in range(pw):
+                    if dy or dx:
+                        total += x[:, dy:oh * ph:ph, dx:ow * pw:pw]
+            return total / np.prod(self.pool_size)
         windows = _windows(x, self.pool_size, self.strides, self.padding)
         total = windows.sum(axis=(-2, -1))
         if self.padding == "valid":
