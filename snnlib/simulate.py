@@ -182,12 +182,14 @@ class LayerState:
             self.voltage = initial_voltage.astype(dtype)  # a copy: drawn voltages, sliced
         else:
             self.voltage = np.full(shape, initial_voltage, dtype=dtype)
+        self.state = model.initial_state(shape, dtype)  # e.g. LIF's refractory times
         # counts in floating point (exact below 2**24 spikes per neuron) avoid a cast per step
         self.counts = np.zeros(shape, dtype=dtype)
         self.drive = np.empty(shape, dtype=dtype)
         self.n = np.empty(shape, dtype=dtype)
-        # amplitude 1 / gain, computed as nengo does: (amplitude / dt) * n
-        self.out_scale = (1.0 / gain) / dt
+        # amplitude / gain (nengo_dl divides the amplitude by the scale), computed as nengo
+        # does: (amplitude / dt) * n
+        self.out_scale = (model.amplitude / gain) / dt
         self.filtered = np.zeros(shape, dtype=dtype) if synapse is not None else None
         self.spikes = np.zeros((shape[0], n_steps) + shape[1:], np.int32) if record else None
 
@@ -196,7 +198,7 @@ class LayerState:
         # in-place arithmetic on preallocated buffers: this is the simulator's inner loop
         n = self.n
         self.model.step(self.voltage, current, gain=self.gain, dt=self.dt, drive=self.drive,
-                        spikes=n)
+                        spikes=n, state=self.state)
         self.counts += n
         if self.spikes is not None:
             self.spikes[:, t] = n
@@ -295,7 +297,7 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
     unknown = [name for name in record_spikes if name not in scales]
     if unknown:
         raise ValueError(f"record_spikes names {unknown}, not spiking layers {list(scales)}")
-    segments = _engine(network, method, input, initial_voltage)
+    segments = _engine(network, method, input, initial_voltage, model)
     rng = np.random.default_rng(seed)
     options = dict(n_steps=n_steps, dt=dt, scales=scales,
                    synapse=None if synapse is None else Lowpass(synapse, dt), model=model,
@@ -311,7 +313,7 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
 
 
 def _engine(network: SpikingNetwork, method: str, input: str,
-            initial_voltage: float | str) -> list | None:
+            initial_voltage: float | str, model: NeuronModel) -> list | None:
     """The event-driven engine's plan (its segments), or None for the dense engine.
 
     Raises a ValueError saying why when ``method="event"`` cannot apply.
@@ -319,7 +321,9 @@ def _engine(network: SpikingNetwork, method: str, input: str,
     if method == "dense":
         return None
     reason = None
-    if input != "constant":
+    if model.event_driven_unsupported:
+        reason = model.event_driven_unsupported
+    elif input != "constant":
         reason = (f"input={input!r} changes at every step; it needs a constant input "
                   "(input='constant')")
     elif initial_voltage != "uniform" and initial_voltage < 0:
