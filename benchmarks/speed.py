@@ -1,6 +1,10 @@
 """Speed: images x steps per second of snnlib.simulate vs NengoDL vs T Keras forward passes.
 
-Run: ``.venv/bin/python benchmarks/speed.py [--batch 200] [--steps 32] [--repeats 3]``.
+Run: ``.venv/bin/python benchmarks/speed.py [--batch 200] [--steps 32] [--repeats 3]``;
+``--model deep`` times the deeper network (:func:`snnlib.load_pretrained_deep_convnet`,
+percentile 99.9, one spike per step, initial voltage 0.5, float32) with each engine, at the
+book's setting (scale 1000) and at a low rate (scale 100), as seconds per 1,000 images x 128
+steps (measured on ``--batch`` images x ``--steps`` steps, default 200 x 128).
 All timings are taken in this one process, best of ``--repeats``, after a warm-up; the ratios
 (not the absolute numbers) are the result, since the machine may be shared.
 """
@@ -23,15 +27,56 @@ def best_time(function, repeats):
     return min(times)
 
 
+def deep(args):
+    """The deeper network's table (text)."""
+    from snnlib import convert, load_mnist, load_pretrained_deep_convnet, simulate
+
+    model = load_pretrained_deep_convnet()
+    (x_train, _), (x_test, _) = load_mnist()
+    x = x_test[:args.batch]
+    steps = args.steps or 128
+    network = convert(model, calibration=x_train[:1000], normalization="percentile")
+    per_1000 = (1000 / len(x)) * (128 / steps)
+    table = []
+    for neuron in ("if", "spiking_relu"):
+        for scale in (1000.0, 100.0):
+            times = {}
+            for method in ("dense", "event", "auto"):
+                options = dict(n_steps=steps, scale_firing_rates=scale, neuron=neuron,
+                               max_spikes_per_step=1, initial_voltage=0.5, method=method)
+                times[method] = best_time(lambda o=options: simulate(network, x, **o),
+                                          args.repeats)
+                table.append({"neuron": neuron, "scale (Hz)": f"{scale:g}", "engine": method,
+                              "s per 1,000 images x 128 steps": f"{times[method] * per_1000:.1f}",
+                              "images x steps / s": f"{len(x) * steps / times[method]:,.0f}",
+                              "time / dense": f"{times[method] / times['dense']:.2f}"})
+            print(table[-3:], file=sys.stderr, flush=True)
+    return (f"Deeper network, percentile 99.9, one spike per step, initial voltage 0.5, float32; "
+            f"{len(x)} images x {steps} steps, best of {args.repeats}, scaled to 1,000 images x "
+            "128 steps.\n\n" + markdown_table(table))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="convnet", choices=["convnet", "deep"],
+                        help="convnet: the book's convnet against NengoDL and Keras (default); "
+                        "deep: the deeper network, engine by engine")
     parser.add_argument("--batch", type=int, default=200, help="images per batch")
-    parser.add_argument("--steps", type=int, default=32, help="time steps T")
+    parser.add_argument("--steps", type=int, help="time steps T (default 32; deep: 128)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is kept)")
     parser.add_argument("--scale", type=float, default=100.0, help="scale_firing_rates (Hz)")
     parser.add_argument("--no-nengo", action="store_true", help="skip NengoDL (slow import)")
     parser.add_argument("--output", help="append the table to this markdown file")
     args = parser.parse_args(argv)
+    if args.model == "deep":
+        text = deep(args)
+        print(text)
+        if args.output:
+            command = "python benchmarks/speed.py " + " ".join(argv if argv is not None
+                                                               else sys.argv[1:])
+            write_section(args.output, "Speed of the deeper network", command.strip(), text)
+        return
+    args.steps = args.steps or 32
 
     import tensorflow as tf
 

@@ -3,6 +3,11 @@
 The architecture follows NengoDL's "Converting a Keras model to an SNN" example: two ReLU
 convolutions and a linear dense readout. Chapter 1 trains it; later chapters call
 :func:`load_pretrained_convnet` instead of training again.
+
+The deeper network (:func:`build_deep_convnet`: six convolutions with batch normalization and
+average pooling, VGG-style) is where the textbook effects of conversion show: errors that
+compound layer by layer, max vs percentile normalization, the neuron choice. Its shipped
+weights (:func:`load_pretrained_deep_convnet`) were made by :func:`save_deep_convnet_weights`.
 """
 from __future__ import annotations
 
@@ -328,5 +333,66 @@ def load_pretrained_convnet() -> tf.keras.Model:
         )
     model = build_convnet()
     load_weights(model, PRETRAINED_WEIGHTS)
+    compile_classifier(model)
+    return model
+
+
+def save_deep_convnet_weights(folder: str | Path, *, verbose: int = 0) -> Path:
+    """Train the deeper network with :data:`DEEP_TRAINING` and save its weights in ``folder``.
+
+    This is how ``snnlib/pretrained/deep_convnet_mnist.npz`` and its ``.json`` were made (run
+    once, on purpose: ``save_deep_convnet_weights(snnlib.models.PRETRAINED_DIR)``): trained on
+    the 4,000 training images of :func:`snnlib.load_mnist`, evaluated on its 1,000 test images.
+    The JSON holds the settings, the data and the test accuracy. Retraining on another machine
+    (or with other thread settings) gives slightly different weights, since the summation order
+    differs: compare by behaviour (accuracy, agreement of the predictions), not by bytes.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where ``deep_convnet_mnist.npz`` and ``deep_convnet_mnist.json`` are written.
+    verbose : int
+        Keras verbosity during training.
+
+    Returns
+    -------
+    pathlib.Path
+        The ``.npz`` file written.
+    """
+    import tensorflow as tf
+
+    from snnlib.data import load_mnist
+
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    model, history = train_deep_convnet(x_train, y_train, verbose=verbose)
+    info = {
+        "architecture": "snnlib.models.build_deep_convnet",
+        "training": dict(DEEP_TRAINING),
+        "data": "snnlib.load_mnist(): 4,000 training images; accuracy on its 1,000 test images",
+        "test_accuracy": accuracy(model, x_test, y_test),
+        "final_training_accuracy": float(history["accuracy"][-1]),
+        "tensorflow": tf.__version__,
+    }
+    return save_weights(model, Path(folder) / DEEP_WEIGHTS.name, info=info)
+
+
+def load_pretrained_deep_convnet() -> tf.keras.Model:
+    """The deeper network (:func:`build_deep_convnet`) with its shipped weights, compiled.
+
+    Returns
+    -------
+    tf.keras.Model
+
+    Raises
+    ------
+    FileNotFoundError
+        The weights file is missing (make it with :func:`save_deep_convnet_weights`).
+    """
+    if not DEEP_WEIGHTS.exists():
+        raise FileNotFoundError(f"{DEEP_WEIGHTS} is missing: make it with "
+                                "snnlib.models.save_deep_convnet_weights(snnlib.models."
+                                "PRETRAINED_DIR)")
+    model = build_deep_convnet()
+    load_weights(model, DEEP_WEIGHTS)
     compile_classifier(model)
     return model

@@ -26,10 +26,11 @@ Built-in models, registered by name (:data:`NEURON_MODELS`, :func:`register_neur
   second state variable per neuron (the refractory time, :meth:`NeuronModel.initial_state`)
   and runs on the dense engine only.
 
-The first two reset by subtraction (keep the excess charge, as Nengo) or to zero, and emit ``floor(v)``
-spikes per step (Nengo) or at most one. Units: the voltage is in units of the threshold (1); a
-current ``J`` is in 1/s (Hz): an IF neuron integrates ``J * dt`` per step of ``dt`` seconds and
-so fires ``J`` spikes per second.
+The first two reset by subtraction (keep the excess charge, as Nengo) or to zero, and emit
+``floor(v)`` spikes per step (Nengo) or at most one. Units: the voltage is in units of the
+threshold (1); a current ``J`` is in 1/s (Hz): an IF neuron integrates ``J * dt`` per step of
+``dt`` seconds and so fires ``J`` spikes per second (a LIF neuron's ``J`` is in threshold units:
+it fires only above ``J = 1``).
 
 Single neurons (chapter 3) and rate curves (chapter 4):
 
