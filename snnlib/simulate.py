@@ -10,7 +10,8 @@ With the default neuron (``neuron="spiking_relu"``) configured like NengoDL
 - ``v += max(J, 0) * dt``; ``n = floor(v)`` spikes; ``v -= n``; output ``(1 / s) / dt * n``
   (amplitude ``1 / s``), so the next layer receives, on average, the ReLU rate. The neuron
   model (:mod:`snnlib.neurons`) owns this rule; ``neuron="if"`` integrates the signed current
-  instead, as the integrate-and-fire neuron of the conversion papers;
+  instead, as the integrate-and-fire neuron of the conversion papers, and ``neuron="lif"`` is
+  ``nengo.LIF`` (what ``nengo_dl.Converter`` builds with ``swap_activations`` to ``nengo.LIF``);
 - a synapse ``tau`` is a :class:`snnlib.synapses.Lowpass` (``nengo.Lowpass(tau)`` with a
   zero-order hold) on every connection out of a spiking layer; as in Nengo, the next layer
   reads its value before the step's update, so a synapse also delays the signal by one step;
@@ -241,14 +242,20 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         "spiking_relu" (default): NengoDL's ``nengo.SpikingRectifiedLinear``, which rectifies
         its input current every step (``v += max(J, 0) * dt``). "if": the integrate-and-fire
         neuron of Diehl 2015 / Rueckauer 2017 / SNN Toolbox, which integrates the signed current
-        (``v += J * dt``; the voltage may go below zero). Or a :class:`NeuronModel` instance
-        (then it carries its own reset and spike cap).
+        (``v += J * dt``; the voltage may go below zero). "lif": ``nengo.LIF`` with its
+        defaults (``tau_rc`` 20 ms, ``tau_ref`` 2 ms), the neuron of NengoLoihi users: a leak,
+        a refractory period, at most one spike per step; its rate is not proportional to ``J``,
+        so ``scale_firing_rates`` changes the function the network computes (train with
+        :func:`snnlib.activations.soft_lif` at the scale you run at). Other LIF parameters:
+        pass ``snnlib.neurons.LIF(tau_rc=..., tau_ref=..., min_voltage=..., amplitude=...)``.
+        Or any :class:`NeuronModel` instance (it carries its own reset and spike cap).
     reset : {"subtract", "zero"}
         After a spike, subtract the threshold (keeps the excess charge; as Nengo) or set the
-        voltage to zero (loses it: rates are biased low).
+        voltage to zero (loses it: rates are biased low). Not for "lif" (its reset to zero and
+        refractory period are part of the model).
     max_spikes_per_step : None or 1
         None: ``floor(v)`` spikes per step (Nengo). 1: a spike when ``v >= 1``, at most one per
-        step (rates saturate at ``1 / dt``; the papers' neurons).
+        step (rates saturate at ``1 / dt``; the papers' neurons). Not for "lif" (one at most).
     initial_voltage : float or "uniform"
         Starting voltage of every neuron (0 by default), or "uniform" for Nengo's default random
         start, uniform in [0, 1), drawn with ``seed``.
@@ -272,8 +279,9 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         The engine. "dense": every neuron and every linear operation at each step. "event": the
         event-driven engine (:mod:`snnlib.event_driven`), which computes the linear operations
         out of spiking layers from the spikes alone; it needs a constant input, initial voltages
-        >= 0 and stages it can handle (dense and convolution layers between spiking layers),
-        and raises a ValueError saying which is missing. "auto" (default): the event-driven
+        >= 0, a neuron model without other state (not "lif") and stages it can handle (dense
+        and convolution layers between spiking layers, average pooling and flatten before
+        them), and raises a ValueError saying which is missing. "auto" (default): the event-driven
         engine where it applies and the first layer fires sparsely (at most
         ``event_driven.SPARSE_THRESHOLD`` spikes per neuron and step), else the dense one. In
         float64 both give the same spikes; in float32 a rare neuron may spike a step earlier or
