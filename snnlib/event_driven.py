@@ -3,7 +3,10 @@
 At the usual firing-rate scales only a few percent of the neurons spike in a step, so the
 linear operation out of a spiking layer is computed from its spikes alone, as the op's sparse
 form (:meth:`snnlib.ops.Op.sparse`): a convolution as a sparse "im2col" matrix times the kernel,
-a dense layer as a sparse (examples x inputs) matrix times the kernel. When more than
+a dense layer as a sparse (examples x inputs) matrix times the kernel. Ops without weights
+between a spiking layer and the next weighted op map the events first
+(:meth:`snnlib.ops.Op.sparse_events`): average pooling sends each spike, scaled by 1 / (cells
+in the window), to the pooled cell(s) it falls in; a flatten passes it on. When more than
 :data:`SPARSE_THRESHOLD` of a layer's neurons spike in a step (:data:`DENSE_THRESHOLD` for a
 dense layer, whose sparse product is cheap), that step uses the dense operation.
 The neurons are updated by the neuron model's sparse step
@@ -15,7 +18,8 @@ its spikes are enumerated at once), else step by step.
 Results: the spike counts are those of the dense engine except where a changed summation order
 (the sparse sums, the synapse applied after the linear operation rather than before) moves a
 voltage across an integer by rounding: in float64 this changes no spike count in the tests
-(tests/test_event_driven.py compares both engines on the book's convnet); in float32 a rare
+(tests/test_event_driven.py compares both engines on the book's convnet and on networks with
+batch normalization and average pooling between spiking layers); in float32 a rare
 neuron may spike a step earlier or later and outputs differ by float32 rounding.
 """
 from __future__ import annotations
