@@ -51,7 +51,7 @@ DEEP_CONFIGS = {
 def deep(args):
     """The deeper network's table (text)."""
     from snnlib import convert, load_mnist, load_pretrained_deep_convnet, simulate
-    from snnlib.stats import accuracy_interval
+    from snnlib.stats import accuracy_interval, compare_paired
 
     model = load_pretrained_deep_convnet()
     (x_train, _), (x_test, y_test) = load_mnist()
@@ -60,7 +60,7 @@ def deep(args):
     ann_correct = model.predict(x, verbose=0).argmax(axis=1) == y
     ann = accuracy_interval(ann_correct)
     steps = sorted(args.steps or [16, 32, 64, 128])
-    networks, rows = {}, []
+    networks, rows, correct = {}, [], {}
     for label, (normalization, percentile, neuron) in DEEP_CONFIGS.items():
         key = (normalization, percentile)
         if key not in networks:
@@ -68,23 +68,29 @@ def deep(args):
                                     **({"percentile": percentile} if percentile else {}))
         result = simulate(networks[key], x, n_steps=steps[-1], neuron=neuron, **BASE)
         curve = result.scores(args.readout).argmax(axis=-1) == y[:, None]
+        correct[label] = curve[:, -1]
         row = {"setting": label}
         for t in steps:
             interval = accuracy_interval(curve[:, t - 1])
-            row[f"T={t}"] = (f"{100 * interval.accuracy:.1f} "
+            row[f"T={t}"] = (f"{100 * interval.value:.1f} "
                              f"[{100 * interval.low:.1f}, {100 * interval.high:.1f}]")
         rates = result.mean_rates
         row["rate (Hz) per layer"] = " / ".join(f"{rates[name]:.0f}" for name in rates)
         rows.append(row)
         print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "setting"),
               file=sys.stderr, flush=True)
+    labels = list(DEEP_CONFIGS)
     return (f"Deeper network (`load_pretrained_deep_convnet`: 6 convolutions with batch "
-            f"normalization folded in, average pooling). ANN accuracy: **{100 * ann.accuracy:.1f}%"
+            f"normalization folded in, average pooling). ANN accuracy: **{100 * ann.value:.1f}%"
             f"** [{100 * ann.low:.1f}, {100 * ann.high:.1f}] on {len(x)} test images. SNN "
             f"accuracy (%) after T steps with its 95 % interval, readout '{args.readout}'; "
             f"calibration: the first {len(calibration)} training images; {BASE}. rate: mean "
             "firing rate of each spiking layer (relu0 ... relu5) over the run.\n\n"
-            + markdown_table(rows))
+            + markdown_table(rows) + "\n\nPaired tests at T = " + str(steps[-1])
+            + " (exact McNemar on the same images):\n" + "\n".join(
+                f"- {a} vs {b}: {compare_paired(correct[a], correct[b])}"
+                for a, b in [(labels[1], labels[0]), (labels[3], labels[2]),
+                             (labels[1], labels[3])]))
 
 
 def main(argv=None):
