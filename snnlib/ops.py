@@ -331,15 +331,16 @@ class SparsePool(SparseEvents):
         super().__init__(input_shape, output_shape)
         h, w, c = input_shape
         oh, ow = output_shape[:2]
-        # the pooling of one-hot images, one per input position (single channel): column j of
-        # row i is the weight of input position i in output position j
-        probe = np.eye(h * w).reshape(h * w, h, w, 1)
-        weights = op(probe).reshape(h * w, oh * ow)
-        n_targets = (weights > 0).sum(axis=1)
-        width = max(int(n_targets.max()), 1)
-        order = np.argsort(weights <= 0, axis=1, kind="stable")[:, :width]
-        self.targets = order  # (h * w, width) output positions
-        self.weights = np.take_along_axis(weights, order, axis=1)  # 0 where no target
+        (ph, pw), (sh, sw) = op.pool_size, op.strides
+        ty, vy, ny = _pool_axis(h, ph, sh, op.padding, oh)
+        tx, vx, nx = _pool_axis(w, pw, sw, op.padding, ow)
+        # every (row target, column target) pair of each input position (y, x)
+        targets = ty[:, None, :, None] * ow + tx[None, :, None, :]
+        valid = vy[:, None, :, None] & vx[None, :, None, :]
+        cells = ny[ty][:, None, :, None] * nx[tx][None, :, None, :]  # cells in each window
+        width = ty.shape[1] * tx.shape[1]
+        self.targets = np.where(valid, targets, 0).reshape(h * w, width)
+        self.weights = np.where(valid, 1.0 / np.maximum(cells, 1), 0.0).reshape(h * w, width)
         self.c, self.n_pos_out = c, oh * ow
         self.simple = width == 1  # at most one target per input (tiling windows)
 
@@ -354,6 +355,24 @@ class SparsePool(SparseEvents):
             keep = keep[:, 0]
             return out[keep, 0], values[keep] * weight[keep, 0]
         return out[keep], (values[:, None] * weight)[keep]
+
+
+def _pool_axis(size: int, pool: int, stride: int, padding: str, out: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pooling windows along one axis: for each input index the windows that hold it.
+
+    Returns (targets, valid): (size, k) output indices and whether each is real (k: the most
+    windows any index is in), and the cells of each window inside the input (out,).
+    """
+    before = same_padding(size, pool, stride)[0] if padding == "same" else 0
+    starts = np.arange(out) * stride - before
+    index = np.arange(size)[:, None]
+    member = (index >= starts) & (index < starts + pool)  # (size, out)
+    k = max(int(member.sum(axis=1).max()), 1)
+    targets = np.argsort(~member, axis=1, kind="stable")[:, :k]
+    valid = np.take_along_axis(member, targets, axis=1)
+    cells = np.minimum(starts + pool, size) - np.maximum(starts, 0)
+    return targets, valid, cells
 
 
 class SparseDense(SparseLinear):
