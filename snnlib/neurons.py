@@ -536,7 +536,8 @@ def integrate_and_fire(current: ArrayLike, n_steps: int, *, dt: float = DT,
     voltage = np.empty((n_steps,) + current.shape)
     spikes = np.empty((n_steps,) + current.shape, dtype=np.int64)
     for t in range(n_steps):
-        model.step(v, current, gain=1.0, dt=dt, drive=drive, spikes=n, state=state)
+        model.step(v, current, gain=1.0, dt=dt, drive=drive, spikes=n,
+                   **({"state": state} if state else {}))
         voltage[t], spikes[t] = v, n
     return voltage, spikes
 

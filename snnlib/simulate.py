@@ -198,8 +198,10 @@ class LayerState:
         """Advance one step given the input ``W h + b``; return what the next layer receives."""
         # in-place arithmetic on preallocated buffers: this is the simulator's inner loop
         n = self.n
+        # the state only for models that have some (a subclass's own step() may not take it)
+        extra = {"state": self.state} if self.state else {}
         self.model.step(self.voltage, current, gain=self.gain, dt=self.dt, drive=self.drive,
-                        spikes=n, state=self.state)
+                        spikes=n, **extra)
         self.counts += n
         if self.spikes is not None:
             self.spikes[:, t] = n
