@@ -138,8 +138,8 @@ def train_deep_convnet(x_train: np.ndarray, y_train: np.ndarray, *, epochs: int 
     """Train :func:`build_deep_convnet` as :func:`train_convnet` trains the convnet.
 
     Adam on sparse cross-entropy, the seed fixing initialization and batch order, TensorFlow's
-    deterministic ops. About 25 s on 2 CPU cores for the 4,000 training images of
-    :func:`snnlib.load_mnist`.
+    deterministic ops. Under a minute on 2 CPU cores for the 4,000 training images of
+    :func:`snnlib.load_mnist` (23 s to 45 s measured, depending on what else ran).
 
     Parameters
     ----------
