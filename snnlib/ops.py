@@ -298,7 +298,7 @@ class SparseLinear:
     def dense(self, flat: np.ndarray, values: np.ndarray, batch: int) -> np.ndarray:
         """The same through the dense operation, (batch, out_size)."""
         x = np.zeros(batch * self.in_size, dtype=values.dtype)
-        x[flat] = values
+        np.add.at(x, flat, values)  # events may repeat an element (pooled spikes)
         x = x.reshape((batch,) + self.input_shape)
         return self.op(x).reshape(batch, -1)
 
