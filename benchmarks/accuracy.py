@@ -1,6 +1,9 @@
 """Accuracy: ANN vs SNN at T = 8, 16, 32, 64 steps for normalizations and neuron options.
 
-Run: ``.venv/bin/python benchmarks/accuracy.py [--n-test 1000] [--n-calibration 1000]``.
+Run: ``.venv/bin/python benchmarks/accuracy.py [--n-test 1000] [--n-calibration 1000]``;
+``--model deep`` measures the deeper network (:func:`snnlib.load_pretrained_deep_convnet`)
+instead: the signed-current IF neuron vs NengoDL's rectifying spiking ReLU, max vs percentile
+normalization, at T = 16, 32, 64, 128, with 95 % intervals.
 
 Base setting (the one the issue's aims are about): the network normalized on the first
 ``--n-calibration`` *training* images, ``scale_firing_rates = 1 / dt = 1000`` Hz (lambda maps to
@@ -36,16 +39,82 @@ CONFIGS = {
 }
 
 
+# the deeper network: label -> (normalization, percentile, neuron)
+DEEP_CONFIGS = {
+    "IF (signed current), max": ("max", None, "if"),
+    "IF (signed current), percentile 99.9": ("percentile", 99.9, "if"),
+    "spiking ReLU (NengoDL, rectified), max": ("max", None, "spiking_relu"),
+    "spiking ReLU (NengoDL, rectified), percentile 99.9": ("percentile", 99.9, "spiking_relu"),
+}
+
+
+def deep(args):
+    """The deeper network's table (text)."""
+    from snnlib import convert, load_mnist, load_pretrained_deep_convnet, simulate
+    from snnlib.stats import accuracy_interval, compare_paired
+
+    model = load_pretrained_deep_convnet()
+    (x_train, _), (x_test, y_test) = load_mnist()
+    x, y = x_test[:args.n_test], y_test[:args.n_test]
+    calibration = x_train[:args.n_calibration]
+    ann_correct = model.predict(x, verbose=0).argmax(axis=1) == y
+    ann = accuracy_interval(ann_correct)
+    steps = sorted(args.steps or [16, 32, 64, 128])
+    networks, rows, correct = {}, [], {}
+    for label, (normalization, percentile, neuron) in DEEP_CONFIGS.items():
+        key = (normalization, percentile)
+        if key not in networks:
+            networks[key] = convert(model, calibration=calibration, normalization=normalization,
+                                    **({"percentile": percentile} if percentile else {}))
+        result = simulate(networks[key], x, n_steps=steps[-1], neuron=neuron, **BASE)
+        curve = result.scores(args.readout).argmax(axis=-1) == y[:, None]
+        correct[label] = curve[:, -1]
+        row = {"setting": label}
+        for t in steps:
+            interval = accuracy_interval(curve[:, t - 1])
+            row[f"T={t}"] = (f"{100 * interval.value:.1f} "
+                             f"[{100 * interval.low:.1f}, {100 * interval.high:.1f}]")
+        rates = result.mean_rates
+        row["rate (Hz) per layer"] = " / ".join(f"{rates[name]:.0f}" for name in rates)
+        rows.append(row)
+        print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "setting"),
+              file=sys.stderr, flush=True)
+    labels = list(DEEP_CONFIGS)
+    return (f"Deeper network (`load_pretrained_deep_convnet`: 6 convolutions with batch "
+            f"normalization folded in, average pooling). ANN accuracy: **{100 * ann.value:.1f}%"
+            f"** [{100 * ann.low:.1f}, {100 * ann.high:.1f}] on {len(x)} test images. SNN "
+            f"accuracy (%) after T steps with its 95 % interval, readout '{args.readout}'; "
+            f"calibration: the first {len(calibration)} training images; {BASE}. rate: mean "
+            "firing rate of each spiking layer (relu0 ... relu5) over the run.\n\n"
+            + markdown_table(rows) + "\n\nPaired tests at T = " + str(steps[-1])
+            + " (exact McNemar on the same images):\n" + "\n".join(
+                f"- {a} vs {b}: {compare_paired(correct[a], correct[b])}"
+                for a, b in [(labels[1], labels[0]), (labels[3], labels[2]),
+                             (labels[1], labels[3])]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="convnet", choices=["convnet", "deep"],
+                        help="convnet: the book's convnet (default); deep: the deeper network")
     parser.add_argument("--n-test", type=int, default=1000, help="test images (at most 1000)")
     parser.add_argument("--n-calibration", type=int, default=1000, help="training images")
-    parser.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--steps", type=int, nargs="+",
+                        help="time steps T (default 8 16 32 64; deep: 16 32 64 128)")
     parser.add_argument("--readout", default="mean", choices=["last", "mean"],
                         help="mean: output averaged over the steps so far (default); last: the "
                         "output of step T alone (noisy without a synapse)")
     parser.add_argument("--output", help="append the table to this markdown file")
     args = parser.parse_args(argv)
+    if args.model == "deep":
+        text = deep(args)
+        print(text)
+        if args.output:
+            command = "python benchmarks/accuracy.py " + " ".join(
+                argv if argv is not None else sys.argv[1:])
+            write_section(args.output, "Accuracy of the deeper network", command.strip(), text)
+        return
+    args.steps = args.steps or [8, 16, 32, 64]
 
     from snnlib import convert, load_mnist, load_pretrained_convnet, simulate
 

@@ -1,6 +1,10 @@
 """Speed: images x steps per second of snnlib.simulate vs NengoDL vs T Keras forward passes.
 
-Run: ``.venv/bin/python benchmarks/speed.py [--batch 200] [--steps 32] [--repeats 3]``.
+Run: ``.venv/bin/python benchmarks/speed.py [--batch 200] [--steps 32] [--repeats 3]``;
+``--model deep`` times the deeper network (:func:`snnlib.load_pretrained_deep_convnet`,
+percentile 99.9, one spike per step, initial voltage 0.5, float32) with each engine, at the
+book's setting (scale 1000) and at a low rate (scale 100), as seconds per 1,000 images x 128
+steps (measured on ``--batch`` images x ``--steps`` steps, default 200 x 128).
 All timings are taken in this one process, best of ``--repeats``, after a warm-up; the ratios
 (not the absolute numbers) are the result, since the machine may be shared.
 """
@@ -23,15 +27,71 @@ def best_time(function, repeats):
     return min(times)
 
 
+def best_times(function, repeats):
+    """(wall, CPU) seconds, best of ``repeats`` after a warm-up. CPU time (all threads of this
+    process) is the steadier one on a shared machine; wall time is what a reader waits."""
+    function()
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        function()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
+
+
+def deep(args):
+    """The deeper network's table (text)."""
+    from snnlib import convert, load_mnist, load_pretrained_deep_convnet, simulate
+
+    model = load_pretrained_deep_convnet()
+    (x_train, _), (x_test, _) = load_mnist()
+    x = x_test[:args.batch]
+    steps = args.steps or 128
+    network = convert(model, calibration=x_train[:1000], normalization="percentile")
+    per_1000 = (1000 / len(x)) * (128 / steps)
+    table = []
+    for neuron in ("if", "spiking_relu"):
+        for scale in (1000.0, 100.0):
+            times = {}
+            for method in ("dense", "event", "auto"):
+                options = dict(n_steps=steps, scale_firing_rates=scale, neuron=neuron,
+                               max_spikes_per_step=1, initial_voltage=0.5, method=method)
+                times[method] = best_times(lambda o=options: simulate(network, x, **o),
+                                           args.repeats)
+                wall, cpu = times[method]
+                table.append({"neuron": neuron, "scale (Hz)": f"{scale:g}", "engine": method,
+                              "CPU s per 1,000 x 128": f"{cpu * per_1000:.1f}",
+                              "wall s per 1,000 x 128": f"{wall * per_1000:.1f}",
+                              "CPU time / dense": f"{cpu / times['dense'][1]:.2f}"})
+            print(table[-3:], file=sys.stderr, flush=True)
+    return (f"Deeper network, percentile 99.9, one spike per step, initial voltage 0.5, float32; "
+            f"{len(x)} images x {steps} steps, best of {args.repeats}, scaled to 1,000 images x "
+            "128 steps. CPU: process time of all threads (steadier than wall time when others "
+            "share the machine).\n\n" + markdown_table(table))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="convnet", choices=["convnet", "deep"],
+                        help="convnet: the book's convnet against NengoDL and Keras (default); "
+                        "deep: the deeper network, engine by engine")
     parser.add_argument("--batch", type=int, default=200, help="images per batch")
-    parser.add_argument("--steps", type=int, default=32, help="time steps T")
+    parser.add_argument("--steps", type=int, help="time steps T (default 32; deep: 128)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is kept)")
     parser.add_argument("--scale", type=float, default=100.0, help="scale_firing_rates (Hz)")
     parser.add_argument("--no-nengo", action="store_true", help="skip NengoDL (slow import)")
     parser.add_argument("--output", help="append the table to this markdown file")
     args = parser.parse_args(argv)
+    if args.model == "deep":
+        text = deep(args)
+        print(text)
+        if args.output:
+            command = "python benchmarks/speed.py " + " ".join(argv if argv is not None
+                                                               else sys.argv[1:])
+            write_section(args.output, "Speed of the deeper network", command.strip(), text)
+        return
+    args.steps = args.steps or 32
 
     import tensorflow as tf
 

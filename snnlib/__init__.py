@@ -5,7 +5,8 @@ Modules, one concern each:
 
 - :mod:`snnlib.config`: shared defaults (the time step ``DT``, the simulation chunk size).
 - :mod:`snnlib.data`: the MNIST digits the book uses (offline by default).
-- :mod:`snnlib.models`: the book's ReLU convnet, its training, and its saved weights.
+- :mod:`snnlib.models`: the book's ReLU convnet and its deeper VGG-style network, their
+  training, and their saved weights.
 - :mod:`snnlib.ops`: the layer types, one class each: forward pass, fan-out, operations, and
   their sparse form for the event-driven engine.
 - :mod:`snnlib.network`: the converted network (:class:`SpikingNetwork`), a chain of stages.
@@ -17,7 +18,8 @@ Modules, one concern each:
   Rueckauer's percentile, or your own), per layer or per channel, streamed in bounded memory.
 - :mod:`snnlib.quantiles`: exact percentiles of data seen batch by batch, in bounded memory.
 - :mod:`snnlib.neurons`: the spiking neuron models (NengoDL's spiking ReLU, the papers'
-  integrate-and-fire), single neurons, and rate curves under firing-rate scaling.
+  integrate-and-fire, Nengo's LIF), single neurons, and rate curves under firing-rate scaling.
+- :mod:`snnlib.activations`: Keras activations with a neuron's rate curve (``soft_lif``).
 - :mod:`snnlib.synapses`: the synapse, a lowpass filter (:class:`Lowpass`), and its demos.
 - :mod:`snnlib.simulate`: the batched, time-stepped simulator and its dense engine.
 - :mod:`snnlib.event_driven`: its event-driven engine, computing from the spikes alone.
@@ -44,6 +46,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from snnlib import claims, stats, zoo  # noqa: E402, F401  (modules: snnlib.claims, ...)
+from snnlib.activations import SoftLIF, soft_lif  # noqa: E402
 from snnlib.config import DT  # noqa: E402
 from snnlib.convert import (  # noqa: E402
     ConversionError,
@@ -66,11 +69,14 @@ from snnlib.models import (  # noqa: E402
     PRETRAINED_WEIGHTS,
     accuracy,
     build_convnet,
+    build_deep_convnet,
     cache_dir,
     load_pretrained_convnet,
+    load_pretrained_deep_convnet,
     load_weights,
     save_weights,
     train_convnet,
+    train_deep_convnet,
 )
 from snnlib.nengo_bridge import (  # noqa: E402
     build_nengo_converter,
@@ -79,6 +85,7 @@ from snnlib.nengo_bridge import (  # noqa: E402
 )
 from snnlib.network import SpikingNetwork  # noqa: E402
 from snnlib.neurons import (  # noqa: E402
+    LIF,
     IntegrateAndFire,
     NeuronModel,
     SpikingReLU,
@@ -112,6 +119,7 @@ __all__ = [
     "ConversionError",
     "DataUnavailableError",
     "IntegrateAndFire",
+    "LIF",
     "LayerConverter",
     "Lowpass",
     "NeuronModel",
@@ -120,11 +128,13 @@ __all__ = [
     "PRETRAINED_INFO",
     "PRETRAINED_WEIGHTS",
     "SimulationResult",
+    "SoftLIF",
     "SpikingNetwork",
     "SpikingReLU",
     "accuracy",
     "ann_operations",
     "build_convnet",
+    "build_deep_convnet",
     "build_nengo_converter",
     "cache_dir",
     "check",
@@ -134,6 +144,7 @@ __all__ = [
     "layer_rate_correlation",
     "load_mnist",
     "load_pretrained_convnet",
+    "load_pretrained_deep_convnet",
     "load_weights",
     "mnist_cache_path",
     "nengo_scale_firing_rates",
@@ -158,9 +169,11 @@ __all__ = [
     "run_nengo",
     "save_weights",
     "simulate",
+    "soft_lif",
     "spikes_per_example",
     "sweep",
     "synaptic_operations",
     "train_convnet",
+    "train_deep_convnet",
     "verify",
 ]

@@ -3,7 +3,10 @@
 At the usual firing-rate scales only a few percent of the neurons spike in a step, so the
 linear operation out of a spiking layer is computed from its spikes alone, as the op's sparse
 form (:meth:`snnlib.ops.Op.sparse`): a convolution as a sparse "im2col" matrix times the kernel,
-a dense layer as a sparse (examples x inputs) matrix times the kernel. When more than
+a dense layer as a sparse (examples x inputs) matrix times the kernel. Ops without weights
+between a spiking layer and the next weighted op map the events first
+(:meth:`snnlib.ops.Op.sparse_events`): average pooling sends each spike, scaled by 1 / (cells
+in the window), to the pooled cell(s) it falls in; a flatten passes it on. When more than
 :data:`SPARSE_THRESHOLD` of a layer's neurons spike in a step (:data:`DENSE_THRESHOLD` for a
 dense layer, whose sparse product is cheap), that step uses the dense operation.
 The neurons are updated by the neuron model's sparse step
@@ -15,7 +18,8 @@ its spikes are enumerated at once), else step by step.
 Results: the spike counts are those of the dense engine except where a changed summation order
 (the sparse sums, the synapse applied after the linear operation rather than before) moves a
 voltage across an integer by rounding: in float64 this changes no spike count in the tests
-(tests/test_event_driven.py compares both engines on the book's convnet); in float32 a rare
+(tests/test_event_driven.py compares both engines on the book's convnet and on networks with
+batch normalization and average pooling between spiking layers); in float32 a rare
 neuron may spike a step earlier or later and outputs differ by float32 rounding.
 """
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork, Stage
+    from snnlib.ops import SparseLinear
     from snnlib.simulate import LayerState
     from snnlib.synapses import Lowpass
 
@@ -42,13 +47,14 @@ class Unsupported(ValueError):
     """The network has a stage this engine cannot compute from spikes (the message says which)."""
 
 
-def segments(network: SpikingNetwork) -> list[tuple[int, int | None]]:
+def segments(network: SpikingNetwork) -> list[tuple[tuple[int, ...], int, int | None]]:
     """The linear maps between spiking layers, for this engine.
 
-    Returns a list of (weighted stage index, spiking stage index or None) for each group of
-    stages after the first spiking one: stages that only move elements (reshape, identity)
-    without bias and exactly one stage whose op has a sparse form (dense, convolution), ending
-    in a spiking stage or in the output.
+    Returns a list of (event map stage indices, weighted stage index, spiking stage index or
+    None) for each group of stages after the first spiking one: stages without weights or bias
+    whose op maps events to events (:meth:`snnlib.ops.Op.sparse_events`: reshape, identity,
+    average pooling), then exactly one stage whose op has a sparse form (dense, convolution),
+    then stages that only move elements, ending in a spiking stage or in the output.
 
     Raises
     ------
@@ -65,7 +71,7 @@ def segments(network: SpikingNetwork) -> list[tuple[int, int | None]]:
     if rectified:
         raise Unsupported(f"stage {rectified[0]!r} applies a ReLU without neurons (a rectified "
                           "readout); this engine reads linear outputs only")
-    found, weighted = [], None
+    found, maps, weighted = [], [], None
     for i in range(first + 1, len(stages)):
         s = stages[i]
         if s.op.sparse(s.input_shape, s.output_shape) is not None:
@@ -73,17 +79,22 @@ def segments(network: SpikingNetwork) -> list[tuple[int, int | None]]:
                 raise Unsupported(f"stages {stages[weighted].name!r} and {s.name!r} follow each "
                                   "other without spiking neurons in between")
             weighted = i
-        elif s.op.arithmetic:
-            raise Unsupported(f"stage {s.name!r} ({s.kind}) has no sparse form after a spiking "
-                              "layer")
         elif s.bias is not None or s.spiking:
-            raise Unsupported(f"stage {s.name!r} ({s.kind}) has a bias or neurons but no "
-                              "weights")
+            what = ("weights without a sparse form" if s.has_weights
+                    else "a bias or neurons but no weights")
+            raise Unsupported(f"stage {s.name!r} ({s.kind}) has no sparse form ({what})")
+        elif weighted is None:
+            if s.op.sparse_events(s.input_shape, s.output_shape) is None:
+                raise Unsupported(f"stage {s.name!r} ({s.kind}) has no sparse form on spikes")
+            maps.append(i)  # e.g. average pooling of the spikes
+        elif s.op.arithmetic:
+            raise Unsupported(f"stage {s.name!r} ({s.kind}) has no sparse form after the "
+                              f"weighted stage {stages[weighted].name!r}")
         if s.spiking or i == len(stages) - 1:
             if weighted is None:
                 raise Unsupported(f"nothing with weights leads to stage {s.name!r}")
-            found.append((weighted, i if s.spiking else None))
-            weighted = None
+            found.append((tuple(maps), weighted, i if s.spiking else None))
+            maps, weighted = [], None
     return found
 
 
@@ -122,6 +133,17 @@ def _sparse_step(layer: LayerState, drive: np.ndarray, t: int) -> tuple[np.ndarr
     return flat, n
 
 
+def _dense(flat: np.ndarray, values: np.ndarray, batch: int, size: int, shape: tuple,
+           pre: list, linear: SparseLinear) -> np.ndarray:
+    """A step with many spikes: the ops on the dense spike array, as the dense engine."""
+    h = np.zeros(size, dtype=values.dtype)
+    h[flat] = values
+    h = h.reshape(shape)
+    for op in pre:
+        h = op(h)
+    return linear.op(h).reshape(batch, -1)
+
+
 def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: np.ndarray,
               neurons: dict[str, LayerState], current: np.ndarray, *, n_steps: int,
               dtype: np.dtype, synapse: Lowpass | None) -> tuple:
@@ -136,7 +158,10 @@ def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: n
         drive0 = layer0.model.drive(current.reshape(-1), layer0.gain, layer0.dt,
                                     out=layer0.drive.reshape(-1))
     links = []
-    for weighted, spiking in segments:
+    for map_stages, weighted, spiking in segments:
+        maps = [stages[i].op.sparse_events(stages[i].input_shape, stages[i].output_shape)
+                for i in map_stages]
+        pre = [stages[i].op for i in map_stages]  # the same maps, dense (for dense steps)
         stage = stages[weighted]
         linear = stage.op.sparse(stage.input_shape, stage.output_shape)
         layer = neurons[network.stages[spiking].name] if spiking else None
@@ -145,8 +170,8 @@ def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: n
         bias = np.broadcast_to(bias, (batch,) + tuple(stage.output_shape))
         bias = np.ascontiguousarray(bias).reshape(batch, -1)
         filtered = np.zeros_like(bias) if synapse is not None else None
-        links.append((linear, layer, bias, filtered))
-    output = np.zeros((batch, n_steps, links[-1][0].out_size), dtype=dtype)
+        links.append((maps, pre, linear, layer, bias, filtered))
+    output = np.zeros((batch, n_steps, links[-1][2].out_size), dtype=dtype)
     size0 = batch * int(np.prod(network.stages[first].output_shape))
     for t in range(n_steps):
         if closed:
@@ -155,12 +180,14 @@ def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: n
             _record(layer0, flat, n, t)
         else:
             flat, n = _sparse_step(layer0, drive0, t)
-        out_scale, size = layer0.out_scale, size0
-        for linear, layer, bias, filtered in links:
+        out_scale, size, shape = layer0.out_scale, size0, layer0.voltage.shape
+        for maps, pre, linear, layer, bias, filtered in links:
             values = np.multiply(n, out_scale, dtype=dtype)
             if len(flat) > (DENSE_THRESHOLD if linear.cheap else SPARSE_THRESHOLD) * size:
-                z = linear.dense(flat, values, batch)
+                z = _dense(flat, values, batch, size, shape, pre, linear)
             else:
+                for events in maps:  # e.g. pooling: the events of the weighted op's input
+                    flat, values = events(flat, values)
                 z = linear(flat, values, batch)
             if filtered is None:
                 z += bias
@@ -174,7 +201,7 @@ def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: n
                 drive = layer.model.drive(h.reshape(-1), layer.gain, layer.dt,
                                           out=layer.drive.reshape(-1))
                 flat, n = _sparse_step(layer, drive, t)
-                out_scale, size = layer.out_scale, h.size
+                out_scale, size, shape = layer.out_scale, h.size, layer.voltage.shape
     counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
     spikes = {name: layer.spikes for name, layer in neurons.items() if layer.spikes is not None}
     return output, counts, spikes

@@ -69,8 +69,9 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
                           scale_firing_rates: float | dict | None = None,
                           synapse: float | None = None,
                           initial_voltage: float | str = 0.0, inference_only: bool = False,
-                          max_to_avg_pool: bool = False) -> Any:
-    """``nengo_dl.Converter`` of a Keras model, with spiking (or rate) ReLU neurons.
+                          max_to_avg_pool: bool = False,
+                          neuron: str | Any = "spiking_relu") -> Any:
+    """``nengo_dl.Converter`` of a Keras model, with spiking (or rate) ReLU or LIF neurons.
 
     Pitfall this avoids: ``swap_activations={tf.nn.relu: neuron}`` matches only layers whose
     activation is ``tf.nn.relu``; a layer built with ``activation="relu"`` carries
@@ -100,7 +101,7 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
     initial_voltage : float or "uniform"
         Starting voltage of every spiking neuron: a number (default 0, as
         :func:`snnlib.simulate.simulate`), or "uniform" to keep Nengo's random start in [0, 1)
-        (drawn from the network's seed).
+        (drawn from the network's seed). LIF neurons start out of their refractory period.
     inference_only : bool
         Passed to the converter: the network is only run, never trained in NengoDL. NengoDL
         needs it to convert BatchNormalization (its moving statistics become constants, the
@@ -108,6 +109,12 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
     max_to_avg_pool : bool
         Passed to the converter: MaxPooling2D layers become average pooling (as
         ``snnlib.convert.convert(..., max_to_avg_pool=True)``; it changes the function).
+    neuron : {"spiking_relu", "lif"} or snnlib.neurons.LIF
+        With ``spiking=True``, the neuron each ReLU becomes: ``nengo.SpikingRectifiedLinear``
+        (default; snnlib's ``"spiking_relu"``) or ``nengo.LIF`` (``"lif"``, or an
+        :class:`snnlib.neurons.LIF` whose ``tau_rc``, ``tau_ref``, ``min_voltage`` and
+        ``amplitude`` it takes): what ``simulate(..., neuron=...)`` reproduces. Scaled by
+        ``scale_firing_rates`` like any neuron: gain ``s``, bias ``s * b``, amplitude ``/ s``.
 
     Returns
     -------
@@ -129,18 +136,34 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
     nengo, nengo_dl = import_nengo()
     swap = None
     if spiking:
-        if isinstance(initial_voltage, str) and initial_voltage == "uniform":
-            neuron = nengo.SpikingRectifiedLinear()
-        else:
-            neuron = nengo.SpikingRectifiedLinear(
-                initial_state={"voltage": nengo.dists.Choice([float(initial_voltage)])})
-        swap = {nengo.RectifiedLinear(): neuron}
+        state = None
+        if not (isinstance(initial_voltage, str) and initial_voltage == "uniform"):
+            state = {"voltage": nengo.dists.Choice([float(initial_voltage)])}
+        swap = {nengo.RectifiedLinear(): _nengo_neuron(nengo, neuron, state)}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="swap_activations contained")
         return nengo_dl.Converter(model, swap_activations=swap,
                                   scale_firing_rates=layer_dict(model, scale_firing_rates),
                                   synapse=synapse, inference_only=inference_only,
                                   max_to_avg_pool=max_to_avg_pool)
+
+
+def _nengo_neuron(nengo: Any, neuron: str | Any, initial_state: dict | None) -> Any:
+    """The Nengo neuron type for snnlib's neuron name or model (spiking ReLU or LIF)."""
+    from snnlib.neurons import LIF, SpikingReLU
+
+    if neuron == "spiking_relu" or isinstance(neuron, SpikingReLU):
+        if isinstance(neuron, SpikingReLU) and (neuron.reset, neuron.max_spikes_per_step) != \
+                ("subtract", None):
+            raise ValueError(f"{neuron!r}: nengo.SpikingRectifiedLinear resets by subtraction "
+                             "and may spike several times per step")
+        return nengo.SpikingRectifiedLinear(initial_state=initial_state)
+    if neuron == "lif" or isinstance(neuron, LIF):
+        lif = neuron if isinstance(neuron, LIF) else LIF()
+        return nengo.LIF(tau_rc=lif.tau_rc, tau_ref=lif.tau_ref, min_voltage=lif.min_voltage,
+                         amplitude=lif.amplitude, initial_state=initial_state)
+    raise ValueError(f"neuron={neuron!r} has no Nengo equivalent here; use 'spiking_relu' "
+                     "(nengo.SpikingRectifiedLinear) or 'lif' (nengo.LIF)")
 
 
 def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, seed: int = 0,

@@ -20,11 +20,17 @@ Built-in models, registered by name (:data:`NEURON_MODELS`, :func:`register_neur
 - ``"if"`` (:class:`IntegrateAndFire`): the integrate-and-fire neuron of Diehl et al. 2015,
   Rueckauer et al. 2017 and SNN Toolbox's INI simulator: ``v += J * dt`` with the *signed*
   current; the membrane may go below zero, and the neuron spikes when ``v >= 1``.
+- ``"lif"`` (:class:`LIF`): ``nengo.LIF``, the leaky integrate-and-fire neuron of NengoLoihi
+  users: exact exponential decay towards ``J`` over each step, a refractory period with the
+  spike time found within the step, at most one spike per step, reset to zero. It keeps a
+  second state variable per neuron (the refractory time, :meth:`NeuronModel.initial_state`)
+  and runs on the dense engine only.
 
-Both reset by subtraction (keep the excess charge, as Nengo) or to zero, and emit ``floor(v)``
-spikes per step (Nengo) or at most one. Units: the voltage is in units of the threshold (1); a
-current ``J`` is in 1/s (Hz): an IF neuron integrates ``J * dt`` per step of ``dt`` seconds and
-so fires ``J`` spikes per second.
+The first two reset by subtraction (keep the excess charge, as Nengo) or to zero, and emit
+``floor(v)`` spikes per step (Nengo) or at most one. Units: the voltage is in units of the
+threshold (1); a current ``J`` is in 1/s (Hz): an IF neuron integrates ``J * dt`` per step of
+``dt`` seconds and so fires ``J`` spikes per second (a LIF neuron's ``J`` is in threshold units:
+it fires only above ``J = 1``).
 
 Single neurons (chapter 3) and rate curves (chapter 4):
 
@@ -78,6 +84,11 @@ class NeuronModel:
     whose voltage can go below zero sets :attr:`signed_voltage`. The spike condition and the
     reset (:meth:`fire`) are shared by all models; see "Extending snnlib" in the README.
 
+    A model with more state than the voltage (a refractory time, say) names it in
+    :attr:`state_variables`: every layer then gets its own arrays of it
+    (:meth:`initial_state`), passed to :meth:`step` as ``state``; such a model overrides
+    :meth:`step` (see :class:`LIF`).
+
     Parameters
     ----------
     reset : {"subtract", "zero"}
@@ -97,6 +108,15 @@ class NeuronModel:
     #: Whether the voltage only accumulates the drive (``v += d`` each step, no leak). Then the
     #: spikes under a constant drive have a closed form (:meth:`constant_drive_spikes`).
     accumulates: ClassVar[bool] = True
+    #: Per-neuron state besides the voltage (names of arrays in :meth:`initial_state`).
+    state_variables: ClassVar[tuple[str, ...]] = ()
+    #: Why the event-driven engine cannot run this model (None: it can). That engine keeps
+    #: only the voltage and resets it where a neuron reaches the threshold (:meth:`step_sparse`).
+    event_driven_unsupported: ClassVar[str | None] = None
+    #: The options of :func:`get_neuron_model` (and ``simulate``) this model takes.
+    options: ClassVar[tuple[str, ...]] = ("reset", "max_spikes_per_step")
+    #: Output of one spike, times ``1 / dt`` (before firing-rate scaling divides it by ``s``).
+    amplitude: float = 1.0
 
     def __init__(self, *, reset: str = "subtract", max_spikes_per_step: int | None = None
                  ) -> None:
@@ -168,11 +188,21 @@ class NeuronModel:
     # The engines' steps, built from the rule
     # ----------------------------------------------------------------------------------------
 
+    def initial_state(self, shape: tuple, dtype: Any = np.float64) -> dict[str, np.ndarray]:
+        """The per-neuron state besides the voltage, for one layer: name -> array of ``shape``.
+
+        Zeros for every name in :attr:`state_variables` (none for models that only have a
+        voltage); a model whose state starts elsewhere overrides this.
+        """
+        return {name: np.zeros(shape, dtype=dtype) for name in self.state_variables}
+
     def step(self, voltage: np.ndarray, current: np.ndarray, *, gain: float, dt: float,
-             drive: np.ndarray, spikes: np.ndarray) -> None:
+             drive: np.ndarray, spikes: np.ndarray, state: dict | None = None) -> None:
         """One step of the dense engine, in place on preallocated buffers.
 
-        ``drive`` receives this step's voltage increment, ``spikes`` its spikes per neuron.
+        ``drive`` receives this step's voltage increment, ``spikes`` its spikes per neuron;
+        ``state`` holds the layer's other state variables (:meth:`initial_state`), updated in
+        place by models that have some.
         """
         self.drive(current, gain, dt, out=drive)
         self.integrate(voltage, drive, dt)
@@ -320,19 +350,31 @@ def get_neuron_model(neuron: str | NeuronModel = "spiking_relu", *, reset: str =
 
     A :class:`NeuronModel` instance is returned as it is; it carries its own reset and spike
     cap, so ``reset`` and ``max_spikes_per_step`` must then be left at their defaults (or
-    agree with the instance).
+    agree with the instance). A model that does not take these options (:attr:`~NeuronModel.
+    options`; e.g. ``"lif"``, whose reset and refractory period are part of the model) must get
+    them at their defaults.
     """
+    given = {option: value for option, value, default in
+             (("reset", reset, "subtract"), ("max_spikes_per_step", max_spikes_per_step, None))
+             if value != default}
     if isinstance(neuron, NeuronModel):
-        for option, value, default in (("reset", reset, "subtract"),
-                                       ("max_spikes_per_step", max_spikes_per_step, None)):
-            if value != default and value != getattr(neuron, option):
+        for option, value in given.items():
+            if value != getattr(neuron, option):
                 raise ValueError(f"{option}={value!r} conflicts with the neuron model {neuron!r}; "
                                  f"set {option} on the model instead")
         return neuron
     if not isinstance(neuron, str) or neuron not in NEURON_MODELS:
         raise ValueError(f"unknown neuron {neuron!r}; use one of {sorted(NEURON_MODELS)} or a "
                          "NeuronModel instance (register new ones with register_neuron_model)")
-    return NEURON_MODELS[neuron](reset=reset, max_spikes_per_step=max_spikes_per_step)
+    cls = NEURON_MODELS[neuron]
+    ignored = [option for option in given if option not in cls.options]
+    if ignored:
+        raise ValueError(f"the neuron {neuron!r} ({cls.__name__}) does not take "
+                         f"{', '.join(f'{o}={given[o]!r}' for o in ignored)}: its reset and "
+                         "spike limit are part of the model; leave them at their defaults")
+    return cls(**{option: value for option, value in
+                  (("reset", reset), ("max_spikes_per_step", max_spikes_per_step))
+                  if option in cls.options})
 
 
 @register_neuron_model
@@ -371,6 +413,88 @@ class IntegrateAndFire(NeuronModel):
               out: np.ndarray | None = None) -> np.ndarray:
         out = np.multiply(current, gain, out=out)
         out *= dt
+        return out
+
+
+@register_neuron_model
+class LIF(NeuronModel):
+    """``nengo.LIF``: the leaky integrate-and-fire neuron, step for step as Nengo computes it.
+
+    Each step of ``dt`` seconds: the refractory time shrinks by ``dt``; the voltage decays
+    exactly towards the input ``J`` over the part of the step that is not refractory
+    (``v -= (J - v) * expm1(-delta_t / tau_rc)``); the neuron spikes when ``v > 1`` (at most
+    once per step), its spike time within the step is solved for (``v(t) = 1``), and it is
+    held at zero for ``tau_ref`` seconds from that moment; voltages below ``min_voltage`` are
+    clipped. ``J = gain * (W h + b)``: under ``scale_firing_rates=s`` the gain is ``s`` (so the
+    bias current is ``s * b``) and the output of a spike is ``amplitude / s`` per ``dt``, as
+    ``nengo_dl.Converter(swap_activations={...: nengo.LIF()}, scale_firing_rates=s)`` builds it.
+
+    Unlike ReLU neurons, its rate ``1 / (tau_ref + tau_rc * log1p(1 / (J - 1)))`` (for
+    ``J > 1``) is not proportional to ``J``: ``scale_firing_rates`` changes the function the
+    network computes (chapter 4), and it saturates at ``1 / tau_ref``.
+
+    Parameters
+    ----------
+    tau_rc : float
+        Membrane time constant (seconds): how fast the voltage decays (larger: slower).
+    tau_ref : float
+        Refractory period (seconds) during which the voltage is held at zero after a spike.
+    min_voltage : float
+        Floor of the voltage (0: no negative voltages, as Nengo's default; ``-np.inf``: none).
+    amplitude : float
+        Output of one spike, times ``1 / dt`` (divided by the firing-rate scale ``s``).
+    """
+
+    name = "lif"
+    accumulates = False
+    state_variables = ("refractory_time",)
+    options = ()
+    event_driven_unsupported = ("the 'lif' neuron keeps a refractory time per neuron and "
+                                "decays between spikes; it runs on the dense engine only")
+
+    def __init__(self, *, tau_rc: float = 0.02, tau_ref: float = 0.002,
+                 min_voltage: float = 0.0, amplitude: float = 1.0) -> None:
+        # the reset (to zero, then refractory) and the limit (one spike per step) are the model's
+        super().__init__(reset="zero", max_spikes_per_step=1)
+        if not np.isscalar(tau_rc) or not np.isfinite(tau_rc) or tau_rc <= 0:
+            raise ValueError(f"tau_rc={tau_rc!r} must be a positive number of seconds")
+        if not np.isscalar(tau_ref) or not np.isfinite(tau_ref) or tau_ref < 0:
+            raise ValueError(f"tau_ref={tau_ref!r} must be a non-negative number of seconds")
+        if not np.isscalar(min_voltage) or min_voltage > 0:
+            raise ValueError(f"min_voltage={min_voltage!r} must be <= 0")
+        self.tau_rc, self.tau_ref = float(tau_rc), float(tau_ref)
+        self.min_voltage, self.amplitude = float(min_voltage), float(amplitude)
+
+    def drive(self, current: np.ndarray, gain: float, dt: float,
+              out: np.ndarray | None = None) -> np.ndarray:
+        """The input current ``J = gain * current`` (threshold units; 1 is the rheobase)."""
+        return np.multiply(current, gain, out=out)
+
+    def step(self, voltage: np.ndarray, current: np.ndarray, *, gain: float, dt: float,
+             drive: np.ndarray, spikes: np.ndarray, state: dict | None = None) -> None:
+        """One step of ``nengo.LIF.step``, in place (``drive`` receives ``J``)."""
+        if state is None:
+            raise ValueError("the 'lif' neuron needs its state (initial_state(shape)) in step()")
+        refractory = state["refractory_time"]
+        J = self.drive(current, gain, dt, out=drive)
+        refractory -= dt
+        # the part of the step after the refractory period ends
+        delta_t = np.clip(dt - refractory, 0, dt)
+        voltage -= (J - voltage) * np.expm1(-delta_t / self.tau_rc)
+        spiked = voltage > 1
+        spikes[...] = spiked
+        # solve v(t) = 1 for the spike time, then hold the voltage at zero for tau_ref from it
+        t_spike = dt + self.tau_rc * np.log1p(-(voltage[spiked] - 1) / (J[spiked] - 1))
+        voltage[voltage < self.min_voltage] = self.min_voltage
+        voltage[spiked] = 0
+        refractory[spiked] = self.tau_ref + t_spike
+
+    def rates(self, current: ArrayLike, gain: float = 1.0) -> np.ndarray:
+        """Steady-state firing rate (Hz) for a constant ``current``: ``nengo.LIFRate``'s."""
+        J = gain * np.asarray(current, dtype=np.float64)
+        out = np.zeros_like(J)
+        above = J > 1
+        out[above] = 1 / (self.tau_ref + self.tau_rc * np.log1p(1 / (J[above] - 1)))
         return out
 
 
@@ -429,10 +553,12 @@ def integrate_and_fire(current: ArrayLike, n_steps: int, *, dt: float = DT,
             f"n_steps={n_steps} x {current.size} neurons would need "
             f"{validation.format_bytes(need)} for the traces, more than the memory available")
     drive, n = np.empty_like(v), np.empty_like(v)
+    state = model.initial_state(current.shape)
     voltage = np.empty((n_steps,) + current.shape)
     spikes = np.empty((n_steps,) + current.shape, dtype=np.int64)
     for t in range(n_steps):
-        model.step(v, current, gain=1.0, dt=dt, drive=drive, spikes=n)
+        model.step(v, current, gain=1.0, dt=dt, drive=drive, spikes=n,
+                   **({"state": state} if state else {}))
         voltage[t], spikes[t] = v, n
     return voltage, spikes
 

@@ -122,6 +122,15 @@ class Op:
         """The op as the event-driven engine computes it from spikes (None: not supported)."""
         return None
 
+    def sparse_events(self, input_shape: tuple, output_shape: tuple) -> SparseEvents | None:
+        """The op as a map of sparse events to sparse events, for an op without weights that
+        sits between a spiking layer and the next weighted op (None: not supported).
+
+        Ops that only move elements in C order (reshape, identity) pass events on unchanged;
+        average pooling maps each event to the pooled cells it falls in.
+        """
+        return None if self.arithmetic else SparseEvents(input_shape, output_shape)
+
     def with_kernel(self, kernel: np.ndarray) -> Op:
         """A copy with another kernel (normalization, precision); only for ops with a kernel."""
         if not hasattr(self, "kernel"):
@@ -202,6 +211,16 @@ class AvgPool2DOp(Op):
     spatial: ClassVar[bool] = True
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        if self.padding == "valid" and (ph, pw) == (sh, sw):
+            # windows that tile the input: a reshape, faster than sliding windows
+            oh, ow = x.shape[1] // ph, x.shape[2] // pw
+            total = x[:, 0:oh * ph:ph, 0:ow * pw:pw].copy()
+            for dy in range(ph):
+                for dx in range(pw):
+                    if dy or dx:
+                        total += x[:, dy:oh * ph:ph, dx:ow * pw:pw]
+            return total / np.prod(self.pool_size)
         windows = _windows(x, self.pool_size, self.strides, self.padding)
         total = windows.sum(axis=(-2, -1))
         if self.padding == "valid":
@@ -216,6 +235,9 @@ class AvgPool2DOp(Op):
 
     def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
         return self(probe)
+
+    def sparse_events(self, input_shape: tuple, output_shape: tuple) -> SparsePool:
+        return SparsePool(self, input_shape, output_shape)
 
 
 @dataclass
@@ -366,9 +388,81 @@ class SparseLinear:
     def dense(self, flat: np.ndarray, values: np.ndarray, batch: int) -> np.ndarray:
         """The same through the dense operation, (batch, out_size)."""
         x = np.zeros(batch * self.in_size, dtype=values.dtype)
-        x[flat] = values
+        np.add.at(x, flat, values)  # events may repeat an element (pooled spikes)
         x = x.reshape((batch,) + self.input_shape)
         return self.op(x).reshape(batch, -1)
+
+
+class SparseEvents:
+    """An op without weights on events: (flat, values) of its input -> those of its output.
+
+    ``flat`` indexes the whole batch (example * size + element, C order). This base class
+    passes the events on unchanged (an op that only reshapes in C order); events stay ordered
+    by example, as the sparse products (:class:`SparseLinear`) expect.
+    """
+
+    def __init__(self, input_shape: tuple, output_shape: tuple) -> None:
+        self.in_size = int(np.prod(input_shape))
+        self.out_size = int(np.prod(output_shape))
+
+    def __call__(self, flat: np.ndarray, values: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        return flat, values
+
+
+class SparsePool(SparseEvents):
+    """Average pooling of events: each event goes to every pooled cell whose window holds it,
+    with weight 1 / (cells counted in that window); events outside every window are dropped.
+
+    The output events may repeat a cell (the sparse products add them up).
+    """
+
+    def __init__(self, op: AvgPool2DOp, input_shape: tuple, output_shape: tuple) -> None:
+        super().__init__(input_shape, output_shape)
+        h, w, c = input_shape
+        oh, ow = output_shape[:2]
+        (ph, pw), (sh, sw) = op.pool_size, op.strides
+        ty, vy, ny = _pool_axis(h, ph, sh, op.padding, oh)
+        tx, vx, nx = _pool_axis(w, pw, sw, op.padding, ow)
+        # every (row target, column target) pair of each input position (y, x)
+        targets = ty[:, None, :, None] * ow + tx[None, :, None, :]
+        valid = vy[:, None, :, None] & vx[None, :, None, :]
+        cells = ny[ty][:, None, :, None] * nx[tx][None, :, None, :]  # cells in each window
+        width = ty.shape[1] * tx.shape[1]
+        self.targets = np.where(valid, targets, 0).reshape(h * w, width)
+        self.weights = np.where(valid, 1.0 / np.maximum(cells, 1), 0.0).reshape(h * w, width)
+        self.c, self.n_pos_out = c, oh * ow
+        self.simple = width == 1  # at most one target per input (tiling windows)
+
+    def __call__(self, flat: np.ndarray, values: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        example, j = np.divmod(flat, self.in_size)
+        pos, c = np.divmod(j, self.c)
+        weight = self.weights[pos].astype(values.dtype, copy=False)
+        out = (example[:, None] * self.n_pos_out + self.targets[pos]) * self.c + c[:, None]
+        keep = weight != 0
+        if self.simple:
+            keep = keep[:, 0]
+            return out[keep, 0], values[keep] * weight[keep, 0]
+        return out[keep], (values[:, None] * weight)[keep]
+
+
+def _pool_axis(size: int, pool: int, stride: int, padding: str, out: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pooling windows along one axis: for each input index the windows that hold it.
+
+    Returns (targets, valid): (size, k) output indices and whether each is real (k: the most
+    windows any index is in), and the cells of each window inside the input (out,).
+    """
+    before = same_padding(size, pool, stride)[0] if padding == "same" else 0
+    starts = np.arange(out) * stride - before
+    index = np.arange(size)[:, None]
+    member = (index >= starts) & (index < starts + pool)  # (size, out)
+    k = max(int(member.sum(axis=1).max()), 1)
+    targets = np.argsort(~member, axis=1, kind="stable")[:, :k]
+    valid = np.take_along_axis(member, targets, axis=1)
+    cells = np.minimum(starts + pool, size) - np.maximum(starts, 0)
+    return targets, valid, cells
 
 
 class SparseDense(SparseLinear):

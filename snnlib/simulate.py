@@ -10,7 +10,8 @@ With the default neuron (``neuron="spiking_relu"``) configured like NengoDL
 - ``v += max(J, 0) * dt``; ``n = floor(v)`` spikes; ``v -= n``; output ``(1 / s) / dt * n``
   (amplitude ``1 / s``), so the next layer receives, on average, the ReLU rate. The neuron
   model (:mod:`snnlib.neurons`) owns this rule; ``neuron="if"`` integrates the signed current
-  instead, as the integrate-and-fire neuron of the conversion papers;
+  instead, as the integrate-and-fire neuron of the conversion papers, and ``neuron="lif"`` is
+  ``nengo.LIF`` (what ``nengo_dl.Converter`` builds with ``swap_activations`` to ``nengo.LIF``);
 - a synapse ``tau`` is a :class:`snnlib.synapses.Lowpass` (``nengo.Lowpass(tau)`` with a
   zero-order hold) on every connection out of a spiking layer; as in Nengo, the next layer
   reads its value before the step's update, so a synapse also delays the signal by one step;
@@ -294,12 +295,14 @@ class LayerState:
             self.voltage = initial_voltage.astype(dtype)  # a copy: drawn voltages, sliced
         else:
             self.voltage = np.full(shape, initial_voltage, dtype=dtype)
+        self.state = model.initial_state(shape, dtype)  # e.g. LIF's refractory times
         # counts in floating point (exact below 2**24 spikes per neuron) avoid a cast per step
         self.counts = np.zeros(shape, dtype=dtype)
         self.drive = np.empty(shape, dtype=dtype)
         self.n = np.empty(shape, dtype=dtype)
-        # amplitude 1 / gain, computed as nengo does: (amplitude / dt) * n
-        self.out_scale = (1.0 / gain) / dt
+        # amplitude / gain (nengo_dl divides the amplitude by the scale), computed as nengo
+        # does: (amplitude / dt) * n
+        self.out_scale = (model.amplitude / gain) / dt
         self.filtered = np.zeros(shape, dtype=dtype) if synapse is not None else None
         self.spikes = np.zeros((shape[0], n_steps) + shape[1:], np.int32) if record else None
 
@@ -307,8 +310,10 @@ class LayerState:
         """Advance one step given the input ``W h + b``; return what the next layer receives."""
         # in-place arithmetic on preallocated buffers: this is the simulator's inner loop
         n = self.n
+        # the state only for models that have some (a subclass's own step() may not take it)
+        extra = {"state": self.state} if self.state else {}
         self.model.step(self.voltage, current, gain=self.gain, dt=self.dt, drive=self.drive,
-                        spikes=n)
+                        spikes=n, **extra)
         self.counts += n
         if self.spikes is not None:
             self.spikes[:, t] = n
@@ -358,14 +363,20 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         "spiking_relu" (default): NengoDL's ``nengo.SpikingRectifiedLinear``, which rectifies
         its input current every step (``v += max(J, 0) * dt``). "if": the integrate-and-fire
         neuron of Diehl 2015 / Rueckauer 2017 / SNN Toolbox, which integrates the signed current
-        (``v += J * dt``; the voltage may go below zero). Or a :class:`NeuronModel` instance
-        (then it carries its own reset and spike cap).
+        (``v += J * dt``; the voltage may go below zero). "lif": ``nengo.LIF`` with its
+        defaults (``tau_rc`` 20 ms, ``tau_ref`` 2 ms), the neuron of NengoLoihi users: a leak,
+        a refractory period, at most one spike per step; its rate is not proportional to ``J``,
+        so ``scale_firing_rates`` changes the function the network computes (train with
+        :func:`snnlib.activations.soft_lif` at the scale you run at). Other LIF parameters:
+        pass ``snnlib.neurons.LIF(tau_rc=..., tau_ref=..., min_voltage=..., amplitude=...)``.
+        Or any :class:`NeuronModel` instance (it carries its own reset and spike cap).
     reset : {"subtract", "zero"}
         After a spike, subtract the threshold (keeps the excess charge; as Nengo) or set the
-        voltage to zero (loses it: rates are biased low).
+        voltage to zero (loses it: rates are biased low). Not for "lif" (its reset to zero and
+        refractory period are part of the model).
     max_spikes_per_step : None or 1
         None: ``floor(v)`` spikes per step (Nengo). 1: a spike when ``v >= 1``, at most one per
-        step (rates saturate at ``1 / dt``; the papers' neurons).
+        step (rates saturate at ``1 / dt``; the papers' neurons). Not for "lif" (one at most).
     initial_voltage : float or "uniform"
         Starting voltage of every neuron (0 by default), in [0, 1) (units of the threshold), or
         "uniform" for Nengo's default random start, uniform in [0, 1), drawn with ``seed``.
@@ -391,8 +402,9 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         The engine. "dense": every neuron and every linear operation at each step. "event": the
         event-driven engine (:mod:`snnlib.event_driven`), which computes the linear operations
         out of spiking layers from the spikes alone; it needs a constant input, initial voltages
-        >= 0 and stages it can handle (dense and convolution layers between spiking layers),
-        and raises a ValueError saying which is missing. "auto" (default): the event-driven
+        >= 0, a neuron model without other state (not "lif") and stages it can handle (dense
+        and convolution layers between spiking layers, average pooling and flatten before
+        them), and raises a ValueError saying which is missing. "auto" (default): the event-driven
         engine where it applies and the first layer fires sparsely (at most
         ``event_driven.SPARSE_THRESHOLD`` spikes per neuron and step), else the dense one. In
         float64 both give the same spikes; in float32 a rare neuron may spike a step earlier or
@@ -440,7 +452,7 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
                   sum(int(np.prod(stages[name].output_shape)) for name in set(record)))
     neurons = sum(int(np.prod(stages[name].output_shape)) for name in scales)
     keep = _keep_counts(keep_counts, len(x), batch_size, neurons)
-    segments = _engine(network, method, input, initial_voltage)
+    segments = _engine(network, method, input, initial_voltage, model)
     rng = np.random.default_rng(seed)
     options = dict(n_steps=n_steps, dt=dt, scales=scales,
                    synapse=None if synapse is None else Lowpass(synapse, dt), model=model,
@@ -512,7 +524,7 @@ class _Collector:
 
 
 def _engine(network: SpikingNetwork, method: str, input: str,
-            initial_voltage: float | str) -> list | None:
+            initial_voltage: float | str, model: NeuronModel) -> list | None:
     """The event-driven engine's plan (its segments), or None for the dense engine.
 
     Raises a ValueError saying why when ``method="event"`` cannot apply.
@@ -520,7 +532,9 @@ def _engine(network: SpikingNetwork, method: str, input: str,
     if method == "dense":
         return None
     reason = None
-    if input != "constant":
+    if model.event_driven_unsupported:
+        reason = model.event_driven_unsupported
+    elif input != "constant":
         reason = (f"input={input!r} changes at every step; it needs a constant input "
                   "(input='constant')")
     elif initial_voltage != "uniform" and initial_voltage < 0:

@@ -36,3 +36,75 @@ def test_event_driven_path_gives_the_dense_path_spike_counts(monkeypatch, thresh
         np.testing.assert_allclose(sparse.output, dense.output, rtol=0, atol=1e-9)
     # the event-driven path did run, so this compared two different computations
     assert calls
+
+
+def small_vgg(seed):
+    """Conv (no bias) + BatchNormalization + ReLU blocks with average pooling between spiking
+    layers: tiling (2x2), overlapping with "same" padding (3x3, stride 2) and global (3x3)."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(seed)
+    inp = tf.keras.Input((12, 12, 1), name="image")
+    x = inp
+    for i, (filters, pool) in enumerate([(4, layers.AveragePooling2D(2)), (6, None),
+                                         (6, layers.AveragePooling2D(3, 2, padding="same")),
+                                         (8, layers.AveragePooling2D(3))]):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = pool(x) if pool is not None else x
+    out = layers.Dense(3, name="out")(layers.Flatten(name="flatten")(x))
+    model = tf.keras.Model(inp, out)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:  # batch statistics that move the folded biases off zero
+        if isinstance(layer, layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.uniform(-0.1, 0.3, n),
+                               rng.uniform(-0.1, 0.1, n), rng.uniform(0.5, 2, n)])
+    return model
+
+
+@pytest.mark.parametrize("neuron", ["spiking_relu", "if"])
+@pytest.mark.parametrize("threshold", [None, 1.0])
+def test_event_driven_pools_spikes_exactly(monkeypatch, neuron, threshold):
+    """Average pooling between spiking layers, batch normalization folded into bias-free
+    convolutions: the event-driven engine gives the dense engine's spikes, for both neurons."""
+    network = convert(small_vgg(0))
+    # every pooling sits between spiking layers, and the engine takes the network
+    assert [len(maps) for maps, _, _ in event_driven.segments(network)] == [1, 0, 1, 2]
+    x = np.random.default_rng(1).random((6, 12, 12, 1))
+    if threshold is not None:  # sparse products at every step and every rate
+        monkeypatch.setattr(event_driven, "SPARSE_THRESHOLD", threshold)
+        monkeypatch.setattr(event_driven, "DENSE_THRESHOLD", threshold)
+    for scale, synapse, max_spikes, initial_voltage in [
+            (100.0, None, None, 0.0), (1000.0, None, 1, 0.5), (300.0, 0.005, None, 0.5),
+            (1000.0, 0.005, 1, 0.0)]:
+        kwargs = dict(n_steps=30, scale_firing_rates=scale, synapse=synapse, neuron=neuron,
+                      max_spikes_per_step=max_spikes, initial_voltage=initial_voltage,
+                      dtype=np.float64)
+        dense = simulate(network, x, method="dense", **kwargs)
+        event = simulate(network, x, method="event", **kwargs)
+        # float64: the same spikes in every layer; outputs agree to summation-order rounding
+        for name in dense.spike_counts:
+            np.testing.assert_array_equal(event.spike_counts[name], dense.spike_counts[name])
+        np.testing.assert_allclose(event.output, dense.output, rtol=0, atol=1e-9)
+        # not trivial: the last spiking layer, behind three poolings, spikes
+        assert dense.spike_counts["relu3"].sum() > 0
+
+
+@pytest.mark.parametrize("neuron", ["spiking_relu", "if"])
+def test_event_driven_on_the_deep_network(neuron):
+    from snnlib.models import load_pretrained_deep_convnet
+
+    (x_train, _), (x_test, _) = load_mnist()
+    network = convert(load_pretrained_deep_convnet(), calibration=x_train[:200],
+                      normalization="percentile")
+    kwargs = dict(n_steps=24, scale_firing_rates=300.0, neuron=neuron, max_spikes_per_step=1,
+                  initial_voltage=0.5, dtype=np.float64)
+    dense = simulate(network, x_test[:3], method="dense", **kwargs)
+    event = simulate(network, x_test[:3], method="event", **kwargs)
+    # the book's deeper network: the same spikes in all six spiking layers
+    for name in dense.spike_counts:
+        np.testing.assert_array_equal(event.spike_counts[name], dense.spike_counts[name])
+    assert len(dense.spike_counts) == 6 and dense.spike_counts["relu5"].sum() > 0

@@ -108,3 +108,45 @@ def test_batch_norm_and_activation_layers_with_nengo_dl(rng):
     # NengoDL with inference_only=True runs the batch normalization snnlib folds: same spikes
     assert np.abs(reference).max() > 0.1
     np.testing.assert_allclose(ours, reference, atol=1e-9, rtol=1e-9)
+
+
+# --- LIF neurons (nengo.LIF through nengo_dl.Converter's swap_activations) -------------------
+
+def compare_lif(model, x, *, scale, synapse, n_steps=N_STEPS, neuron="lif",
+                initial_voltage=0.0):
+    """As compare(), with nengo.LIF neurons on both sides."""
+    converter = build_nengo_converter(model, scale_firing_rates=scale, synapse=synapse,
+                                      neuron=neuron, initial_voltage=initial_voltage)
+    reference = run_nengo(converter, x, n_steps=n_steps)
+    result = simulate(convert(model), x, n_steps=n_steps, scale_firing_rates=scale,
+                      synapse=synapse, neuron=neuron, initial_voltage=initial_voltage,
+                      dtype=np.float64)
+    return np.abs(result.output - reference).max(), np.abs(reference).max(), result
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_lif_dense_model(dense_model, images6, config):
+    diff, size, result = compare_lif(dense_model, images6, **CONFIGS[config])
+    # the LIF neurons spike (and sit refractory), and the output is non-trivial ...
+    assert size > 0.1 and all(count.sum() > 0 for count in result.spike_counts.values())
+    # ... and snnlib's LIF reproduces nengo.LIF step by step to float rounding
+    assert diff < 1e-9 * max(size, 1)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_lif_conv_model(conv_model, images12, config):
+    diff, size, _ = compare_lif(conv_model, images12, **CONFIGS[config])
+    # convolutions (bias through a relay, multiplied by the gain), pooling, synapse
+    assert size > 0.1
+    assert diff < 1e-9 * max(size, 1)
+
+
+def test_lif_parameters_and_per_layer_scales(conv_model, images12):
+    from snnlib.neurons import LIF
+
+    neuron = LIF(tau_rc=0.01, tau_ref=0.004, min_voltage=-0.5, amplitude=0.7)
+    diff, size, result = compare_lif(conv_model, images12, scale={"conv_a": 60.0, "conv_b": 900.0},
+                                     synapse=None, neuron=neuron, initial_voltage=0.3)
+    # tau_rc, tau_ref, min_voltage and amplitude reach nengo.LIF; a dict scales layer by layer
+    assert size > 0.01 and result.spike_counts["conv_b"].sum() > 0
+    assert diff < 1e-9 * max(size, 1)

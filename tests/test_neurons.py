@@ -1,6 +1,7 @@
 """Neuron models against plain reference step rules on both engines; single neurons, rate
 quantization, and firing-rate scaling of ReLU and LIF rate curves."""
 import itertools
+import math
 
 import nengo
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from snnlib.convert import convert
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.neurons import (
+    LIF,
     NEURON_MODELS,
     IntegrateAndFire,
     NeuronModel,
@@ -155,8 +157,8 @@ def test_registry_and_configuration():
     assert get_neuron_model(model, reset="subtract", max_spikes_per_step=None) is model
     with pytest.raises(ValueError, match="conflicts"):
         get_neuron_model(IntegrateAndFire(), reset="zero")
-    with pytest.raises(ValueError, match="unknown neuron 'lif'.*'if'"):
-        get_neuron_model("lif")
+    with pytest.raises(ValueError, match="unknown neuron 'izhikevich'.*'if'"):
+        get_neuron_model("izhikevich")
     with pytest.raises(ValueError, match="reset"):
         IntegrateAndFire(reset="soft")
 
@@ -184,7 +186,7 @@ def test_simulate_with_a_model_instance(dense_model, images6):
     with pytest.raises(ValueError, match="conflicts"):
         simulate(network, images6, n_steps=2, neuron=IntegrateAndFire(), reset="zero")
     with pytest.raises(ValueError, match="unknown neuron"):
-        simulate(network, images6, n_steps=2, neuron="lif")
+        simulate(network, images6, n_steps=2, neuron="izhikevich")
 
 
 def test_matches_nengo_spiking_relu_step_by_step(rng):
@@ -275,3 +277,85 @@ def test_scaled_forward_lif_depends_on_scale(dense_model, images6):
     # unknown layer names in a scale dict fail as in simulate
     with pytest.raises(ValueError, match="not spiking layers"):
         scaled_forward(network, images6, scale_firing_rates={"nope": 2.0})
+
+
+# --- LIF -----------------------------------------------------------------------------------
+
+def reference_lif_step(v, ref, j, *, dt, tau_rc=0.02, tau_ref=0.002, min_voltage=0.0):
+    """One LIF neuron, one step, as nengo.LIF computes it, written out plainly:
+    returns (new voltage, new refractory time, spiked)."""
+    ref = ref - dt
+    delta_t = min(max(dt - ref, 0.0), dt)  # the part of the step that is not refractory
+    v = v - (j - v) * math.expm1(-delta_t / tau_rc)  # exact decay towards j over delta_t
+    spiked = v > 1
+    if spiked:
+        t_spike = dt + tau_rc * math.log1p(-(v - 1) / (j - 1))  # when v crossed 1
+        ref = tau_ref + t_spike
+    v = max(v, min_voltage)
+    return (0.0 if spiked else v), ref, int(spiked)
+
+
+def test_lif_follows_its_reference_rule(signed_network):
+    network, layers, x = signed_network
+    n_steps, dt, gain, lif = 60, 0.001, 150.0, LIF(tau_rc=0.01, min_voltage=-1.0)
+    result = simulate(network, x, n_steps=n_steps, dt=dt, scale_firing_rates=gain, neuron=lif,
+                      record_spikes=["l0", "l1"], dtype=np.float64)
+    # the reference: every neuron by hand, the output of a spike amplitude / gain / dt
+    for e in range(len(x)):
+        state = [(np.zeros(len(b)), np.zeros(len(b))) for _, b in layers]
+        for t in range(n_steps):
+            h = x[e]
+            for k, (w, b) in enumerate(layers):
+                j = gain * (h @ w + b)
+                v, ref = state[k]
+                spikes = np.zeros(len(b))
+                for i in range(len(b)):
+                    v[i], ref[i], spikes[i] = reference_lif_step(v[i], ref[i], j[i], dt=dt,
+                                                                 tau_rc=0.01, min_voltage=-1.0)
+                # the dense engine gives the reference's spikes, step by step
+                np.testing.assert_array_equal(result.spikes[f"l{k}"][e, t], spikes)
+                h = spikes * (1.0 / gain) / dt
+    # not trivial: both layers spike, and at most once per step
+    assert result.spikes["l1"].sum() > 0 and result.spikes["l0"].max() == 1
+
+
+def test_lif_matches_nengo_single_neurons_and_rates(rng):
+    currents = np.concatenate([[-3.0, 0.5, 1.0, 1.0001], rng.uniform(1, 5000, size=40)])
+    v0 = rng.uniform(0, 1, size=len(currents))
+    voltage, spikes = integrate_and_fire(currents, 300, dt=0.001, initial_voltage=v0,
+                                         neuron="lif")
+    neuron, v, ref = nengo.LIF(), v0.copy(), np.zeros(len(currents))
+    output = np.zeros(len(currents))
+    for t in range(300):
+        neuron.step(0.001, currents, output, v, ref)
+        # same spikes and same voltages as nengo.LIF, at every step
+        np.testing.assert_array_equal(output * 0.001, spikes[t])
+        np.testing.assert_allclose(voltage[t], v, rtol=0, atol=1e-12)
+    # below the rheobase (J <= 1) it never spikes after the start; above, its rate approaches
+    # LIFRate's (within one spike of the 0.3 s run) and saturates below 1 / tau_ref
+    rates = spikes[1:].sum(axis=0) / 0.299
+    assert rates[:3].sum() == 0
+    np.testing.assert_allclose(rates, LIF().rates(currents), atol=1 / 0.299 + 1e-9)
+    assert rates.max() < 500
+
+
+def test_lif_options_and_engines(dense_model, images6):
+    network = convert(dense_model)
+    # the reset and the spike limit are part of the LIF model: other values are refused
+    with pytest.raises(ValueError, match="does not take reset='zero'"):
+        simulate(network, images6, n_steps=2, neuron="lif", reset="zero")
+    with pytest.raises(ValueError, match="does not take"):
+        get_neuron_model("lif", max_spikes_per_step=1)
+    assert get_neuron_model("lif") == LIF()
+    with pytest.raises(ValueError, match="tau_rc"):
+        LIF(tau_rc=0)
+    # the event-driven engine says why it cannot run it; "auto" runs the dense engine
+    with pytest.raises(ValueError, match="refractory"):
+        simulate(network, images6, n_steps=2, neuron="lif", method="event")
+    auto = simulate(network, images6, n_steps=20, scale_firing_rates=200.0, neuron="lif")
+    dense = simulate(network, images6, n_steps=20, scale_firing_rates=200.0, neuron="lif",
+                     method="dense")
+    np.testing.assert_array_equal(auto.output, dense.output)
+    # the LIF state is per layer and per run: a second run starts afresh
+    again = simulate(network, images6, n_steps=20, scale_firing_rates=200.0, neuron="lif")
+    np.testing.assert_array_equal(again.output, auto.output)

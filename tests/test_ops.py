@@ -111,3 +111,36 @@ def test_ops_without_sparse_form_and_without_fan_out():
     # ops with a kernel are copied with another one (normalization, precision)
     op = DenseOp(np.ones((2, 2)))
     assert op.with_kernel(np.zeros((2, 2))).kernel.sum() == 0 and op.kernel.sum() == 4
+
+
+@pytest.mark.parametrize("pool, input_shape", [
+    (AvgPool2DOp((2, 2), (2, 2), "valid"), (6, 6, 3)),
+    (AvgPool2DOp((2, 2), (2, 2), "valid"), (7, 5, 2)),  # the last row and column are dropped
+    (AvgPool2DOp((3, 3), (2, 2), "same"), (7, 8, 2)),  # overlapping, padded cells not counted
+    (AvgPool2DOp((3, 2), (1, 2), "valid"), (5, 6, 1)),
+    (AvgPool2DOp((7, 7), (7, 7), "valid"), (7, 7, 4)),  # global
+])
+def test_pooling_of_events_equals_the_op(pool, input_shape, rng):
+    batch = 3
+    x = np.where(rng.random((batch,) + input_shape) < 0.3, rng.random((batch,) + input_shape), 0)
+    output_shape = pool(x).shape[1:]
+    flat = np.flatnonzero(x)
+    events = pool.sparse_events(input_shape, output_shape)
+    out_flat, values = events(flat, x.ravel()[flat])
+    pooled = np.bincount(out_flat, weights=values, minlength=batch * int(np.prod(output_shape)))
+    # the pooled events add up to the pooled input, and stay ordered by example
+    np.testing.assert_allclose(pooled, pool(x).ravel(), rtol=1e-12, atol=1e-15)
+    example = out_flat // int(np.prod(output_shape))
+    assert np.all(np.diff(example) >= 0)
+
+
+def test_pooling_of_events_on_a_large_input():
+    # built per axis: a 224 x 224 input needs no (positions x positions) table
+    pool = AvgPool2DOp((2, 2), (2, 2), "valid")
+    events = pool.sparse_events((224, 224, 3), (112, 112, 3))
+    flat, values = events(np.array([0, 3 * 224 * 224 * 3 - 1]), np.array([1.0, 2.0]))
+    # the first and the last element of a batch of three go to the first and the last cell
+    np.testing.assert_array_equal(flat, [0, 3 * 112 * 112 * 3 - 1])
+    np.testing.assert_array_equal(values, [0.25, 0.5])
+    # reshape and identity pass events on unchanged
+    assert ReshapeOp((12,)).sparse_events((2, 2, 3), (12,))(flat, values)[0] is flat

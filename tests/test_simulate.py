@@ -1,6 +1,7 @@
 """The spiking simulator: convergence to rate mode, the neuron options, the result, bad input."""
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from snnlib.convert import convert
 from snnlib.simulate import simulate
@@ -163,13 +164,21 @@ def test_method_event_where_it_cannot_apply(network, conv_model, images6, images
     # (a negative start is allowed only for the signed-current IF neuron)
     with pytest.raises(ValueError, match="method='event'.*initial voltages >= 0"):
         simulate(network, images6, n_steps=2, initial_voltage=-0.5, neuron="if", method="event")
-    with pytest.raises(ValueError, match="method='event'.*'pool' \\(avgpool2d\\)"):
-        simulate(convert(conv_model), images12, n_steps=2, method="event")
+    with pytest.raises(ValueError, match="method='event'.*refractory"):
+        simulate(network, images6, n_steps=2, neuron="lif", method="event")
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    pooled_readout = tf.keras.Sequential([
+        tf.keras.Input((12, 12, 1)), layers.Conv2D(3, 3, activation="relu", name="conv"),
+        layers.Conv2D(2, 3, name="linear_conv"), layers.AveragePooling2D(2, name="pool"),
+        layers.Flatten(name="flat"), layers.Dense(2, name="out")])
+    with pytest.raises(ValueError, match="method='event'.*'pool' \\(avgpool2d\\).*after"):
+        simulate(convert(pooled_readout), images12, n_steps=2, method="event")
     with pytest.raises(ValueError, match="unknown method 'sparse'"):
         simulate(network, images6, n_steps=2, method="sparse")
     # "auto" falls back to the dense engine there
-    auto = simulate(convert(conv_model), images12, n_steps=5, scale_firing_rates=300.0)
-    dense = simulate(convert(conv_model), images12, n_steps=5, scale_firing_rates=300.0,
+    auto = simulate(convert(pooled_readout), images12, n_steps=5, scale_firing_rates=300.0)
+    dense = simulate(convert(pooled_readout), images12, n_steps=5, scale_firing_rates=300.0,
                      method="dense")
     np.testing.assert_array_equal(auto.output, dense.output)
 
