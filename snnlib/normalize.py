@@ -49,9 +49,9 @@ calibration images.
   calibration set is run again, up to three more times, to find the value digit by digit
   (:mod:`snnlib.quantiles`).
 - Any other rule, a plain callable in particular, receives every activation of one layer (or
-  one channel) as one flat float32 array, in Keras units, zeros included: that costs 4 bytes
+  one channel) as one flat float64 array, in Keras units, zeros included: that costs 8 bytes
   per image and neuron of each spiking layer with weights, all held at once (the book's
-  convnet: 123 kB per calibration image, 123 MB for 1,000 images). Declare ``order_statistic``
+  convnet: 247 kB per calibration image, 247 MB for 1,000 images). Declare ``order_statistic``
   on a rule class to get the bounded calibration.
 
 :func:`measure` and :func:`compute_scales` are the unbounded, step-by-step form (every
@@ -275,6 +275,12 @@ def layer_scale(values: np.ndarray, method: str | Callable | NormalizationRule =
 # The unbounded, step-by-step form: every activation kept
 # --------------------------------------------------------------------------------------------
 
+#: Arithmetic of the calibration pass. float64: TensorFlow's float32 convolutions round
+#: differently on different CPUs (vector width, oneDNN), which would move lambda in its last
+#: digits and with it a rare spike; in float64 the same TensorFlow build gives the same lambda.
+CALIBRATION_DTYPE = np.float64
+
+
 def measure(network: SpikingNetwork, calibration: np.ndarray, batch_size: int = 256
             ) -> dict[str, np.ndarray]:
     """Activations of every stage on the calibration set, in Keras units (before normalization).
@@ -285,11 +291,12 @@ def measure(network: SpikingNetwork, calibration: np.ndarray, batch_size: int = 
     Returns
     -------
     dict
-        layer name -> ndarray (n,) + output shape, float32.
+        layer name -> ndarray (n,) + output shape, float64 (see :data:`CALIBRATION_DTYPE`).
     """
     validation.integer(batch_size, "batch_size", low=1)
     calibration = network.check_input(calibration, what="calibration data")
-    _, activations = network.forward(calibration, return_all=True, batch_size=batch_size)
+    _, activations = network.forward(calibration, return_all=True, batch_size=batch_size,
+                                     dtype=CALIBRATION_DTYPE)
     return activations
 
 
@@ -400,9 +407,9 @@ def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray])
 
 def _outputs(network: SpikingNetwork, x: np.ndarray, batch_size: int
              ) -> Iterator[list[np.ndarray]]:
-    """Every stage's rate-mode output (float32, Keras units before normalization), per batch."""
+    """Every stage's rate-mode output (float64, Keras units before normalization), per batch."""
     for start in range(0, len(x), batch_size):
-        h = x[start:start + batch_size].astype(np.float32)
+        h = x[start:start + batch_size].astype(CALIBRATION_DTYPE)
         outs = []
         for stage in network.stages:
             h = stage.rates(h)

@@ -194,7 +194,8 @@ def test_channel_wise_normalization(conv_model, images12, rng):
     network = convert(conv_model, calibration=calibration, normalization="percentile",
                       percentile=99.0, granularity="channel")
     assert network.granularity == "channel"
-    _, activations = convert(conv_model).forward(calibration, return_all=True)
+    # calibration runs in float64 (normalize.CALIBRATION_DTYPE)
+    _, activations = convert(conv_model).forward(calibration, return_all=True, dtype=np.float64)
     for name in ("conv_a", "conv_b"):
         scales = network.scales[name]
         # one lambda per output channel: the percentile of that channel's non-zero activations
