@@ -281,7 +281,7 @@ def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, *,
     return float(np.mean(np.argmax(scores, axis=-1) == y))
 
 
-def save_weights(model: tf.keras.Model, path: str | Path, info: dict | None = None) -> None:
+def save_weights(model: tf.keras.Model, path: str | Path, info: dict | None = None) -> Path:
     """Save a model's weights as an ``.npz`` whose bytes depend on the weights only.
 
     Parameters

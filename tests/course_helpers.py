@@ -92,6 +92,7 @@ def add_cell(nb, source, index=None):
 
 def write(nb, folder, name):
     path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
 

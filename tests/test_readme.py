@@ -30,3 +30,18 @@ def test_extending_examples_run(tmp_path):
                               capture_output=True, text=True, timeout=600)
         # each example runs in a fresh interpreter, and its assertions hold
         assert done.returncode == 0, (i, done.stdout[-2000:], done.stderr[-3000:])
+
+
+def test_library_in_one_screen_runs(tmp_path):
+    """The README's first example (convert, verify, normalize, simulate, NengoDL's dict) runs."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## The library in one screen\n", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
+    script = tmp_path / "one_screen.py"
+    script.write_text(block)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
+    # it printed the accuracy with its interval
+    assert re.search(r"\d+\.\d % \(95 % CI", done.stdout), done.stdout[-1000:]
