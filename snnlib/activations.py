@@ -8,9 +8,10 @@ rate mode, what the LIF network converted with ``scale_firing_rates=scale`` comp
 you will run at).
 
 The activation is a small object (:class:`SoftLIF`) whose parameters can be read back
-(``scale``, ``sigma``, ``tau_rc``, ``tau_ref``), so that a converter can recognise a layer
-trained with it and give it LIF neurons with the same parameters. TensorFlow is imported only
-when the activation is called.
+(``scale``, ``sigma``, ``tau_rc``, ``tau_ref``). :func:`snnlib.convert` recognises a layer
+trained with it and refuses it with the fix: copy the weights into the same model built with
+ReLU, convert that and simulate with ``neuron="lif"`` at ``scale_firing_rates=scale`` and a
+synapse (chapter 7 does this). TensorFlow is imported only when the activation is called.
 """
 from __future__ import annotations
 

@@ -461,6 +461,11 @@ ACTIVATION_FIXES = {
     "softplus": _SMOOTH, "exponential": _SMOOTH, "mish": _SMOOTH,
     "sigmoid": _SATURATING, "hard_sigmoid": _SATURATING, "tanh": _SATURATING,
     "softsign": _SATURATING,
+    "soft_lif": ("a LIF neuron's rate curve (snnlib.soft_lif, nengo_dl.SoftLIFRate): the "
+                 "converted network's rate mode computes ReLU, so verify() would not match",
+                 "copy the weights into the same model built with ReLU (model.set_weights), "
+                 "convert that, and simulate with neuron='lif' at the scale the curve was "
+                 "trained for, with a synapse (chapter 7)"),
 }
 
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from snnlib.activations import soft_lif
 from snnlib.convert import ConversionError, convert, verify
 
 layers = tf.keras.layers
@@ -333,6 +334,8 @@ def test_subclassed_model_is_a_clear_error():
     (lambda: layers.Activation("relu6", name="a6") if hasattr(tf.keras.activations, "relu6")
      else layers.Activation(tf.nn.relu6, name="a6"), ["'a6'", "relu6", "clipped"]),
     (lambda: layers.Activation("swish", name="sw"), ["'sw'", "swish", "use ReLU"]),
+    (lambda: layers.Activation(soft_lif(100.0), name="lif"),
+     ["'lif'", "soft_lif", "neuron='lif'", "set_weights"]),
     (lambda: layers.Activation("softmax", name="sm"), ["'sm'", "softmax inside"]),
     (lambda: layers.Conv2D(2, 3, dilation_rate=2, name="dil"), ["'dil'", "dilated"]),
 ])
