@@ -26,11 +26,12 @@ spiking layers from the spikes alone, which is faster at the usual low rates.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from snnlib import event_driven, measures, protocol, validation
+from snnlib import config, event_driven, measures, protocol, validation
 from snnlib.config import CHUNK, DT, MAX_STEPS
 from snnlib.counts import LayerCounts
 from snnlib.network import SpikingNetwork, Stage
@@ -554,7 +555,8 @@ def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, sca
          synapse: Lowpass | None, model: NeuronModel, initial_voltage: float | str,
          input: str, rng: np.random.Generator, record: set, dtype: np.dtype,
          segments: list | None, forced: bool) -> tuple:
-    """Simulate one batch; with a constant input, in chunks of :data:`snnlib.config.CHUNK`.
+    """Simulate one batch; with a constant input, in chunks of :data:`snnlib.config.CHUNK`,
+    :data:`snnlib.config.THREADS` of them at a time.
 
     Random initial voltages are drawn for the whole batch first, layer by layer (the order of
     the draws does not depend on the chunking), then sliced.
@@ -568,12 +570,19 @@ def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, sca
                    forced=forced)
     if input != "constant" or len(x) <= CHUNK:
         return _run_chunk(network, stages, x, voltages, **options)
-    parts = []
-    for start in range(0, len(x), CHUNK):
+
+    def run_part(start: int) -> tuple:
         part = slice(start, start + CHUNK)
         sliced = {name: v[part] if isinstance(v, np.ndarray) else v
                   for name, v in voltages.items()}
-        parts.append(_run_chunk(network, stages, x[part], sliced, **options))
+        return _run_chunk(network, stages, x[part], sliced, **options)
+
+    starts = range(0, len(x), CHUNK)
+    if config.THREADS == 1:
+        parts = [run_part(start) for start in starts]
+    else:  # chunks are independent: the same results, in the same order
+        with ThreadPoolExecutor(max_workers=config.THREADS) as pool:
+            parts = list(pool.map(run_part, starts))
     return (np.concatenate([p[0] for p in parts]),
             {name: np.concatenate([p[1][name] for p in parts]) for name in parts[0][1]},
             {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]})

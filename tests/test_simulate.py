@@ -193,3 +193,26 @@ def test_event_and_dense_engines_agree(network, images6):
         for name in dense.spike_counts:
             np.testing.assert_array_equal(event.spike_counts[name], dense.spike_counts[name])
         np.testing.assert_allclose(event.output, dense.output, atol=1e-9)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(scale_firing_rates=100.0, dtype=np.float64),  # the event-driven engine
+    dict(scale_firing_rates=1000.0, method="dense", synapse=0.005, dtype=np.float64),
+    dict(scale_firing_rates=100.0, neuron="lif", synapse=0.005, dtype=np.float32),
+    dict(scale_firing_rates=300.0, neuron="if", initial_voltage="uniform", seed=3),
+])
+def test_chunks_in_threads_give_the_same_results(mnist, monkeypatch, settings):
+    from snnlib import config
+    from snnlib.models import load_pretrained_convnet
+
+    network = convert(load_pretrained_convnet())
+    x = mnist[1][0][:3 * config.CHUNK + 5]  # several chunks and a short last one
+    runs = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(config, "THREADS", threads)
+        runs[threads] = simulate(network, x, n_steps=12, **settings)
+    one, two = runs[1], runs[2]
+    assert np.array_equal(one.output, two.output)
+    assert one.spike_counts.keys() == two.spike_counts.keys()
+    assert all(np.array_equal(one.spike_counts[k], two.spike_counts[k]) for k in one.spike_counts)
+    assert one.spike_counts["conv0"].sum() > 0  # the runs do spike
