@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -441,21 +441,9 @@ def save_deep_convnet_weights(folder: str | Path, *, verbose: int = 0) -> Path:
     pathlib.Path
         The ``.npz`` file written.
     """
-    import tensorflow as tf
-
-    from snnlib.data import load_mnist
-
-    (x_train, y_train), (x_test, y_test) = load_mnist()
-    model, history = train_deep_convnet(x_train, y_train, verbose=verbose)
-    info = {
-        "architecture": "snnlib.models.build_deep_convnet",
-        "training": dict(DEEP_TRAINING),
-        "data": "snnlib.load_mnist(): 4,000 training images; accuracy on its 1,000 test images",
-        "test_accuracy": accuracy(model, x_test, y_test),
-        "final_training_accuracy": float(history["accuracy"][-1]),
-        "tensorflow": tf.__version__,
-    }
-    return save_weights(model, Path(folder) / DEEP_WEIGHTS.name, info=info)
+    return _train_and_save(train_deep_convnet, Path(folder) / DEEP_WEIGHTS.name, verbose=verbose,
+                           architecture="snnlib.models.build_deep_convnet",
+                           training=dict(DEEP_TRAINING))
 
 
 def load_pretrained_deep_convnet() -> tf.keras.Model:
@@ -470,12 +458,7 @@ def load_pretrained_deep_convnet() -> tf.keras.Model:
     FileNotFoundError
         The weights file is missing (make it with :func:`save_deep_convnet_weights`).
     """
-    if not DEEP_WEIGHTS.exists():
-        raise FileNotFoundError(f"{DEEP_WEIGHTS} is missing: make it with "
-                                "snnlib.models.save_deep_convnet_weights(snnlib.models."
-                                "PRETRAINED_DIR)")
-    model = build_deep_convnet()
-    load_weights(model, DEEP_WEIGHTS)
+    model = _load_shipped(build_deep_convnet, DEEP_WEIGHTS, "save_deep_convnet_weights")
     compile_classifier(model)
     return model
 
@@ -499,22 +482,11 @@ def save_soft_lif_convnet_weights(folder: str | Path, *, verbose: int = 0) -> Pa
     pathlib.Path
         The ``.npz`` file written.
     """
-    import tensorflow as tf
-
-    from snnlib.data import load_mnist
-
-    (x_train, y_train), (x_test, y_test) = load_mnist()
-    model, history = train_soft_lif_convnet(x_train, y_train, verbose=verbose)
-    info = {
-        "architecture": "snnlib.models.build_convnet with snnlib.models.use_soft_lif",
-        "soft_lif": {**SOFT_LIF, "layers": list(SOFT_LIF["layers"])},
-        "training": dict(TRAINING),
-        "data": "snnlib.load_mnist(): 4,000 training images; accuracy on its 1,000 test images",
-        "test_accuracy": accuracy(model, x_test, y_test),
-        "final_training_accuracy": float(history["accuracy"][-1]),
-        "tensorflow": tf.__version__,
-    }
-    return save_weights(model, Path(folder) / SOFT_LIF_WEIGHTS.name, info=info)
+    return _train_and_save(train_soft_lif_convnet, Path(folder) / SOFT_LIF_WEIGHTS.name,
+                           verbose=verbose, architecture="snnlib.models.build_convnet with "
+                           "snnlib.models.use_soft_lif",
+                           soft_lif={**SOFT_LIF, "layers": list(SOFT_LIF["layers"])},
+                           training=dict(TRAINING))
 
 
 def load_pretrained_soft_lif_convnet(activation: str = "soft_lif") -> tf.keras.Model:
@@ -537,13 +509,36 @@ def load_pretrained_soft_lif_convnet(activation: str = "soft_lif") -> tf.keras.M
         The weights file is missing (make it with :func:`save_soft_lif_convnet_weights`).
     """
     validation.choice(activation, "activation", ("soft_lif", "relu"))
-    if not SOFT_LIF_WEIGHTS.exists():
-        raise FileNotFoundError(f"{SOFT_LIF_WEIGHTS} is missing: make it with "
-                                "snnlib.models.save_soft_lif_convnet_weights(snnlib.models."
-                                "PRETRAINED_DIR)")
-    model = build_convnet()
-    load_weights(model, SOFT_LIF_WEIGHTS)
+    model = _load_shipped(build_convnet, SOFT_LIF_WEIGHTS, "save_soft_lif_convnet_weights")
     if activation == "soft_lif":
         use_soft_lif(model)
     compile_classifier(model)
+    return model
+
+
+def _train_and_save(train: Callable, path: Path, *, verbose: int, **info: Any) -> Path:
+    """Train with ``train(x, y, verbose=)`` on :func:`snnlib.load_mnist`'s training images and
+    save the weights at ``path``, with ``info`` and the test accuracy in the JSON beside them."""
+    import tensorflow as tf
+
+    from snnlib.data import load_mnist
+
+    (x_train, y_train), (x_test, y_test) = load_mnist()
+    model, history = train(x_train, y_train, verbose=verbose)
+    info.update({
+        "data": "snnlib.load_mnist(): 4,000 training images; accuracy on its 1,000 test images",
+        "test_accuracy": accuracy(model, x_test, y_test),
+        "final_training_accuracy": float(history["accuracy"][-1]),
+        "tensorflow": tf.__version__,
+    })
+    return save_weights(model, path, info=info)
+
+
+def _load_shipped(build: Callable, weights: Path, maker: str) -> tf.keras.Model:
+    """``build()`` with the shipped ``weights`` (not compiled); says how to make them if absent."""
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights} is missing: make it with snnlib.models.{maker}("
+                                "snnlib.models.PRETRAINED_DIR)")
+    model = build()
+    load_weights(model, weights)
     return model
