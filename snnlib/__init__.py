@@ -28,6 +28,11 @@ Modules, one concern each:
 - :mod:`snnlib.diagnostics`: rate-vs-activation correlation, firing summaries, parameter sweeps.
 - :mod:`snnlib.nengo_bridge`: the same network built by NengoDL: build, run (``nengo`` or
   ``nengo_dl`` simulator), and inspect what the converter made.
+- :mod:`snnlib.nengo_scales`: the literature's normalization as NengoDL's per-layer
+  ``scale_firing_rates``, for any model NengoDL converts (graphs with ``Add``, ``Concatenate``).
+- :mod:`snnlib.nengo_neurons`: the papers' integrate-and-fire neuron as a Nengo neuron type
+  (``snnlib.SpikingIntegrateAndFire``), with its NengoDL TensorFlow step.
+- :mod:`snnlib.nengo_workflow`: the reader's workflow measured in ``nengo_dl.Simulator``.
 - :mod:`snnlib.regularize`: training with a firing-rate regularizer; matching spike budgets.
 - :mod:`snnlib.tradeoffs`: accuracy vs latency vs spikes across methods; Pareto fronts.
 - :mod:`snnlib.plots`: every figure (matplotlib), with labelled axes.
@@ -115,6 +120,17 @@ from snnlib.synapses import Lowpass  # noqa: E402
 
 __version__ = "0.1.0"
 
+#: Names imported on first use: they import nengo and nengo_dl (about 6 s).
+_LAZY = {"SpikingIntegrateAndFire": "snnlib.nengo_neurons"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'snnlib' has no attribute {name!r}")
+
 __all__ = [
     "DT",
     "ConversionError",
@@ -131,6 +147,7 @@ __all__ = [
     "SimulationResult",
     "SoftLIF",
     "SpikingNetwork",
+    "SpikingIntegrateAndFire",
     "SpikingReLU",
     "accuracy",
     "ann_operations",

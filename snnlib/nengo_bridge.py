@@ -1,14 +1,21 @@
 """NengoDL side by side: the same network built by ``nengo_dl.Converter``, run, and inspected.
 
-One module for everything Nengo (``nengo`` and ``nengo_dl`` are imported only here, and only
-when these functions are called, through :func:`import_nengo`):
+The Nengo side of snnlib, with :mod:`snnlib.nengo_scales` (the per-layer dict),
+:mod:`snnlib.nengo_neurons` (the papers' neuron as a Nengo neuron type) and
+:mod:`snnlib.nengo_workflow` (the reader's workflow measured): ``nengo`` and ``nengo_dl`` are
+imported only in these modules, and only when their functions are called (or, for
+``nengo_neurons``, the module is imported), through :func:`import_nengo`:
 
 - :func:`build_nengo_converter`: ``nengo_dl.Converter`` with rate or spiking ReLU neurons.
 - :func:`run_nengo`: run it, with the reference ``nengo.Simulator`` (one image at a time; what
   :func:`snnlib.simulate.simulate` reproduces trajectory for trajectory) or with
   ``nengo_dl.Simulator`` (batched, TensorFlow).
-- :func:`nengo_scale_firing_rates`: snnlib's normalization as NengoDL's per-layer
-  ``scale_firing_rates``.
+- :func:`nengo_scale_firing_rates`: the literature's normalization as NengoDL's per-layer
+  ``scale_firing_rates``, for any model NengoDL converts (:mod:`snnlib.nengo_scales`).
+- :func:`nengo_initial_voltages`: the random initial voltages Nengo draws for the converter's
+  neurons (NengoDL's default start), for ``snnlib.simulate(..., initial_voltage=...)``.
+- :func:`params_round_trip`: ``sim.save_params`` at one scale, ``sim.load_params`` at another
+  (the Dense-bias pitfall).
 - Reading what the converter built, from the Nengo objects after Nengo's reference builder
   (:func:`build`), never assumed (chapter 2): :func:`weight_table`, :func:`scaling_table`,
   :func:`synapse_table`, :func:`kernel_in_nengo`, :func:`bias_in_nengo`,
@@ -27,6 +34,7 @@ import numpy as np
 
 from snnlib import validation
 from snnlib.config import DT, MAX_STEPS
+from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +76,8 @@ def layer_dict(model: tf.keras.Model, scales: Any) -> Any:
 def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
                           scale_firing_rates: float | dict | None = None,
                           synapse: float | None = None,
-                          initial_voltage: float | str = 0.0, inference_only: bool = False,
+                          initial_voltage: float | str | None = None,
+                          inference_only: bool = False,
                           max_to_avg_pool: bool = False,
                           neuron: str | Any = "spiking_relu") -> Any:
     """``nengo_dl.Converter`` of a Keras model, with spiking (or rate) ReLU or LIF neurons.
@@ -98,10 +107,14 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
         Time constant (seconds) of the lowpass filter the converter puts on every connection
         that leaves neurons. Longer filters average more spikes (less noise) but respond more
         slowly to a new input. None: no filter.
-    initial_voltage : float or "uniform"
-        Starting voltage of every spiking neuron: a number (default 0, as
-        :func:`snnlib.simulate.simulate`), or "uniform" to keep Nengo's random start in [0, 1)
-        (drawn from the network's seed). LIF neurons start out of their refractory period.
+    initial_voltage : None, float or "uniform"
+        Starting voltage of every spiking neuron. None (default): the neuron type's own, what
+        ``nengo_dl.Converter`` builds: ``Uniform(0, 1)`` for ``nengo.SpikingRectifiedLinear``
+        and ``nengo.LIF`` (drawn from the network's seed, once per network: every input of a
+        run starts from the same draw), 0 for the papers' neuron (``"if"``). A number: that
+        voltage for every neuron (``simulate``'s default is 0; pass 0 to reproduce it);
+        "uniform": ``Uniform(0, 1)`` for any neuron. LIF neurons start out of their refractory
+        period.
     inference_only : bool
         Passed to the converter: the network is only run, never trained in NengoDL. NengoDL
         needs it to convert BatchNormalization (its moving statistics become constants, the
@@ -109,11 +122,15 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
     max_to_avg_pool : bool
         Passed to the converter: MaxPooling2D layers become average pooling (as
         ``snnlib.convert.convert(..., max_to_avg_pool=True)``; it changes the function).
-    neuron : {"spiking_relu", "lif"} or snnlib.neurons.LIF
+    neuron : {"spiking_relu", "if", "lif"}, snnlib.NeuronModel or nengo.neurons.NeuronType
         With ``spiking=True``, the neuron each ReLU becomes: ``nengo.SpikingRectifiedLinear``
-        (default; snnlib's ``"spiking_relu"``) or ``nengo.LIF`` (``"lif"``, or an
-        :class:`snnlib.neurons.LIF` whose ``tau_rc``, ``tau_ref``, ``min_voltage`` and
-        ``amplitude`` it takes): what ``simulate(..., neuron=...)`` reproduces. Scaled by
+        (default; snnlib's ``"spiking_relu"``), the papers' signed-current integrate-and-fire
+        :class:`snnlib.nengo_neurons.SpikingIntegrateAndFire` (``"if"``, or an
+        :class:`snnlib.neurons.IntegrateAndFire` whose reset and spike limit it takes) or
+        ``nengo.LIF`` (``"lif"``, or an :class:`snnlib.neurons.LIF` whose ``tau_rc``,
+        ``tau_ref``, ``min_voltage`` and ``amplitude`` it takes): what
+        ``simulate(..., neuron=...)`` reproduces. A Nengo neuron type is used as it is (with
+        its own ``initial_state``; leave ``initial_voltage`` None). Scaled by
         ``scale_firing_rates`` like any neuron: gain ``s``, bias ``s * b``, amplitude ``/ s``.
 
     Returns
@@ -130,14 +147,19 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
         for key, value in scale_firing_rates.items():
             validation.real(value, f"scale_firing_rates[{getattr(key, 'name', key)!r}]", low=0,
                             low_open=True, hint="Hz per unit of activation")
-    if not (isinstance(initial_voltage, str) and initial_voltage == "uniform"):
+    if isinstance(initial_voltage, str):
+        validation.choice(initial_voltage, "initial_voltage", ("uniform",))
+    elif initial_voltage is not None:
         validation.real(initial_voltage, "initial_voltage", low=0, high=1, high_open=True,
-                        hint="a voltage in units of the threshold 1, or 'uniform'")
+                        hint="a voltage in units of the threshold 1, 'uniform', or None (the "
+                        "neuron type's own start)")
     nengo, nengo_dl = import_nengo()
     swap = None
     if spiking:
         state = None
-        if not (isinstance(initial_voltage, str) and initial_voltage == "uniform"):
+        if isinstance(initial_voltage, str):
+            state = {"voltage": nengo.dists.Uniform(0, 1)}
+        elif initial_voltage is not None:
             state = {"voltage": nengo.dists.Choice([float(initial_voltage)])}
         swap = {nengo.RectifiedLinear(): _nengo_neuron(nengo, neuron, state)}
     with warnings.catch_warnings():
@@ -149,25 +171,40 @@ def build_nengo_converter(model: tf.keras.Model, *, spiking: bool = True,
 
 
 def _nengo_neuron(nengo: Any, neuron: str | Any, initial_state: dict | None) -> Any:
-    """The Nengo neuron type for snnlib's neuron name or model (spiking ReLU or LIF)."""
-    from snnlib.neurons import LIF, SpikingReLU
+    """The Nengo neuron type for snnlib's neuron name or model (spiking ReLU, IF or LIF)."""
+    from snnlib.neurons import LIF, IntegrateAndFire, SpikingReLU
 
     if neuron == "spiking_relu" or isinstance(neuron, SpikingReLU):
         if isinstance(neuron, SpikingReLU) and (neuron.reset, neuron.max_spikes_per_step) != \
                 ("subtract", None):
             raise ValueError(f"{neuron!r}: nengo.SpikingRectifiedLinear resets by subtraction "
-                             "and may spike several times per step")
+                             "and may spike several times per step; for other options use "
+                             "neuron='if' (snnlib.SpikingIntegrateAndFire, which takes them)")
         return nengo.SpikingRectifiedLinear(initial_state=initial_state)
+    if neuron == "if" or isinstance(neuron, IntegrateAndFire):
+        from snnlib.nengo_neurons import SpikingIntegrateAndFire
+
+        model = neuron if isinstance(neuron, IntegrateAndFire) else IntegrateAndFire()
+        return SpikingIntegrateAndFire(reset=model.reset,
+                                       max_spikes_per_step=model.max_spikes_per_step,
+                                       initial_state=initial_state)
     if neuron == "lif" or isinstance(neuron, LIF):
         lif = neuron if isinstance(neuron, LIF) else LIF()
         return nengo.LIF(tau_rc=lif.tau_rc, tau_ref=lif.tau_ref, min_voltage=lif.min_voltage,
                          amplitude=lif.amplitude, initial_state=initial_state)
+    if isinstance(neuron, nengo.neurons.NeuronType):
+        if initial_state is not None:
+            raise ValueError(f"neuron={neuron!r} is a Nengo neuron type: give its start with "
+                             "its own initial_state, and leave initial_voltage None")
+        return neuron
     raise ValueError(f"neuron={neuron!r} has no Nengo equivalent here; use 'spiking_relu' "
-                     "(nengo.SpikingRectifiedLinear) or 'lif' (nengo.LIF)")
+                     "(nengo.SpikingRectifiedLinear), 'if' (snnlib.SpikingIntegrateAndFire, the "
+                     "papers' signed-current neuron), 'lif' (nengo.LIF), or a Nengo neuron type")
 
 
 def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, seed: int = 0,
-              simulator: str = "nengo", minibatch_size: int | None = None) -> np.ndarray:
+              simulator: str = "nengo", minibatch_size: int | None = None,
+              progress: bool | None = False) -> np.ndarray:
     """Show each input to the converted network for ``n_steps`` steps; return the output.
 
     Parameters
@@ -181,17 +218,22 @@ def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, se
     dt : float
         Time step (seconds).
     seed : int
-        Simulator seed. Nengo draws random initial voltages (``initial_voltage="uniform"``)
-        when it builds the network, from the *network's* seed: with "nengo_dl" the network gets
-        this seed if it has none (without one, every run would start from other voltages);
-        with "nengo" every input restarts from ``sim.reset(seed)``.
+        Simulator seed. Nengo draws random initial voltages (NengoDL's default start,
+        ``Uniform(0, 1)``) when it builds the network, from the *network's* seed: the network
+        gets this seed if it has none (without one, every run would start from other voltages;
+        :func:`nengo_initial_voltages` reads the draws). Every input starts from the same
+        voltages (with "nengo", from ``sim.reset(seed)``).
     simulator : {"nengo", "nengo_dl"}
         "nengo": the reference ``nengo.Simulator``, one input at a time (float64; what
         :func:`snnlib.simulate.simulate` reproduces exactly, slow). "nengo_dl":
         ``nengo_dl.Simulator.predict`` on the whole batch (TensorFlow, float32, fast).
     minibatch_size : int, optional
         "nengo_dl" only: inputs simulated together; must divide the number of inputs.
-        Default: all at once.
+        Default: all at once. NengoDL's memory grows with it (about 1.3 GB at 10 for the
+        book's deeper network).
+    progress : bool or None
+        "nengo_dl" only: a progress bar over the minibatches (None: on unless
+        ``SNNLIB_PROGRESS=0``).
 
     Returns
     -------
@@ -214,20 +256,28 @@ def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, se
         if n % minibatch_size:
             raise ValueError(f"minibatch_size={minibatch_size} must divide the number of "
                              f"inputs {n}")
-        tiled = np.tile(x.reshape((n, 1, -1)), (1, n_steps, 1))
-        if converter.net.seed is None:
-            converter.net.seed = seed
+        _seeded(converter, seed)
+        outputs = []
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="No GPU support detected")
             with nengo_dl.Simulator(converter.net, dt=dt, minibatch_size=minibatch_size,
                                     progress_bar=False, seed=seed) as sim:
-                data = sim.predict({input_node: tiled}, verbose=0)
-        return np.asarray(data[probe])
+                # one minibatch per call, each from a fresh start (stateful=False): Keras's
+                # predict on the whole tiled input held ~40 MB per image of the deeper network
+                starts = range(0, n, minibatch_size)
+                for start in progress_bar(starts, desc="nengo_dl (minibatches)",
+                                          progress=progress):
+                    part = x[start:start + minibatch_size].reshape((minibatch_size, 1, -1))
+                    tiled = np.tile(part.astype(np.float32), (1, n_steps, 1))
+                    data = sim.predict_on_batch({input_node: tiled}, stateful=False)
+                    outputs.append(np.asarray(data[probe]))
+        return np.concatenate(outputs)
     if minibatch_size is not None:
         raise ValueError("minibatch_size is for simulator='nengo_dl'; nengo.Simulator runs "
                          "one input at a time")
     current = {"x": np.zeros(input_node.size_out)}
     input_node.output = lambda t: current["x"]
+    _seeded(converter, seed)
     outputs = []
     with nengo.Simulator(converter.net, dt=dt, progress_bar=False, seed=seed) as sim:
         for image in x:
@@ -236,6 +286,125 @@ def run_nengo(converter: Any, x: np.ndarray, *, n_steps: int, dt: float = DT, se
             sim.run_steps(n_steps)
             outputs.append(np.array(sim.data[probe]))
     return np.stack(outputs)
+
+
+def _seeded(converter: Any, seed: int) -> None:
+    """Give the converted network a seed if it has none: Nengo draws the neurons' random
+    initial voltages from the network's seed when it builds it (without one, every build, and
+    so every run, would start from other voltages)."""
+    if converter.net.seed is None:
+        converter.net.seed = seed
+
+
+def nengo_initial_voltages(converter: Any, network: Any = None, *, seed: int = 0) -> dict:
+    """The initial voltages Nengo gives the converter's spiking neurons, per Keras layer.
+
+    ``nengo_dl.Converter`` keeps each neuron type's default start: for
+    ``nengo.SpikingRectifiedLinear`` a voltage drawn uniformly from [0, 1), once per network
+    (every input of a run starts from the same draw). This reads those draws from the network
+    built by Nengo's builder, with the seed :func:`run_nengo` uses, so that
+    ``snnlib.simulate(network, x, initial_voltage=nengo_initial_voltages(converter, network))``
+    starts exactly where ``run_nengo(converter, x)`` does (checked step for step in
+    ``tests/test_nengo_equivalence.py``).
+
+    Parameters
+    ----------
+    converter : nengo_dl.Converter
+        From :func:`build_nengo_converter` (or ``nengo_dl.Converter`` itself).
+    network : snnlib.SpikingNetwork, optional
+        The same model converted by snnlib: the voltages come back for its spiking layers,
+        reshaped to their output shapes (the form ``simulate`` takes). Default: every Keras
+        layer whose output is a Nengo ensemble, keyed by layer name, as flat arrays.
+    seed : int
+        The seed given to the network if it has none (as :func:`run_nengo` does).
+
+    Returns
+    -------
+    dict
+        Layer name -> initial voltages (threshold units).
+    """
+    nengo, _ = import_nengo()
+    validation.seed(seed)
+    _seeded(converter, seed)
+    built = build(converter)
+    model = converter.model
+    if network is not None:
+        names = [stage.name for stage in network.stages if stage.spiking]
+    else:
+        names = [layer.name for layer in model.layers
+                 if isinstance(converter.layers.get(layer.output), nengo.ensemble.Neurons)]
+    voltages = {}
+    for name in names:
+        neurons = nengo_object(converter, model.get_layer(name))
+        if not isinstance(neurons, nengo.ensemble.Neurons):
+            raise LookupError(f"layer {name!r} has no neurons in the NengoDL network (its "
+                              f"output is {neurons})")
+        signals = built.sig[neurons]
+        if "voltage" not in signals:
+            raise LookupError(f"layer {name!r}: its neuron type "
+                              f"{type(neurons.ensemble.neuron_type).__name__} has no voltage")
+        values = np.array(signals["voltage"].initial_value, dtype=np.float64)
+        if network is not None:
+            values = values.reshape(network.stage(name).output_shape)
+        voltages[name] = values
+    return voltages
+
+
+def params_round_trip(model: tf.keras.Model, x: np.ndarray, *, saved_scale: float | dict,
+                      loaded_scale: float | dict, minibatch_size: int | None = None
+                      ) -> np.ndarray:
+    """``sim.save_params`` from a converter at one scale, ``sim.load_params`` into one at another.
+
+    The reader's way of keeping what NengoDL trained: build ``nengo_dl.Converter(model,
+    scale_firing_rates=saved_scale)``, save its parameters, build a converter with
+    ``loaded_scale`` and load them. NengoDL stores a Dense (or Activation) layer's bias as the
+    *ensemble bias*, already multiplied by the scale (``biases *= scale_firing_rates`` in
+    ``nengo_dl/converter.py``), while a convolution's bias sits on a connection, unscaled. So
+    across scales the loaded Dense biases are ``saved_scale * b`` where ``loaded_scale * b`` is
+    needed: off by ``saved_scale / loaded_scale`` (nengo-dl issue 213). At the same scale the
+    round trip is exact. Rate neurons (``spiking=False``), one step: the function the loaded
+    network computes, without spike noise.
+
+    Parameters
+    ----------
+    model : tf.keras.Model
+    x : ndarray
+        Inputs.
+    saved_scale, loaded_scale : float or dict
+        ``scale_firing_rates`` of the two converters.
+    minibatch_size : int, optional
+        As :func:`run_nengo` (must divide ``len(x)``).
+
+    Returns
+    -------
+    ndarray, shape (len(x), n_out)
+        The loaded network's output (compare with ``model.predict(x)``).
+    """
+    import tempfile
+    from pathlib import Path
+
+    _, nengo_dl = import_nengo()
+    x = validation.images(x, "x")
+    n = len(x)
+    minibatch_size = n if minibatch_size is None else minibatch_size
+    tiled = x.reshape((n, 1, -1))
+    with tempfile.TemporaryDirectory(prefix="snnlib-params-") as folder:
+        path = str(Path(folder) / "params")
+        outputs = {}
+        for stage, scale in (("save", saved_scale), ("load", loaded_scale)):
+            converter = build_nengo_converter(model, spiking=False, scale_firing_rates=scale)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="No GPU support detected")
+                with nengo_dl.Simulator(converter.net, minibatch_size=minibatch_size,
+                                        progress_bar=False) as sim:
+                    if stage == "save":
+                        sim.save_params(path)
+                    else:
+                        sim.load_params(path)
+                    data = sim.predict({converter.inputs[converter.model.inputs[0]]: tiled},
+                                       verbose=0)
+            outputs[stage] = np.asarray(data[converter.outputs[converter.model.outputs[0]]])
+    return outputs["load"][:, -1]
 
 
 def accuracy_over_time(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -282,13 +451,24 @@ def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
                              normalization: str = "percentile", percentile: float = 99.9,
                              max_rate: float = 1000.0, include_zeros: bool = False,
                              granularity: str = "layer") -> dict:
-    """Per-layer ``scale_firing_rates`` that make NengoDL spike like snnlib's normalized network.
+    """Per-layer ``scale_firing_rates`` that make NengoDL spike like a normalized network.
+
+    For any model ``nengo_dl.Converter`` converts (chains, residual ``Add``, ``Concatenate``,
+    ``Average``, nested models, batch normalization, pooling, a softmax output): one scale per
+    layer that NengoDL gives ReLU neurons (:func:`snnlib.nengo_scales.neuron_layers`: Dense and
+    convolution layers with a ReLU activation, ``Activation("relu")`` and ``ReLU()`` layers,
+    a ReLU output layer included; leaky ReLU layers too, for ``nengo_dl.SpikingLeakyReLU``).
 
     In ``nengo_dl.Converter``, the neurons of layer l get input gain ``s_l`` and output amplitude
-    ``1 / s_l``: they fire at ``s_l * a_l`` Hz for a Keras activation ``a_l``. snnlib's network
-    normalized with lambda_l and simulated with ``scale_firing_rates=max_rate`` fires at
-    ``max_rate * a_l / lambda_l`` Hz. So ``s_l = max_rate / lambda_l``, and the two simulations
-    produce the same spikes and outputs (to float rounding).
+    ``1 / s_l``: they fire at ``s_l * a_l`` Hz for a Keras activation ``a_l``. A network
+    normalized with lambda_l (Diehl et al. 2015, Rueckauer et al. 2017) and simulated so that
+    lambda maps to ``max_rate`` fires at ``max_rate * a_l / lambda_l`` Hz. So
+    ``s_l = max_rate / lambda_l``, and the two produce the same spikes and outputs (to float
+    rounding; for a model snnlib converts, exactly those of ``snnlib.convert(model,
+    calibration=..., normalization=...)`` simulated at ``scale_firing_rates=max_rate``). The
+    scales of different layers need not agree where branches meet (see
+    :mod:`snnlib.nengo_scales`): each layer's amplitude ``1 / s_l`` puts its spikes back into
+    Keras units.
 
     The full NengoDL call, with its pitfalls (:func:`build_nengo_converter` makes it)::
 
@@ -297,10 +477,12 @@ def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
         import tensorflow as tf
 
         # 1. the trained Keras weights are in `model` *before* the converter is built
-        #    (loading them afterwards with sim.load_params gave wrong results together with
-        #    scale_firing_rates in an upstream bug report)
+        #    (NengoDL stores a Dense layer's bias already multiplied by its scale, so
+        #    parameters saved with sim.save_params at one scale and loaded at another carry
+        #    wrong biases; nengo-dl issue 213)
         scales = snnlib.nengo_scale_firing_rates(model, x_train[:1000])
-        neuron = nengo.SpikingRectifiedLinear()
+        neuron = snnlib.SpikingIntegrateAndFire(max_spikes_per_step=1, initial_state={
+            "voltage": nengo.dists.Choice([0.5])})  # or nengo.SpikingRectifiedLinear()
         converter = nengo_dl.Converter(
             model,
             # 2. key tf.nn.relu AND tf.keras.activations.relu: a layer built with
@@ -319,18 +501,12 @@ def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
             inference_only=True,
         )
 
-    What NengoDL's per-layer dict cannot express: a ReLU output layer is a non-spiking readout
-    in snnlib (lambda = 1, absent from this dict), but the swap above makes it spiking in
-    NengoDL, with scale 1 unless you add it; a final softmax stays a softmax there (a
-    TensorNode; argmax unchanged). Affine stages (a batch normalization snnlib cannot fold)
-    carry the lambda of their input in snnlib, which NengoDL's connection weights do implicitly.
-
     Parameters
     ----------
     model : tf.keras.Model
         The trained model (the one given to ``nengo_dl.Converter``).
     calibration : ndarray, shape (n,) + input shape
-        Calibration inputs, as for :func:`snnlib.convert.convert`.
+        Calibration inputs (training images, never test images), floating point.
     normalization : {"max", "percentile"}, callable or NormalizationRule
         How lambda_l is measured (see :func:`snnlib.convert.convert`).
     percentile : float
@@ -349,26 +525,23 @@ def nengo_scale_firing_rates(model: tf.keras.Model, calibration: np.ndarray, *,
     -------
     dict
         Keras layer object -> scale (Hz per unit of Keras activation), for each layer that
-        ``nengo_dl.Converter`` turns into spiking neurons.
+        ``nengo_dl.Converter`` gives ReLU neurons, in model order.
 
     Raises
     ------
     ValueError
         ``granularity="channel"``: NengoDL's ``scale_firing_rates`` (a number, or a dict keyed
-        by Keras layer) sets one gain per layer; per-channel lambdas need one per neuron.
+        by Keras layer) sets one gain per layer; per-channel lambdas need one per neuron. A
+        model without ReLU layers, or a bad argument.
     """
-    from snnlib.convert import convert
+    from snnlib.nengo_scales import layer_lambdas
 
-    if normalization is None:
-        raise validation.ArgumentError(
-            "nengo_scale_firing_rates needs normalization='max' or 'percentile'")
     validation.real(max_rate, "max_rate", low=0, low_open=True, hint="a firing rate in Hz")
     if validation.choice(granularity, "granularity", ("layer", "channel")) == "channel":
         raise validation.ArgumentError(CHANNEL_WISE_IN_NENGO)
-    network = convert(model, calibration=calibration, normalization=normalization,
-                      percentile=percentile, include_zeros=include_zeros)
-    return {model.get_layer(name): max_rate / network.stage(name).scale
-            for name in network.spiking_layers}
+    lambdas = layer_lambdas(model, calibration, normalization=normalization,
+                            percentile=percentile, include_zeros=include_zeros)
+    return {layer: max_rate / value for layer, (value, _) in lambdas.items()}
 
 
 # --------------------------------------------------------------------------------------------

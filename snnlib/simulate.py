@@ -220,13 +220,53 @@ def count_limit(dtype: Any) -> int:
     return 2 ** (np.finfo(dtype).nmant + 1)
 
 
-def check_initial_voltage(initial_voltage: float | str, model: NeuronModel) -> float | str:
-    """``initial_voltage`` checked for the neuron model: "uniform", or a number in [0, 1) (in
+def check_initial_voltage(initial_voltage: float | str | dict, model: NeuronModel,
+                          network: SpikingNetwork | None = None) -> float | str | dict:
+    """``initial_voltage`` checked for the neuron model: "uniform", a number in [0, 1) (in
     units of the threshold 1: a start at or above it would fire before any input, a negative one
-    would make the rectified spiking ReLU emit negative spikes). A model that integrates a
-    signed current (:attr:`NeuronModel.signed_voltage`, ``neuron="if"``) also accepts a
-    negative start: its membrane goes below zero anyway, and such a start delays the first
-    spike by ``|v0| / (s * a * dt)`` steps (it needs that much more charge)."""
+    would make the rectified spiking ReLU emit negative spikes), or a dict of per-neuron
+    voltages, one array per spiking layer of ``network`` (e.g. Nengo's own random draws, from
+    :func:`snnlib.nengo_bridge.nengo_initial_voltages`). A model that integrates a signed
+    current (:attr:`NeuronModel.signed_voltage`, ``neuron="if"``) also accepts a negative
+    start: its membrane goes below zero anyway, and such a start delays the first spike by
+    ``|v0| / (s * a * dt)`` steps (it needs that much more charge).
+
+    Returns the checked value; a dict comes back as layer name -> float64 array of the layer's
+    output shape (every input of a run starts from these voltages, as in Nengo)."""
+    low = -np.inf if model.signed_voltage else 0.0
+    if isinstance(initial_voltage, dict):
+        if network is None:
+            raise validation.ArgumentError("initial_voltage as a dict of per-layer voltages "
+                                           "needs the network to check it against")
+        spiking = [s.name for s in network.stages if s.spiking]
+        unknown = sorted(set(initial_voltage) - set(spiking))
+        missing = [name for name in spiking if name not in initial_voltage]
+        if unknown or missing:
+            raise validation.ArgumentError(
+                f"initial_voltage: the dict must have one entry per spiking layer {spiking}"
+                + (f"; unknown {unknown}" if unknown else "")
+                + (f"; missing {missing}" if missing else ""))
+        checked = {}
+        for stage in network.stages:
+            if not stage.spiking:
+                continue
+            name = f"initial_voltage[{stage.name!r}]"
+            values = np.asarray(initial_voltage[stage.name])
+            if values.dtype.kind not in "iuf" or not np.all(np.isfinite(values)):
+                raise validation.ArgumentError(f"{name} must be finite real numbers")
+            try:
+                values = np.broadcast_to(values.astype(np.float64), stage.output_shape)
+            except ValueError:
+                raise validation.ArgumentError(
+                    f"{name} has shape {values.shape}; expected the layer's output shape "
+                    f"{stage.output_shape} (or one that broadcasts to it)") from None
+            if values.size and not (values.min() >= low and values.max() < 1):
+                raise validation.ArgumentError(
+                    f"{name} must be in [{low:g}, 1) (units of the threshold 1; negative only "
+                    f"for a signed-current neuron such as 'if'); got {values.min():g} to "
+                    f"{values.max():g}")
+            checked[stage.name] = values.copy()
+        return checked
     if isinstance(initial_voltage, str):
         return validation.choice(initial_voltage, "initial_voltage", ("uniform",))
     if model.signed_voltage:
@@ -234,8 +274,16 @@ def check_initial_voltage(initial_voltage: float | str, model: NeuronModel) -> f
                                hint=f"below the threshold 1; negative values are allowed for "
                                f"the signed-current neuron {model.name!r}")
     return validation.real(initial_voltage, "initial_voltage", low=0, high=1, high_open=True,
-                           hint="a voltage in units of the threshold 1, or 'uniform'; a "
-                           "negative start is meaningful only for neuron='if'")
+                           hint="a voltage in units of the threshold 1, 'uniform', or a dict "
+                           "of per-layer voltages; a negative start is meaningful only for "
+                           "neuron='if'")
+
+
+def _lowest_voltage(initial_voltage: float | str | dict) -> float:
+    """The lowest starting voltage (0 for "uniform")."""
+    if isinstance(initial_voltage, dict):
+        return min((float(v.min()) for v in initial_voltage.values() if v.size), default=0.0)
+    return 0.0 if isinstance(initial_voltage, str) else float(initial_voltage)
 
 
 def check_options(network: SpikingNetwork, n_steps: int, dt: float, input: str,
@@ -253,7 +301,9 @@ def check_options(network: SpikingNetwork, n_steps: int, dt: float, input: str,
     validation.optional(synapse, validation.real, "synapse", low=0, low_open=True,
                         hint="a time constant in seconds, or None")
     if model is not None:
-        check_initial_voltage(initial_voltage, model)
+        check_initial_voltage(initial_voltage, model, network)
+    elif isinstance(initial_voltage, dict):
+        pass  # checked against the model and the network's layers by check_initial_voltage
     elif not (isinstance(initial_voltage, str) and initial_voltage == "uniform"):
         validation.real(initial_voltage, "initial_voltage", high=1, high_open=True)
     validation.choice(method, "method", METHODS)
@@ -293,7 +343,9 @@ class LayerState:
                  synapse: Lowpass | None, n_steps: int, record: bool) -> None:
         self.model, self.gain, self.dt, self.synapse = model, gain, dt, synapse
         if isinstance(initial_voltage, np.ndarray):
-            self.voltage = initial_voltage.astype(dtype)  # a copy: drawn voltages, sliced
+            # a C-ordered copy (the engines work on reshaped views of it in place): drawn or
+            # given voltages, sliced, possibly a broadcast view of one layer's voltages
+            self.voltage = np.array(initial_voltage, dtype=dtype, order="C")
         else:
             self.voltage = np.full(shape, initial_voltage, dtype=dtype)
         self.state = model.initial_state(shape, dtype)  # e.g. LIF's refractory times
@@ -325,8 +377,9 @@ class LayerState:
 def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float = DT,
              scale_firing_rates: float | dict = 1.0, synapse: float | None = None,
              neuron: str | NeuronModel = "spiking_relu", reset: str = "subtract",
-             max_spikes_per_step: int | None = None, initial_voltage: float | str = 0.0,
-             input: str = "constant", seed: int | None = None,
+             max_spikes_per_step: int | None = None,
+             initial_voltage: float | str | dict = 0.0, input: str = "constant",
+             seed: int | None = None,
              record_spikes: str | tuple | list | None = (), dtype: Any = np.float32,
              batch_size: int | None = None, method: str = "auto",
              progress: bool | None = False, keep_counts: bool | None = None
@@ -378,9 +431,13 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
     max_spikes_per_step : None or 1
         None: ``floor(v)`` spikes per step (Nengo). 1: a spike when ``v >= 1``, at most one per
         step (rates saturate at ``1 / dt``; the papers' neurons). Not for "lif" (one at most).
-    initial_voltage : float or "uniform"
-        Starting voltage of every neuron (0 by default), in [0, 1) (units of the threshold), or
-        "uniform" for Nengo's default random start, uniform in [0, 1), drawn with ``seed``.
+    initial_voltage : float, "uniform" or dict
+        Starting voltage of every neuron (0 by default), in [0, 1) (units of the threshold);
+        "uniform": a random start, uniform in [0, 1), drawn with ``seed`` afresh for every
+        input (Nengo's distribution, not its draws); or a dict spiking layer name -> array of
+        per-neuron voltages (the layer's output shape), the same for every input: Nengo's own
+        draws, which every input of a Nengo run starts from, come from
+        :func:`snnlib.nengo_bridge.nengo_initial_voltages`.
         With ``neuron="if"`` (signed current) a negative start is allowed too: it delays the
         first spike (see :func:`check_initial_voltage`); the event-driven engine needs >= 0.
     input : {"constant", "poisson"}
@@ -435,7 +492,7 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
     # the checked values from here on (a 0-d array or NumPy scalar becomes a plain number)
     n_steps, dt = int(n_steps), float(dt)
     synapse = None if synapse is None else float(synapse)
-    initial_voltage = check_initial_voltage(initial_voltage, model)
+    initial_voltage = check_initial_voltage(initial_voltage, model, network)
     x = network.check_input(x)
     if input == "poisson" and (x.min() < 0 or x.max() > 1):
         raise ValueError("input='poisson' needs input values in [0, 1] (spike probabilities)")
@@ -525,7 +582,7 @@ class _Collector:
 
 
 def _engine(network: SpikingNetwork, method: str, input: str,
-            initial_voltage: float | str, model: NeuronModel) -> list | None:
+            initial_voltage: float | str | dict, model: NeuronModel) -> list | None:
     """The event-driven engine's plan (its segments), or None for the dense engine.
 
     Raises a ValueError saying why when ``method="event"`` cannot apply.
@@ -538,8 +595,9 @@ def _engine(network: SpikingNetwork, method: str, input: str,
     elif input != "constant":
         reason = (f"input={input!r} changes at every step; it needs a constant input "
                   "(input='constant')")
-    elif initial_voltage != "uniform" and initial_voltage < 0:
-        reason = f"it needs initial voltages >= 0 (initial_voltage={initial_voltage!r})"
+    elif _lowest_voltage(initial_voltage) < 0:
+        reason = (f"it needs initial voltages >= 0 (the lowest is "
+                  f"{_lowest_voltage(initial_voltage):g})")
     else:
         try:
             return event_driven.segments(network)
@@ -552,7 +610,7 @@ def _engine(network: SpikingNetwork, method: str, input: str,
 
 
 def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, scales: dict,
-         synapse: Lowpass | None, model: NeuronModel, initial_voltage: float | str,
+         synapse: Lowpass | None, model: NeuronModel, initial_voltage: float | str | dict,
          input: str, rng: np.random.Generator, record: set, dtype: np.dtype,
          segments: list | None, forced: bool) -> tuple:
     """Simulate one batch; with a constant input, in chunks of :data:`snnlib.config.CHUNK`,
@@ -561,9 +619,14 @@ def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, sca
     Random initial voltages are drawn for the whole batch first, layer by layer (the order of
     the draws does not depend on the chunking), then sliced.
     """
-    voltages = {s.name: (rng.uniform(0, 1, size=(len(x),) + s.output_shape)
-                         if initial_voltage == "uniform" else initial_voltage)
-                for s in network.stages if s.spiking}
+    def start(stage: Stage) -> float | np.ndarray:
+        if isinstance(initial_voltage, dict):  # the same voltages for every input (as Nengo)
+            return np.broadcast_to(initial_voltage[stage.name], (len(x),) + stage.output_shape)
+        if isinstance(initial_voltage, str):
+            return rng.uniform(0, 1, size=(len(x),) + stage.output_shape)
+        return initial_voltage
+
+    voltages = {s.name: start(s) for s in network.stages if s.spiking}
     stages = [_cast(stage, dtype) for stage in network.stages]
     options = dict(n_steps=n_steps, dt=dt, scales=scales, synapse=synapse, model=model,
                    input=input, rng=rng, record=record, dtype=dtype, segments=segments,

@@ -11,6 +11,9 @@ types that real models have and that a conversion must handle (or refuse with a 
   ``max_to_avg_pool=True``, :data:`FIXES`; the softmax is dropped, argmax unchanged).
 - :func:`mlp_dropout`: a multilayer perceptron with Dropout and a ReLU output layer.
 - :func:`vgg`: a VGG-style network, six 3x3 convolutions with "same" padding, average pooling.
+- :func:`residual` and :func:`inception` (:data:`GRAPH_MODELS`): graphs with a residual ``Add``,
+  ``Concatenate`` and ``Average``, which ``nengo_dl.Converter`` converts and snnlib's chain
+  does not (``snnlib.nengo_scale_firing_rates`` scales them for NengoDL).
 
 :data:`MODELS` maps their names to the builders; :func:`train` trains any of them briefly and
 deterministically; :func:`evaluate` converts one with the recommended settings
@@ -132,10 +135,57 @@ def vgg(filters: Sequence[int] = (8, 8, 16, 16, 32, 32)) -> tf.keras.Model:
     return tf.keras.Model(inp, out, name="vgg")
 
 
+def residual() -> tf.keras.Model:
+    """A small residual network: a block with a skip connection (``Add``) and a ``ReLU()``.
+
+    Conv 16 3x3 stride 2 "same" relu -> [Conv 16 3x3 relu -> Conv 16 3x3 linear] + skip ->
+    ``ReLU()`` -> Conv 32 3x3 stride 2 relu -> Flatten -> Dense 10 (logits).
+    ``nengo_dl.Converter`` converts it; snnlib's chain of stages does not (the ``Add``).
+    """
+    tf, L = _layers()
+    inp = tf.keras.Input((28, 28, 1), name="input")
+    stem = L.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="stem")(inp)
+    x = L.Conv2D(16, 3, padding="same", activation=tf.nn.relu, name="block_conv0")(stem)
+    x = L.Conv2D(16, 3, padding="same", name="block_conv1")(x)
+    x = L.ReLU(name="block_relu")(L.Add(name="add")([stem, x]))
+    x = L.Conv2D(32, 3, strides=2, activation="relu", name="conv")(x)
+    x = L.Flatten(name="flatten")(x)
+    return tf.keras.Model(inp, L.Dense(10, name="output")(x), name="residual")
+
+
+def inception() -> tf.keras.Model:
+    """An inception-like block: three branches joined by ``Concatenate``, two by ``Average``.
+
+    Conv 16 3x3 stride 2 relu -> branches (Conv 8 1x1 relu | Conv 8 3x3 "same" relu |
+    Conv 8 5x5 "same" relu) -> ``Concatenate`` -> two 3x3 towers of 24 channels, stride 2,
+    ``Activation("relu")`` -> ``Average`` -> Flatten -> Dense 10 softmax.
+    """
+    tf, L = _layers()
+    inp = tf.keras.Input((28, 28, 1), name="input")
+    stem = L.Conv2D(16, 3, strides=2, activation="relu", name="stem")(inp)
+    a = L.Conv2D(8, 1, activation="relu", name="branch_1x1")(stem)
+    b = L.Conv2D(8, 3, padding="same", activation="relu", name="branch_3x3")(stem)
+    c = L.Conv2D(8, 5, padding="same", activation="relu", name="branch_5x5")(stem)
+    x = L.Concatenate(name="concatenate")([a, b, c])
+    towers = []
+    for i in range(2):
+        t = L.Conv2D(24, 3, strides=2, name=f"tower{i}")(x)
+        towers.append(L.Activation("relu", name=f"tower{i}_relu")(t))
+    x = L.Flatten(name="flatten")(L.Average(name="average")(towers))
+    return tf.keras.Model(inp, L.Dense(10, activation="softmax", name="output")(x),
+                          name="inception")
+
+
 #: Name -> builder of every model kind.
 MODELS: dict[str, Callable[[], tf.keras.Model]] = {
     "nengo_example": nengo_example, "lenet5": lenet5, "conv_batchnorm": conv_batchnorm,
     "maxpool_softmax": maxpool_softmax, "mlp_dropout": mlp_dropout, "vgg": vgg,
+}
+
+#: Models that ``nengo_dl.Converter`` converts but snnlib's chain of stages does not (graphs:
+#: ``Add``, ``Concatenate``, ``Average``); :func:`build_and_train` builds them too.
+GRAPH_MODELS: dict[str, Callable[[], tf.keras.Model]] = {
+    "residual": residual, "inception": inception,
 }
 
 #: The ``convert`` options a model kind needs: its documented fix (``snnlib.check`` says so).
@@ -196,10 +246,11 @@ def build_and_train(name: str, x_train: np.ndarray, y_train: np.ndarray, *, epoc
                     seed: int = 0) -> tf.keras.Model:
     """Build the model kind ``name`` (weights seeded with ``seed``) and :func:`train` it."""
     tf, _ = _layers()
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; use one of {sorted(MODELS)}")
+    builders = {**MODELS, **GRAPH_MODELS}
+    if name not in builders:
+        raise ValueError(f"unknown model {name!r}; use one of {sorted(builders)}")
     tf.keras.utils.set_random_seed(seed)
-    return train(MODELS[name](), x_train, y_train, epochs=epochs, seed=seed)
+    return train(builders[name](), x_train, y_train, epochs=epochs, seed=seed)
 
 
 @dataclass

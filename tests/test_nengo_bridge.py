@@ -220,3 +220,26 @@ def test_run_nengo_options(small_conv, images):
         nb.run_nengo(converter, images, n_steps=1, simulator="loihi")
     with pytest.raises(ValueError, match="minibatch_size"):
         nb.run_nengo(converter, images, n_steps=1, minibatch_size=2)
+
+
+def test_params_round_trip_across_scales(dense_model, conv_model, images6, images12):
+    """save_params at one scale, load_params at another: Dense + ReLU biases come back
+    multiplied by saved / loaded scale (NengoDL stores them already scaled); convolution
+    biases and linear layers are unaffected; at the same scale the round trip is exact."""
+    from snnlib.nengo_bridge import params_round_trip
+
+    keras = dense_model.predict(images6, verbose=0)
+    same = params_round_trip(dense_model, images6, saved_scale=100.0, loaded_scale=100.0)
+    np.testing.assert_allclose(same, keras, atol=1e-5)
+    across = params_round_trip(dense_model, images6, saved_scale=100.0, loaded_scale=1.0)
+    assert np.abs(across - keras).max() > 0.1
+    # exactly as if the ReLU layers' biases were multiplied by 100 / 1
+    wrong = tf.keras.models.clone_model(dense_model)
+    wrong.set_weights(dense_model.get_weights())
+    for name in ("hidden0", "hidden1"):
+        kernel, bias = wrong.get_layer(name).get_weights()
+        wrong.get_layer(name).set_weights([kernel, 100.0 * bias])
+    np.testing.assert_allclose(across, wrong.predict(images6, verbose=0), rtol=1e-4, atol=1e-4)
+    # convolutions keep their bias on a connection, unscaled: no pitfall
+    conv = params_round_trip(conv_model, images12, saved_scale=100.0, loaded_scale=1.0)
+    np.testing.assert_allclose(conv, conv_model.predict(images12, verbose=0), atol=1e-5)

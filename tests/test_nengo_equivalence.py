@@ -3,19 +3,46 @@ import numpy as np
 import pytest
 
 from snnlib.convert import convert
-from snnlib.nengo_bridge import build_nengo_converter, nengo_scale_firing_rates, run_nengo
+from snnlib.nengo_bridge import (
+    build_nengo_converter,
+    nengo_initial_voltages,
+    nengo_scale_firing_rates,
+    run_nengo,
+)
 from snnlib.simulate import simulate
 
 N_STEPS = 30
 
 
 def compare(model, x, *, scale, synapse, n_steps=N_STEPS):
-    """Largest output difference between Nengo and snnlib, and the largest Nengo output."""
-    reference = run_nengo(build_nengo_converter(model, scale_firing_rates=scale, synapse=synapse),
-                          x, n_steps=n_steps)
+    """Largest output difference between Nengo and snnlib, and the largest Nengo output.
+
+    Both start every neuron at v = 0 (NengoDL's own random start: test_nengo_default_start)."""
+    converter = build_nengo_converter(model, scale_firing_rates=scale, synapse=synapse,
+                                      initial_voltage=0.0)
+    reference = run_nengo(converter, x, n_steps=n_steps)
     ours = simulate(convert(model), x, n_steps=n_steps, scale_firing_rates=scale,
                     synapse=synapse, dtype=np.float64).output
     return np.abs(ours - reference).max(), np.abs(reference).max()
+
+
+@pytest.mark.parametrize("simulator", ["nengo", "nengo_dl"])
+def test_nengo_default_start(conv_model, images12, simulator):
+    """What nengo_dl.Converter really builds: Nengo's random initial voltages, read from the
+    built network and given to snnlib, reproduce the run step for step."""
+    network = convert(conv_model)
+    converter = build_nengo_converter(conv_model, scale_firing_rates=150.0, synapse=0.005)
+    reference = run_nengo(converter, images12, n_steps=N_STEPS, simulator=simulator, seed=5)
+    voltages = nengo_initial_voltages(converter, network, seed=5)
+    assert all(v.std() > 0.1 and 0 <= v.min() and v.max() < 1 for v in voltages.values())
+    ours = simulate(network, images12, n_steps=N_STEPS, scale_firing_rates=150.0,
+                    synapse=0.005, initial_voltage=voltages, dtype=np.float64).output
+    at_zero = simulate(network, images12, n_steps=N_STEPS, scale_firing_rates=150.0,
+                       synapse=0.005, dtype=np.float64).output
+    tolerance = (1e-9 if simulator == "nengo" else 1e-5) * np.abs(reference).max()
+    assert np.abs(ours - reference).max() < tolerance
+    # the start matters: from v = 0 the run differs
+    assert np.abs(at_zero - reference).max() > 100 * tolerance
 
 
 CONFIGS = {
@@ -63,7 +90,8 @@ def test_nengo_scale_firing_rates_matches_normalized_network(conv_model, images1
     # keyed by the Keras layers that hold neurons, as nengo_dl expects
     assert sorted(layer.name for layer in scales) == ["conv_a", "conv_b"]
     reference = run_nengo(build_nengo_converter(conv_model, scale_firing_rates=scales,
-                                                synapse=0.005), images12, n_steps=N_STEPS)
+                                                synapse=0.005, initial_voltage=0.0),
+                          images12, n_steps=N_STEPS)
     network = convert(conv_model, calibration=calibration, normalization="percentile")
     ours = simulate(network, images12, n_steps=N_STEPS, scale_firing_rates=400.0,
                     synapse=0.005, dtype=np.float64).output
@@ -100,7 +128,8 @@ def test_batch_norm_and_activation_layers_with_nengo_dl(rng):
     scales = nengo_scale_firing_rates(model, calibration, max_rate=400.0)
     # the dict is keyed by the separate Activation layer that owns the neurons
     assert [layer.name for layer in scales] == ["relu0"]
-    converter = build_nengo_converter(model, scale_firing_rates=scales, inference_only=True)
+    converter = build_nengo_converter(model, scale_firing_rates=scales, inference_only=True,
+                                      initial_voltage=0.0)
     reference = run_nengo(converter, calibration[:4], n_steps=N_STEPS)
     network = convert(model, calibration=calibration, normalization="percentile")
     ours = simulate(network, calibration[:4], n_steps=N_STEPS, scale_firing_rates=400.0,
@@ -113,7 +142,7 @@ def test_batch_norm_and_activation_layers_with_nengo_dl(rng):
 # --- LIF neurons (nengo.LIF through nengo_dl.Converter's swap_activations) -------------------
 
 def compare_lif(model, x, *, scale, synapse, n_steps=N_STEPS, neuron="lif",
-                initial_voltage=0.0):
+                initial_voltage=0.0):  # (nengo.LIF's own start is Uniform(0, 1) too)
     """As compare(), with nengo.LIF neurons on both sides."""
     converter = build_nengo_converter(model, scale_firing_rates=scale, synapse=synapse,
                                       neuron=neuron, initial_voltage=initial_voltage)

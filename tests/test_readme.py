@@ -36,12 +36,17 @@ def test_library_in_one_screen_runs(tmp_path):
     """The README's first example (convert, verify, normalize, simulate, NengoDL's dict) runs."""
     text = (ROOT / "README.md").read_text()
     section = text.split("\n## The library in one screen\n", 1)[1].split("\n## ", 1)[0]
-    block = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    # the first block, then the NengoDL recipe that continues it (its converter is checked)
+    assert "SpikingIntegrateAndFire" in blocks[1]
+    check = ("\nassert {type(e.neuron_type).__name__ for e in converter.net.all_ensembles} == "
+             "{'SpikingIntegrateAndFire'}\nprint('recipe converter built')\n")
     script = tmp_path / "one_screen.py"
-    script.write_text(block)
+    script.write_text(blocks[0] + "\n" + blocks[1] + check)
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg")
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
     # it printed the accuracy with its interval
     assert re.search(r"\d+\.\d % \(95 % CI", done.stdout), done.stdout[-1000:]
+    assert "recipe converter built" in done.stdout

@@ -70,6 +70,41 @@ def test_uniform_initial_voltage_is_seeded(network, images6):
     assert a.spike_counts["hidden0"].sum() > zero.spike_counts["hidden0"].sum()
 
 
+def test_per_layer_initial_voltages(network, images6):
+    """A dict of per-neuron voltages: every input starts from them (as in Nengo), both engines."""
+    rng = np.random.default_rng(7)
+    voltages = {"hidden0": rng.uniform(0, 1, 16), "hidden1": rng.uniform(0, 1, 12)}
+    kwargs = dict(n_steps=20, scale_firing_rates=300.0, dtype=np.float64)
+    runs = {method: simulate(network, images6, initial_voltage=voltages, method=method,
+                             **kwargs) for method in ("dense", "event")}
+    for name in runs["dense"].spike_counts:
+        np.testing.assert_array_equal(runs["dense"].spike_counts[name],
+                                      runs["event"].spike_counts[name])
+    # the same start for every input: the same input twice gives the same run
+    twice = simulate(network, np.concatenate([images6[:1], images6[:1]]),
+                     initial_voltage=voltages, **kwargs)
+    np.testing.assert_array_equal(twice.output[0], twice.output[1])
+    # a constant dict equals the number
+    constant = {name: np.full(v.shape, 0.25) for name, v in voltages.items()}
+    np.testing.assert_array_equal(
+        simulate(network, images6, initial_voltage=constant, **kwargs).output,
+        simulate(network, images6, initial_voltage=0.25, **kwargs).output)
+    assert not np.array_equal(runs["dense"].output,
+                              simulate(network, images6, initial_voltage=0.25, **kwargs).output)
+
+
+@pytest.mark.parametrize("voltages, message", [
+    ({"hidden0": 0.1}, r"missing \['hidden1'\]"),
+    ({"hidden0": 0.1, "hidden1": 0.1, "out": 0.1}, r"unknown \['out'\]"),
+    ({"hidden0": np.zeros(5), "hidden1": 0.1}, r"initial_voltage\['hidden0'\] has shape \(5,\)"),
+    ({"hidden0": 1.0, "hidden1": 0.1}, r"initial_voltage\['hidden0'\] must be in \[0, 1\)"),
+    ({"hidden0": np.nan, "hidden1": 0.1}, "finite"),
+])
+def test_bad_per_layer_initial_voltages(network, images6, voltages, message):
+    with pytest.raises(ValueError, match=message):
+        simulate(network, images6, n_steps=2, initial_voltage=voltages)
+
+
 def test_poisson_input(network, images6):
     a = simulate(network, images6, n_steps=20, scale_firing_rates=100.0, input="poisson", seed=3)
     b = simulate(network, images6, n_steps=20, scale_firing_rates=100.0, input="poisson", seed=3)

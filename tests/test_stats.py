@@ -76,3 +76,37 @@ def test_paired_inputs_checked():
         stats.accuracy_interval([0.5, 1.0])
     with pytest.raises(ValueError, match="confidence"):
         stats.wilson_interval(1, 2, confidence=0.5)
+
+
+def test_paired_difference_interval_covers_the_true_difference():
+    """Monte Carlo coverage of Newcombe's interval: about 95 % for correlated classifiers."""
+    rng = np.random.default_rng(0)
+    n, trials, covered = 300, 2000, 0
+    # per image: both right 0.85, only A 0.06, only B 0.03, neither 0.06 -> difference +0.03
+    cells = np.array([0.85, 0.06, 0.03, 0.06])
+    for _ in range(trials):
+        kind = rng.choice(4, size=n, p=cells)
+        a, b = np.isin(kind, (0, 1)), np.isin(kind, (0, 2))
+        low, high = stats.paired_difference_interval(a, b)
+        covered += low <= 0.03 <= high
+    assert 0.93 <= covered / trials <= 0.975
+
+
+def test_paired_difference_interval_properties():
+    a = np.array([True] * 90 + [False] * 10)
+    same = stats.paired_difference_interval(a, a)
+    # identical classifiers: the interval is around 0, and narrow
+    assert same[0] <= 0 <= same[1] and same[1] - same[0] < 0.07
+    b = a.copy()
+    b[:8] = False  # B misses 8 images A gets right
+    low, high = stats.paired_difference_interval(a, b)
+    assert 0 < low < 0.08 < high < 0.2  # contains the difference, excludes 0 (McNemar agrees)
+    assert stats.compare_paired(a, b).significant()
+    # swapping A and B mirrors the interval
+    mirrored = stats.paired_difference_interval(b, a)
+    assert mirrored == pytest.approx((-high, -low))
+    # all right on both: no difference, inside [-1, 1]
+    ones = np.ones(50, bool)
+    assert stats.paired_difference_interval(ones, ones)[0] <= 0 <= 1
+    with pytest.raises(ValueError, match="same images"):
+        stats.paired_difference_interval(ones, ones[:10])
