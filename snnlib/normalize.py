@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -666,3 +666,58 @@ def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
     network.normalization = rule.name
     network.granularity = granularity
     return network
+
+
+SPIKE_CONVENTIONS = ("unit", "threshold")
+
+
+def threshold_balancing(lambdas: Sequence[float], spikes: str = "unit") -> list[dict]:
+    """Thresholds that do what weight normalization does, keeping the trained weights.
+
+    Weight normalization (Diehl et al. 2015; Rueckauer et al. 2017) rescales
+    ``W_l <- W_l lambda_{l-1} / lambda_l`` and ``b_l <- b_l / lambda_l`` under a threshold of 1.
+    The same spike trains come from the unchanged weights with other thresholds; which ones
+    depends on what a spike carries:
+
+    - ``spikes="unit"`` (each spike adds ``W`` to its targets: Diehl et al. 2015, Nengo's and
+      NengoDL's spiking neurons up to their amplitude): layer l needs the threshold
+      ``lambda_l / lambda_{l-1}`` (``lambda_1`` for the first layer) and its bias divided by
+      ``lambda_{l-1}``. In NengoDL terms, gain ``s_l = 1 / lambda_l`` with amplitude ``1 / s_l``
+      is a threshold of ``s_{l-1} / s_l``, not ``1 / s_l``: a threshold of ``lambda_l`` in every
+      layer with unit spikes would change each layer's rate by the factor ``lambda_{l-1}``.
+    - ``spikes="threshold"`` (each spike carries its neuron's threshold value: SNN Toolbox's
+      INI simulator, whose ``linear_activation`` returns ``v_thresh`` per spike; the
+      threshold-balancing papers since Sengupta et al. 2019): layer l's threshold is ``lambda_l``
+      and the bias is unchanged; the weights and biases stay as trained.
+
+    Either way the rate of layer l's neurons is ``a_l / lambda_l`` (``a_l`` the ANN's
+    activation), as after weight normalization; with lambdas that are powers of two the three
+    forms give bit-identical spike trains (``tests/test_normalize.py``).
+
+    Parameters
+    ----------
+    lambdas : sequence of float
+        lambda_1 ... lambda_L of the spiking layers in order (positive; per-layer values as
+        :func:`normalize` stores them in ``stage.scale``).
+    spikes : {"unit", "threshold"}
+        What one spike adds to its targets' input: ``W`` or ``W * threshold``.
+
+    Returns
+    -------
+    list of dict
+        Per layer: ``threshold`` and ``bias_factor`` (multiply the trained bias by it).
+    """
+    if spikes not in SPIKE_CONVENTIONS:
+        raise validation.ArgumentError(f"spikes={spikes!r}; use one of {SPIKE_CONVENTIONS} "
+                                       "('unit': a spike adds W; 'threshold': a spike adds W "
+                                       "times its neuron's threshold)")
+    values = [validation.real(value, f"lambdas[{i}]", low=0, low_open=True,
+                              hint="a positive normalization factor")
+              for i, value in enumerate(lambdas)]
+    if not values:
+        raise validation.ArgumentError("lambdas is empty: give one lambda per spiking layer")
+    previous = [1.0] + values[:-1]
+    if spikes == "threshold":
+        return [{"threshold": value, "bias_factor": 1.0} for value in values]
+    return [{"threshold": value / before, "bias_factor": 1.0 / before}
+            for value, before in zip(values, previous)]

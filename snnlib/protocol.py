@@ -32,6 +32,8 @@ READOUTS = ("mean", "last")
 TOLERANCE = 0.01
 #: The sample claims rest on: the whole test split of ``snnlib.load_mnist()``.
 FULL_TEST_SPLIT = 1000
+#: Bootstrap resamples behind :func:`latency_interval`.
+LATENCY_BOOTSTRAP = 1000
 
 
 def check_readout(readout: str) -> str:
@@ -116,6 +118,68 @@ def latency_ms(accuracy_over_time: ArrayLike, ann_accuracy: float, *, dt: float,
     """:func:`latency_steps` times the time step, in milliseconds (NaN: never)."""
     validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
     return latency_steps(accuracy_over_time, ann_accuracy, tolerance) * dt * 1000.0
+
+
+def latency_interval(correct: ArrayLike, ann_correct: ArrayLike, *, dt: float | None = None,
+                     tolerance: float = TOLERANCE, confidence: float = 0.95,
+                     n_resamples: int = LATENCY_BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the latency, resampling images.
+
+    Each resample draws the test images with replacement, recomputes the accuracy curve and
+    the ANN's accuracy on the drawn images, and takes :func:`latency_steps`; the interval is
+    the central ``confidence`` range of those latencies (B. Efron and R. Tibshirani, "An
+    Introduction to the Bootstrap", 1993, ch. 13). A resample that never stays within the
+    tolerance counts as an infinite latency, so an upper bound of ``inf`` means "some
+    resamples never get there within this run".
+
+    Parameters
+    ----------
+    correct : array_like of bool, shape (n, n_steps)
+        Per image and step, whether the readout is right (:func:`correct_over_time`).
+    ann_correct : array_like of bool, shape (n,)
+        Per image, whether the ANN is right (the latency's reference, on the same images).
+    dt : float, optional
+        Time step in seconds: the bounds are then in milliseconds; without it, in steps.
+    tolerance : float
+        0.01 = one percentage point.
+    confidence : float
+        In (0, 1).
+    n_resamples : int
+        Bootstrap resamples (>= 100).
+    seed : int
+        Seed of the resampling (the interval is reproducible).
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        Steps (or ms with ``dt``); ``inf`` where resamples never reach the ANN.
+    """
+    correct = np.asarray(correct)
+    if correct.ndim != 2 or correct.size == 0:
+        raise ValueError(f"correct must have shape (n, n_steps), got {correct.shape}")
+    correct = correct.astype(bool)
+    ann = np.asarray(ann_correct)
+    if ann.shape != (correct.shape[0],):
+        raise ValueError(f"ann_correct must have shape ({correct.shape[0]},) (one value per "
+                         f"image of correct), got {ann.shape}")
+    ann = ann.astype(bool)
+    validation.real(confidence, "confidence", low=0, high=1, low_open=True, high_open=True,
+                    hint="e.g. 0.95")
+    if int(n_resamples) != n_resamples or n_resamples < 100:
+        raise ValueError(f"n_resamples must be an integer >= 100, got {n_resamples!r}")
+    if dt is not None:
+        validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    rng = np.random.default_rng(seed)
+    n = correct.shape[0]
+    latencies = np.empty(int(n_resamples))
+    for k in range(int(n_resamples)):
+        pick = rng.integers(0, n, size=n)
+        value = latency_steps(correct[pick].mean(axis=0), float(ann[pick].mean()), tolerance)
+        latencies[k] = np.inf if np.isnan(value) else value
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(latencies, [tail, 1.0 - tail], method="inverted_cdf")
+    scale = 1.0 if dt is None else dt * 1000.0
+    return float(low) * scale, float(high) * scale
 
 
 def format_latency(value_ms: float) -> str:

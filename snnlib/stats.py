@@ -258,3 +258,36 @@ def paired_difference_interval(correct_a: ArrayLike, correct_b: ArrayLike,
     delta = sqrt(max((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2, 0.0))
     epsilon = sqrt(max((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2, 0.0))
     return max(-1.0, p1 - p2 - delta), min(1.0, p1 - p2 + epsilon)
+
+
+def holm_adjust(p_values: ArrayLike) -> np.ndarray:
+    """Holm's step-down adjusted p-values for a family of tests.
+
+    S. Holm, "A simple sequentially rejective multiple test procedure", Scandinavian Journal
+    of Statistics 6:65-70, 1979. Rejecting every hypothesis whose adjusted p-value is below
+    alpha controls the family-wise error rate at alpha (the chance of any false "A beats B"
+    in the family), under any dependence between the tests. The book uses one family per
+    chapter: every paired test whose verdict the chapter's text states.
+
+    Parameters
+    ----------
+    p_values : array_like of float, shape (m,)
+        The family's raw p-values, each in [0, 1].
+
+    Returns
+    -------
+    ndarray of float, shape (m,)
+        Adjusted p-values in the input order: ``min(1, max over j <= rank of (m - j) p_(j))``
+        with p sorted ascending (0-based j).
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0:
+        raise ValueError(f"p_values must be a non-empty 1-D array, got shape {p.shape}")
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+        raise ValueError(f"p_values must lie in [0, 1], got {p.tolist()}")
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted

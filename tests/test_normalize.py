@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from snnlib.convert import convert, verify
+from snnlib.normalize import threshold_balancing
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +248,54 @@ def test_channel_wise_has_no_nengo_scale_firing_rates(conv_model, images12):
     with pytest.raises(ValueError, match="one number per layer.*per-neuron gains.*rescaled "
                                          "weights.*granularity='layer'"):
         nengo_scale_firing_rates(conv_model, images12, granularity="channel")
+
+
+def _if_chain(x, weights, biases, thresholds, carried, n_steps=64):
+    """Reset-by-subtraction IF chain, constant input current; spike counts per layer."""
+    layer_input = np.repeat(x[None], n_steps, axis=0)  # (T, n_in): the image as a current
+    counts = []
+    for w, b, theta, value in zip(weights, biases, thresholds, carried):
+        v = np.zeros(w.shape[1])
+        spikes = np.zeros((n_steps, w.shape[1]))
+        for t in range(n_steps):
+            v += layer_input[t] @ w + b
+            fired = v >= theta
+            v[fired] -= theta
+            spikes[t] = fired
+        counts.append(spikes.sum(axis=0))
+        layer_input = spikes * value
+    return counts
+
+
+def test_threshold_balancing_gives_the_spike_trains_of_weight_normalization():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 1, 8)
+    weights = [rng.normal(0, 1, (8, 6)), rng.normal(0, 1, (6, 5)), rng.normal(0, 1, (5, 4))]
+    biases = [rng.normal(0, 0.1, 6), rng.normal(0, 0.1, 5), rng.normal(0, 0.1, 4)]
+    lambdas = [4.0, 0.5, 2.0]  # powers of two: every form is exact in floating point
+    previous = [1.0] + lambdas[:-1]
+    normalized = _if_chain(
+        x, [w * before / lam for w, before, lam in zip(weights, previous, lambdas)],
+        [b / lam for b, lam in zip(biases, lambdas)], [1.0] * 3, [1.0] * 3)
+    unit = threshold_balancing(lambdas, spikes="unit")
+    assert [u["threshold"] for u in unit] == [4.0, 0.125, 4.0]
+    by_unit = _if_chain(x, weights, [b * u["bias_factor"] for b, u in zip(biases, unit)],
+                        [u["threshold"] for u in unit], [1.0] * 3)
+    carried = threshold_balancing(lambdas, spikes="threshold")
+    assert [c["threshold"] for c in carried] == lambdas
+    by_value = _if_chain(x, weights, biases, lambdas, lambdas)
+    assert sum(c.sum() for c in normalized) > 20  # the chain does spike
+    for a, b, c in zip(normalized, by_unit, by_value):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    # the other reading, threshold lambda_l in every layer with unit spikes, changes the rates
+    wrong = _if_chain(x, weights, biases, lambdas, [1.0] * 3)
+    assert any(not np.array_equal(a, b) for a, b in zip(normalized, wrong))
+
+
+@pytest.mark.parametrize("lambdas, spikes, message", [
+    ([], "unit", "empty"), ([1.0, 0.0], "unit", r"lambdas\[1\]"),
+    ([1.0], "carried", "spikes='carried'")])
+def test_threshold_balancing_rejects_bad_input(lambdas, spikes, message):
+    with pytest.raises(ValueError, match=message):
+        threshold_balancing(lambdas, spikes=spikes)

@@ -54,3 +54,37 @@ def test_labels_are_checked():
         protocol.correct_over_time(output, np.eye(4)[[0, 1]])
     with pytest.raises(ValueError, match="integer"):
         protocol.correct_over_time(output, np.array([0.0, 1.0]))
+
+
+def test_latency_interval_brackets_the_latency_and_is_reproducible():
+    rng = np.random.default_rng(1)
+    n, n_steps = 1000, 40
+    # each image is learned at its own step; from step 10 on nearly all are right
+    learned = np.minimum(rng.geometric(0.25, size=n), n_steps)
+    correct = np.arange(1, n_steps + 1)[None, :] >= learned[:, None]
+    ann = np.ones(n, bool)
+    latency = protocol.latency_steps(correct.mean(axis=0), 1.0)
+    low, high = protocol.latency_interval(correct, ann)
+    assert low <= latency <= high < n_steps
+    assert (low, high) == protocol.latency_interval(correct, ann)
+    low_ms, high_ms = protocol.latency_interval(correct, ann, dt=0.002)
+    assert (low_ms, high_ms) == (2 * low, 2 * high)
+
+
+def test_latency_interval_says_never_with_an_infinite_bound():
+    correct = np.zeros((200, 10), bool)
+    correct[:150, :] = True  # 75 % against an ANN at 100 %: never within a point
+    low, high = protocol.latency_interval(correct, np.ones(200, bool), n_resamples=200)
+    assert low == high == np.inf
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(correct=np.ones(5, bool), ann_correct=np.ones(5, bool)), "shape"),
+    (dict(correct=np.ones((5, 3), bool), ann_correct=np.ones(4, bool)), "ann_correct"),
+    (dict(correct=np.ones((5, 3), bool), ann_correct=np.ones(5, bool), n_resamples=10),
+     "n_resamples"),
+    (dict(correct=np.ones((5, 3), bool), ann_correct=np.ones(5, bool), confidence=1.0),
+     "confidence")])
+def test_latency_interval_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        protocol.latency_interval(**kwargs)

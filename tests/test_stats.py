@@ -110,3 +110,18 @@ def test_paired_difference_interval_properties():
     assert stats.paired_difference_interval(ones, ones)[0] <= 0 <= 1
     with pytest.raises(ValueError, match="same images"):
         stats.paired_difference_interval(ones, ones[:10])
+
+
+def test_holm_adjust_matches_the_step_down_rule():
+    # sorted 0.01, 0.03, 0.04, 0.5 -> 4*0.01, 3*0.03, max(2*0.04, 0.09), max(0.5, 0.09)
+    np.testing.assert_allclose(stats.holm_adjust([0.01, 0.04, 0.03, 0.5]),
+                               [0.04, 0.09, 0.09, 0.5])
+    np.testing.assert_allclose(stats.holm_adjust([0.3, 0.6]), [0.6, 0.6])
+    assert stats.holm_adjust([0.9, 0.8, 0.7]).max() <= 1.0
+    assert stats.holm_adjust([0.02])[0] == 0.02
+
+
+@pytest.mark.parametrize("bad", [[], [0.2, 1.5], [-0.1], [[0.1, 0.2]], [float("nan")]])
+def test_holm_adjust_rejects_what_is_not_a_family_of_p_values(bad):
+    with pytest.raises(ValueError, match="p_values"):
+        stats.holm_adjust(bad)
