@@ -720,4 +720,4 @@ def threshold_balancing(lambdas: Sequence[float], spikes: str = "unit") -> list[
     if spikes == "threshold":
         return [{"threshold": value, "bias_factor": 1.0} for value in values]
     return [{"threshold": value / before, "bias_factor": 1.0 / before}
-            for value, before in zip(values, previous)]
+            for value, before in zip(values, previous, strict=True)]

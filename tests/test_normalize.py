@@ -254,7 +254,7 @@ def _if_chain(x, weights, biases, thresholds, carried, n_steps=64):
     """Reset-by-subtraction IF chain, constant input current; spike counts per layer."""
     layer_input = np.repeat(x[None], n_steps, axis=0)  # (T, n_in): the image as a current
     counts = []
-    for w, b, theta, value in zip(weights, biases, thresholds, carried):
+    for w, b, theta, value in zip(weights, biases, thresholds, carried, strict=True):
         v = np.zeros(w.shape[1])
         spikes = np.zeros((n_steps, w.shape[1]))
         for t in range(n_steps):
@@ -275,22 +275,22 @@ def test_threshold_balancing_gives_the_spike_trains_of_weight_normalization():
     lambdas = [4.0, 0.5, 2.0]  # powers of two: every form is exact in floating point
     previous = [1.0] + lambdas[:-1]
     normalized = _if_chain(
-        x, [w * before / lam for w, before, lam in zip(weights, previous, lambdas)],
-        [b / lam for b, lam in zip(biases, lambdas)], [1.0] * 3, [1.0] * 3)
+        x, [w * before / lam for w, before, lam in zip(weights, previous, lambdas, strict=True)],
+        [b / lam for b, lam in zip(biases, lambdas, strict=True)], [1.0] * 3, [1.0] * 3)
     unit = threshold_balancing(lambdas, spikes="unit")
     assert [u["threshold"] for u in unit] == [4.0, 0.125, 4.0]
-    by_unit = _if_chain(x, weights, [b * u["bias_factor"] for b, u in zip(biases, unit)],
-                        [u["threshold"] for u in unit], [1.0] * 3)
+    unit_biases = [b * u["bias_factor"] for b, u in zip(biases, unit, strict=True)]
+    by_unit = _if_chain(x, weights, unit_biases, [u["threshold"] for u in unit], [1.0] * 3)
     carried = threshold_balancing(lambdas, spikes="threshold")
     assert [c["threshold"] for c in carried] == lambdas
     by_value = _if_chain(x, weights, biases, lambdas, lambdas)
     assert sum(c.sum() for c in normalized) > 20  # the chain does spike
-    for a, b, c in zip(normalized, by_unit, by_value):
+    for a, b, c in zip(normalized, by_unit, by_value, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
     # the other reading, threshold lambda_l in every layer with unit spikes, changes the rates
     wrong = _if_chain(x, weights, biases, lambdas, [1.0] * 3)
-    assert any(not np.array_equal(a, b) for a, b in zip(normalized, wrong))
+    assert any(not np.array_equal(a, b) for a, b in zip(normalized, wrong, strict=True))
 
 
 @pytest.mark.parametrize("lambdas, spikes, message", [
