@@ -34,7 +34,7 @@ from typing import Any, ClassVar, NoReturn
 import numpy as np
 import tensorflow as tf
 
-from snnlib import validation
+from snnlib import stats, validation
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.normalize import NormalizationRule, check_normalization_args, normalize
 from snnlib.ops import (
@@ -1269,10 +1269,15 @@ def _pooling_change(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarra
             if y.shape != (len(x),):
                 raise ValueError(f"y has shape {y.shape}; expected ({len(x)},): one integer "
                                  "class per example of x (or of calibration)")
+            # the same examples through both: a paired test, not two separate intervals
+            paired = stats.compare_paired(ours == y, keras == y)
             change.update(keras_accuracy=float(np.mean(keras == y)),
-                          accuracy=float(np.mean(ours == y)))
+                          accuracy=float(np.mean(ours == y)), paired=paired,
+                          difference_interval=stats.paired_difference_interval(ours == y,
+                                                                               keras == y))
             text += (f", accuracy {100 * change['keras_accuracy']:.1f} % (Keras) -> "
-                     f"{100 * change['accuracy']:.1f} % (converted)")
+                     f"{100 * change['accuracy']:.1f} % (converted; exact McNemar "
+                     f"p = {paired.p_value:.2g})")
         network.pooling_change = change
     network.notes.append(text)
     warnings.warn(text, UserWarning, stacklevel=3)

@@ -172,7 +172,9 @@ def summarize(network: SpikingNetwork, result: SimulationResult, labels: np.ndar
         ``ci_high``; ``ann_accuracy`` (the reference, same images); ``latency_steps`` and
         ``latency_ms`` (first time from which the accuracy stays within 1 point of the ANN;
         NaN: never); ``accuracy_over_time`` (array); ``correct`` (bool array per example, for
-        paired tests); ``mean_rate_hz``; ``spikes_per_example``; ``synops_per_example``.
+        paired tests); ``correct_over_time`` (bool array, examples x steps, for
+        :func:`snnlib.protocol.latency_interval`); ``mean_rate_hz``; ``spikes_per_example``;
+        ``synops_per_example``.
     """
     evaluation = result.evaluate(labels, ann_accuracy=ann_accuracy, readout=readout)
     accuracy = evaluation.accuracy
@@ -181,7 +183,8 @@ def summarize(network: SpikingNetwork, result: SimulationResult, labels: np.ndar
         ann_accuracy=float(ann_accuracy),
         latency_steps=protocol.latency_steps(evaluation.accuracy_over_time, ann_accuracy),
         latency_ms=evaluation.latency_ms, accuracy_over_time=evaluation.accuracy_over_time,
-        correct=evaluation.correct, mean_rate_hz=measures.mean_rate(result),
+        correct=evaluation.correct, correct_over_time=evaluation.correct_over_time,
+        mean_rate_hz=measures.mean_rate(result),
         spikes_per_example=measures.spikes_per_example(result),
         synops_per_example=measures.synaptic_operations(network, result)["total"],
     )

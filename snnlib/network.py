@@ -168,7 +168,10 @@ class SpikingNetwork:
     pooling_change : dict or None
         What that swap changed in rate mode, measured by ``convert`` on its ``x`` or
         calibration data: ``n`` examples, ``changed`` (fraction whose predicted class differs
-        from the Keras model's), and with labels ``keras_accuracy`` and ``accuracy``.
+        from the Keras model's), and with labels ``keras_accuracy`` and ``accuracy``
+        (fractions), ``paired`` (a :class:`snnlib.stats.PairedComparison` of the converted
+        network, A, against the Keras model, B, on the same examples: exact McNemar test) and
+        ``difference_interval`` (95 % interval of accuracy(converted) - accuracy(Keras)).
     """
 
     def __init__(self, stages: list[Stage], input_shape: tuple, input_name: str = "input",

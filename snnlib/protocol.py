@@ -11,11 +11,19 @@ section "How we measure" of the introduction):
 - **Latency** (:func:`latency_steps`, :func:`latency_ms`): the first time from which the
   accuracy stays within :data:`TOLERANCE` (1 percentage point) of the **ANN's accuracy on the
   same images**, until the end of the run. A run that never gets there has no latency (NaN,
-  shown as "never").
+  shown as "never"); :func:`latency_interval` bootstraps it over images. The latency depends
+  on the run's length (a longer run can fall out of the tolerance again), so a table gives it
+  with its horizon. Two other time measures appear where a chapter says so: the dead time
+  (steps before the accuracy leaves its first value) and the time to 50 % accuracy.
 - **Sample**: claims rest on the full 1,000-image test split of :func:`snnlib.load_mnist`;
   where a sweep must use fewer images for time, the text says so and does not rank methods on it.
 - **Interval and test**: every accuracy carries its 95 % Wilson interval and every "A is better
-  than B" on the same images an exact McNemar test (:mod:`snnlib.stats`).
+  than B" on the same images an exact McNemar test (:mod:`snnlib.stats`). Where a chapter
+  draws several verdicts from one set of runs, their p-values are corrected together with
+  Holm's step-down method (:func:`snnlib.stats.holm_adjust`). "No measurable difference" is not
+  equivalence: where the text says two methods end equal, it gives the 95 % interval of the
+  paired difference (:func:`snnlib.stats.paired_difference_interval`) or a non-inferiority
+  margin.
 """
 from dataclasses import dataclass, field
 
@@ -205,6 +213,11 @@ class Evaluation:
     readout : str
     dt : float
         Time step (seconds).
+    correct_over_time : ndarray of bool, shape (n, n_steps), optional
+        Per image and step, correct with the readout up to that step (for
+        :meth:`latency_interval`).
+    tolerance : float
+        The latency's tolerance (0.01 = 1 point).
     """
 
     accuracy: stats.Accuracy
@@ -214,6 +227,20 @@ class Evaluation:
     ann_accuracy: float
     readout: str
     dt: float
+    correct_over_time: np.ndarray | None = field(default=None, repr=False)
+    tolerance: float = TOLERANCE
+
+    def latency_interval(self, ann_correct: ArrayLike, confidence: float = 0.95,
+                         seed: int = 0) -> tuple[float, float]:
+        """Bootstrap interval of :attr:`latency_ms` over images (:func:`latency_interval`).
+
+        ``ann_correct`` is the ANN's per-image result on the same images, in the same order.
+        """
+        if self.correct_over_time is None:
+            raise ValueError("this Evaluation has no per-step results (correct_over_time); "
+                             "build it with snnlib.protocol.evaluate")
+        return latency_interval(self.correct_over_time, ann_correct, dt=self.dt,
+                                tolerance=self.tolerance, confidence=confidence, seed=seed)
 
     def compare(self, other: "Evaluation") -> stats.PairedComparison:
         """Exact McNemar test of this run against another on the same images."""
@@ -253,4 +280,5 @@ def evaluate(output: ArrayLike, labels: ArrayLike, *, ann_accuracy: float, dt: f
         accuracy=stats.accuracy_interval(correct[:, -1]), correct=correct[:, -1],
         accuracy_over_time=curve, latency_ms=latency_ms(curve, ann_accuracy, dt=dt,
                                                         tolerance=tolerance),
-        ann_accuracy=float(ann_accuracy), readout=readout, dt=float(dt))
+        ann_accuracy=float(ann_accuracy), readout=readout, dt=float(dt),
+        correct_over_time=correct, tolerance=float(tolerance))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from snnlib import protocol, validation
+from snnlib import protocol, stats, validation
 from snnlib.config import DT, MAX_STEPS
 from snnlib.progress import progress_bar
 
@@ -119,3 +119,47 @@ def pareto_front(table: pd.DataFrame, *, maximize: Sequence[str] = ("accuracy",)
         dominated = np.any(np.all(others >= values[i], axis=1) & np.any(others > values[i], axis=1))
         on_front[i] = not dominated
     return on_front
+
+
+def pareto_ties(table: pd.DataFrame, front: np.ndarray, *, alpha: float = 0.05,
+                costs: Sequence[str] = ("spikes_per_example", "latency_ms")) -> np.ndarray:
+    """Front rows whose place on the front rests on an accuracy lead the data cannot resolve.
+
+    A row on the Pareto front is *tied* when another row costs no more on every cost and less on
+    one (fewer spikes, an earlier latency), so that only a higher accuracy keeps the row on the
+    front, and an exact McNemar test on the same images (:func:`snnlib.stats.compare_paired`
+    on the ``correct`` column) finds no measurable difference between their accuracies at level
+    ``alpha``. At this sample size such a row is not distinguishable from a dominated one.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of :func:`compare_methods`: ``correct`` (per-image bool arrays, the same images in
+        every row) and the cost columns.
+    front : array_like of bool, shape (len(table),)
+        :func:`pareto_front` of ``table``.
+    alpha : float
+        Level of the paired test, in (0, 1).
+    costs : sequence of str
+        Columns to minimize (NaN: the row never gives a tie).
+
+    Returns
+    -------
+    ndarray of bool, shape (len(table),)
+        True for tied front rows; False off the front.
+    """
+    front = np.asarray(front, dtype=bool)
+    if front.shape != (len(table),):
+        raise ValueError(f"front has shape {front.shape}; expected ({len(table)},): one flag per "
+                         "row of table (pareto_front(table))")
+    validation.real(alpha, "alpha", low=0, high=1, low_open=True, high_open=True, hint="e.g. 0.05")
+    cost = np.column_stack([np.asarray(table[c], dtype=np.float64) for c in costs])
+    correct = list(table["correct"])
+    tied = np.zeros(len(table), dtype=bool)
+    for i in np.flatnonzero(front):
+        cheaper = (np.all(np.isfinite(cost), axis=1) & np.all(cost <= cost[i], axis=1)
+                   & np.any(cost < cost[i], axis=1))
+        tied[i] = any(not stats.compare_paired(correct[i], correct[j]).significant(alpha)
+                      for j in np.flatnonzero(cheaper))
+    return tied
+

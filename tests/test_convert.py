@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from snnlib import stats
 from snnlib.activations import soft_lif
 from snnlib.convert import ConversionError, convert, verify
 
@@ -560,6 +561,11 @@ def test_max_to_avg_pool_warns_and_reports_the_change(rng):
     keras = model.predict(x, verbose=0).argmax(1)
     assert change["changed"] == np.mean(network.forward(x).argmax(1) != keras)
     assert change["keras_accuracy"] == np.mean(keras == y)
+    # the cost comes with a paired test on the same examples and its difference interval
+    ours = network.forward(x).argmax(1) == y
+    assert change["paired"] == stats.compare_paired(ours, keras == y)
+    low, high = change["difference_interval"]
+    assert low <= change["accuracy"] - change["keras_accuracy"] <= high
     assert network.swapped_pooling == ["pool"] and network.stage("pool").kind == "avgpool2d"
     # verify compares with the same swap in Keras (and the logits), and says so when it fails
     assert verify(network, model, x) < 1e-5

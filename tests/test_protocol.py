@@ -88,3 +88,24 @@ def test_latency_interval_says_never_with_an_infinite_bound():
 def test_latency_interval_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         protocol.latency_interval(**kwargs)
+
+
+def test_evaluation_bootstraps_its_own_latency():
+    rng = np.random.default_rng(2)
+    n, n_steps = 300, 20
+    labels = rng.integers(0, 3, n)
+    learned = np.minimum(rng.geometric(0.3, size=n), n_steps)
+    right = np.arange(1, n_steps + 1)[None, :] >= learned[:, None]
+    choices = np.where(right, labels[:, None], (labels[:, None] + 1) % 3)
+    evaluation = protocol.evaluate(outputs_from_choices(choices), labels, ann_accuracy=1.0,
+                                   dt=0.001, readout="last")
+    np.testing.assert_array_equal(evaluation.correct_over_time, right)
+    ann = np.ones(n, bool)
+    assert evaluation.latency_interval(ann) == protocol.latency_interval(right, ann, dt=0.001)
+    low, high = evaluation.latency_interval(ann)
+    assert low <= evaluation.latency_ms <= high
+    bare = protocol.Evaluation(evaluation.accuracy, evaluation.correct,
+                               evaluation.accuracy_over_time, evaluation.latency_ms, 1.0,
+                               "last", 0.001)
+    with pytest.raises(ValueError, match="correct_over_time"):
+        bare.latency_interval(ann)

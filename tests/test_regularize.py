@@ -49,6 +49,25 @@ def test_add_rate_regularizers_adds_losses(dense_model):
     assert len(dense_model.losses) == 2
 
 
+def test_regularizer_reads_soft_lif_rates_in_hz():
+    # on a layer with the soft LIF curve (issue 19's fair test) the penalty sees its rates:
+    # soft_lif(s) outputs rate / s, so scale * activation is the LIF rate in Hz
+    from snnlib.activations import soft_lif
+
+    curve = soft_lif(100.0, sigma=0.1)
+    inputs = tf.keras.Input((3,))
+    layer = tf.keras.layers.Dense(4, activation=curve, name="lif_layer")
+    model = tf.keras.Model(inputs, layer(inputs))
+    regularize.add_rate_regularizers(model, ["lif_layer"], target_rate=100.0, scale=100.0,
+                                     strength=1e-5)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    activations = model(x)
+    rates = 100.0 * activations.numpy()
+    assert np.all(rates >= 0) and rates.max() > 0
+    expected = 1e-5 * np.sum(np.mean((rates - 100.0) ** 2, axis=1)) / len(x)
+    assert float(tf.add_n(model.losses)) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.fixture(scope="module")
 def tiny_mnist():
     from snnlib.data import load_mnist

@@ -50,3 +50,26 @@ def test_compare_methods(dense_model, images6):
     assert both.iloc[1]["accuracy"] == pytest.approx(result.accuracy(labels, readout="last"))
     with pytest.raises(ValueError, match="twice"):
         tradeoffs.compare_methods(methods[:1] * 2, images6, labels, n_steps=5)
+
+
+def test_pareto_ties_mark_front_rows_held_up_by_an_unresolved_accuracy_lead():
+    n = 400
+    base = np.zeros(n, bool)
+    base[:300] = True                                   # 75 %
+    slightly = base.copy()
+    slightly[300:304] = True                            # 76 %: 4 more right, not resolvable
+    clearly = base.copy()
+    clearly[300:360] = True                             # 90 %: 60 more right
+    table = pd.DataFrame({
+        "accuracy": [base.mean(), slightly.mean(), clearly.mean()],
+        "spikes_per_example": [100, 200, 300], "latency_ms": [10, 20, 30],
+        "correct": [base, slightly, clearly]})
+    front = tradeoffs.pareto_front(table)
+    assert front.tolist() == [True, True, True]
+    # row 1 is on the front only by 4 images over the cheaper row 0; row 2 by 60 (p < 1e-10)
+    # over row 0 and 56 over row 1
+    assert tradeoffs.pareto_ties(table, front).tolist() == [False, True, False]
+    with pytest.raises(ValueError, match="one flag per row"):
+        tradeoffs.pareto_ties(table, front[:2])
+    with pytest.raises(ValueError, match="alpha"):
+        tradeoffs.pareto_ties(table, front, alpha=1.5)
