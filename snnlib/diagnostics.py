@@ -170,8 +170,9 @@ def summarize(network: SpikingNetwork, result: SimulationResult, labels: np.ndar
     dict
         ``readout``; ``accuracy`` (final, 0-1) with its 95 % Wilson interval ``ci_low`` and
         ``ci_high``; ``ann_accuracy`` (the reference, same images); ``latency_steps`` and
-        ``latency_ms`` (first time from which the accuracy stays within 1 point of the ANN;
-        NaN: never); ``accuracy_over_time`` (array); ``correct`` (bool array per example, for
+        ``latency_ms`` (first time from which the accuracy stays within 1 point of the ANN,
+        read over the book's 50 ms horizon; NaN: never); ``latency_horizon_ms``;
+        ``accuracy_over_time`` (array); ``correct`` (bool array per example, for
         paired tests); ``correct_over_time`` (bool array, examples x steps, for
         :func:`snnlib.protocol.latency_interval`); ``mean_rate_hz``; ``spikes_per_example``;
         ``synops_per_example``.
@@ -181,8 +182,9 @@ def summarize(network: SpikingNetwork, result: SimulationResult, labels: np.ndar
     return dict(
         readout=readout, accuracy=accuracy.value, ci_low=accuracy.low, ci_high=accuracy.high,
         ann_accuracy=float(ann_accuracy),
-        latency_steps=protocol.latency_steps(evaluation.accuracy_over_time, ann_accuracy),
-        latency_ms=evaluation.latency_ms, accuracy_over_time=evaluation.accuracy_over_time,
+        latency_steps=float(np.round(evaluation.latency_ms / (1000.0 * result.dt))),
+        latency_ms=evaluation.latency_ms, latency_horizon_ms=evaluation.latency_horizon_ms,
+        accuracy_over_time=evaluation.accuracy_over_time,
         correct=evaluation.correct, correct_over_time=evaluation.correct_over_time,
         mean_rate_hz=measures.mean_rate(result),
         spikes_per_example=measures.spikes_per_example(result),

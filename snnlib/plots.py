@@ -22,6 +22,7 @@ import matplotlib.transforms
 import numpy as np
 from matplotlib.figure import Figure
 
+from snnlib import protocol
 from snnlib.config import DT
 from snnlib.neurons import rate_error_bound
 from snnlib.synapses import lowpass, step_response, synapse_label
@@ -559,11 +560,20 @@ def plot_step_response(taus: Sequence[float], n_steps: int, *, dt: float = DT) -
 # Methods compared (chapter 8)
 # --------------------------------------------------------------------------------------------
 
-def plot_tradeoffs(table: pd.DataFrame, *, front: np.ndarray | None = None,
-                   ann_accuracy: float | None = None, title: str | None = None) -> Figure:
-    """Accuracy and latency against spikes per example, one numbered point per method.
+#: The costs :func:`plot_tradeoffs` can put on its shared axis, with their axis labels.
+TRADEOFF_COSTS = {
+    "spikes_per_example": "spikes per image (all layers, whole run)",
+    "synops_per_example": "synaptic operations per image (spikes x fan-out, whole run)",
+    "synops_to_latency": "synaptic operations per image, up to the latency",
+}
 
-    Two panels share the spikes axis (log): the final accuracy with its 95 % interval, and the
+
+def plot_tradeoffs(table: pd.DataFrame, *, front: np.ndarray | None = None,
+                   ann_accuracy: float | None = None, title: str | None = None,
+                   cost: str = "spikes_per_example") -> Figure:
+    """Accuracy and latency against a cost per example, one numbered point per method.
+
+    Two panels share the cost axis (log): the final accuracy with its 95 % interval, and the
     latency (time to come within 1 point of the ANN). Each point carries its row number in
     ``table`` (1-based), placed where it overlaps no other label or point, so that the figure
     stays legible however close the methods are; print the table with the same numbers beside
@@ -574,25 +584,36 @@ def plot_tradeoffs(table: pd.DataFrame, *, front: np.ndarray | None = None,
     ----------
     table : pandas.DataFrame
         From :func:`snnlib.tradeoffs.compare_methods` (one readout): columns ``accuracy``,
-        ``spikes_per_example``, ``latency_ms``, and ``ci_low``/``ci_high`` if present. Rows with
-        zero spikes cannot sit on a log axis and are left out (say so in the text).
+        the ``cost`` column, ``latency_ms``, and ``ci_low``/``ci_high`` if present. Rows with
+        zero cost cannot sit on a log axis and are left out (say so in the text).
     front : ndarray of bool, optional
         From :func:`snnlib.tradeoffs.pareto_front`; those points get a black ring.
     ann_accuracy : float, optional
         Accuracy of the ANN (0-1), drawn as a dashed line.
     title : str, optional
+    cost : {"spikes_per_example", "synops_per_example", "synops_to_latency"}
+        The cost on the shared axis: spikes, or synaptic operations (what a spike costs
+        depends on its fan-out: :func:`snnlib.measures.synaptic_operations`), over the whole
+        run or up to the latency (:func:`snnlib.tradeoffs.costs_to_latency`: the cost at
+        matched accuracy; rows without a latency have none and are left out).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    if cost not in TRADEOFF_COSTS:
+        raise ValueError(f"cost={cost!r}; use one of {sorted(TRADEOFF_COSTS)}")
+    if cost not in table:
+        raise ValueError(f"table has no column {cost!r} (snnlib.tradeoffs.compare_methods "
+                         "gives it)")
     numbers = np.arange(1, len(table) + 1)
-    shown = np.asarray(table["spikes_per_example"], dtype=np.float64) > 0
+    values = np.asarray(table[cost], dtype=np.float64)
+    shown = np.isfinite(values) & (values > 0)
     data = table[shown]
     numbers = numbers[shown]
     front = np.zeros(len(table), bool) if front is None else np.asarray(front, dtype=bool)
     front = front[shown]
-    spikes = np.asarray(data["spikes_per_example"], dtype=np.float64)
+    spikes = np.asarray(data[cost], dtype=np.float64)
     accuracy = 100 * np.asarray(data["accuracy"], dtype=np.float64)
     latency = np.asarray(data["latency_ms"], dtype=np.float64)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
@@ -605,16 +626,18 @@ def plot_tradeoffs(table: pd.DataFrame, *, front: np.ndarray | None = None,
     reached = np.isfinite(latency)
     ceiling = (np.nanmax(latency) if reached.any() else 1.0) * 1.15 + 1.0
     right.scatter(spikes[reached], latency[reached], s=36, zorder=3, color="C1")
-    right.scatter(spikes[~reached], np.full((~reached).sum(), ceiling), s=36, zorder=3,
-                  facecolors="none", edgecolors="C1", label="never within 1 point of the ANN")
+    if not reached.all():  # no legend entry for points that are not drawn
+        right.scatter(spikes[~reached], np.full((~reached).sum(), ceiling), s=36, zorder=3,
+                      facecolors="none", edgecolors="C1", label="never: not within 1 point of "
+                      f"the ANN in {protocol.LATENCY_HORIZON_MS:g} ms")
     for ax, ys in ((left, accuracy), (right, np.where(reached, latency, ceiling))):
         ax.scatter(spikes[front], ys[front], s=160, facecolors="none", edgecolors="black",
                    linewidths=1.3, zorder=4, label="Pareto-optimal")
     if ann_accuracy is not None:
         left.axhline(100 * ann_accuracy, color="gray", linestyle="--", label="ANN")
     left.set_xscale("log")
-    left.set_xlabel("spikes per image (all layers, whole run)")
-    right.set_xlabel("spikes per image (all layers, whole run)")
+    left.set_xlabel(TRADEOFF_COSTS[cost])
+    right.set_xlabel(TRADEOFF_COSTS[cost])
     left.set_ylabel("accuracy at the end of the run (%)")
     right.set_ylabel("latency: time to within 1 point of the ANN (ms)")
     right.set_ylim(0, ceiling * 1.12)

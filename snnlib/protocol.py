@@ -12,9 +12,12 @@ section "How we measure" of the introduction):
   accuracy stays within :data:`TOLERANCE` (1 percentage point) of the **ANN's accuracy on the
   same images**, until the end of the run. A run that never gets there has no latency (NaN,
   shown as "never"); :func:`latency_interval` bootstraps it over images. The latency depends
-  on the run's length (a longer run can fall out of the tolerance again), so a table gives it
-  with its horizon. Two other time measures appear where a chapter says so: the dead time
-  (steps before the accuracy leaves its first value) and the time to 50 % accuracy.
+  on how long "until the end" is (a longer run can fall out of the tolerance again), so every
+  latency in the book is read over one **horizon**, the first :data:`LATENCY_HORIZON_MS`
+  (50 ms) of a run, whatever the run's length: "never" means "not within 50 ms". A run
+  shorter than the horizon is read over its whole length, and its :class:`Evaluation` says so
+  (``latency_horizon_ms``). Two other time measures appear where a chapter says so: the dead
+  time (steps before the accuracy leaves its first value) and the time to 50 % accuracy.
 - **Sample**: claims rest on the full 1,000-image test split of :func:`snnlib.load_mnist`;
   where a sweep must use fewer images for time, the text says so and does not rank methods on it.
 - **Interval and test**: every accuracy carries its 95 % Wilson interval and every "A is better
@@ -38,6 +41,9 @@ DEFAULT_READOUT = "mean"
 READOUTS = ("mean", "last")
 #: Latency tolerance: within 1 percentage point of the ANN.
 TOLERANCE = 0.01
+#: The latency's horizon (ms): every latency is read over the first 50 ms of a run, so that
+#: latencies of runs of different lengths (and of different chapters) compare.
+LATENCY_HORIZON_MS = 50.0
 #: The sample claims rest on: the whole test split of ``snnlib.load_mnist()``.
 FULL_TEST_SPLIT = 1000
 #: Bootstrap resamples behind :func:`latency_interval`.
@@ -190,6 +196,27 @@ def latency_interval(correct: ArrayLike, ann_correct: ArrayLike, *, dt: float | 
     return float(low) * scale, float(high) * scale
 
 
+def horizon_steps(n_steps: int, dt: float, horizon_ms: float = LATENCY_HORIZON_MS) -> int:
+    """Steps a run's latency is read over: the first ``horizon_ms``, or all of a shorter run.
+
+    Parameters
+    ----------
+    n_steps : int
+        The run's length in steps (>= 1).
+    dt : float
+        Time step (seconds).
+    horizon_ms : float
+        The horizon in milliseconds (> 0); the book's is :data:`LATENCY_HORIZON_MS`.
+    """
+    if int(n_steps) != n_steps or n_steps < 1:
+        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    validation.real(dt, "dt", low=0, low_open=True, hint="seconds")
+    validation.real(horizon_ms, "horizon_ms", low=0, low_open=True, hint="milliseconds")
+    # a horizon that is a whole number of steps must not lose one to rounding (50 ms / 1 ms)
+    steps = int(np.floor(horizon_ms / (dt * 1000.0) + 1e-9))
+    return max(1, min(int(n_steps), steps))
+
+
 def format_latency(value_ms: float) -> str:
     """"12 ms", or "never" for a run that does not reach the ANN (NaN)."""
     return "never" if not np.isfinite(value_ms) else f"{value_ms:g} ms"
@@ -218,6 +245,9 @@ class Evaluation:
         :meth:`latency_interval`).
     tolerance : float
         The latency's tolerance (0.01 = 1 point).
+    latency_horizon_ms : float
+        The time the latency was read over: :data:`LATENCY_HORIZON_MS`, or the whole run
+        where it is shorter. The accuracy is the run's final one, whatever its length.
     """
 
     accuracy: stats.Accuracy
@@ -229,6 +259,7 @@ class Evaluation:
     dt: float
     correct_over_time: np.ndarray | None = field(default=None, repr=False)
     tolerance: float = TOLERANCE
+    latency_horizon_ms: float = LATENCY_HORIZON_MS
 
     def latency_interval(self, ann_correct: ArrayLike, confidence: float = 0.95,
                          seed: int = 0) -> tuple[float, float]:
@@ -239,7 +270,8 @@ class Evaluation:
         if self.correct_over_time is None:
             raise ValueError("this Evaluation has no per-step results (correct_over_time); "
                              "build it with snnlib.protocol.evaluate")
-        return latency_interval(self.correct_over_time, ann_correct, dt=self.dt,
+        steps = horizon_steps(self.correct_over_time.shape[1], self.dt, self.latency_horizon_ms)
+        return latency_interval(self.correct_over_time[:, :steps], ann_correct, dt=self.dt,
                                 tolerance=self.tolerance, confidence=confidence, seed=seed)
 
     def compare(self, other: "Evaluation") -> stats.PairedComparison:
@@ -254,7 +286,8 @@ class Evaluation:
 
 
 def evaluate(output: ArrayLike, labels: ArrayLike, *, ann_accuracy: float, dt: float,
-             readout: str = DEFAULT_READOUT, tolerance: float = TOLERANCE) -> Evaluation:
+             readout: str = DEFAULT_READOUT, tolerance: float = TOLERANCE,
+             horizon_ms: float = LATENCY_HORIZON_MS) -> Evaluation:
     """Measure a run's outputs with the protocol.
 
     Parameters
@@ -269,6 +302,9 @@ def evaluate(output: ArrayLike, labels: ArrayLike, *, ann_accuracy: float, dt: f
     readout : {"mean", "last"}
     tolerance : float
         Latency tolerance (0.01 = 1 point).
+    horizon_ms : float
+        The latency is read over the first ``horizon_ms`` of the run (all of a shorter run);
+        the accuracy is the run's final one.
 
     Returns
     -------
@@ -276,9 +312,11 @@ def evaluate(output: ArrayLike, labels: ArrayLike, *, ann_accuracy: float, dt: f
     """
     correct = correct_over_time(output, labels, readout)
     curve = correct.mean(axis=0)
+    steps = horizon_steps(curve.size, dt, horizon_ms)
     return Evaluation(
         accuracy=stats.accuracy_interval(correct[:, -1]), correct=correct[:, -1],
-        accuracy_over_time=curve, latency_ms=latency_ms(curve, ann_accuracy, dt=dt,
+        accuracy_over_time=curve, latency_ms=latency_ms(curve[:steps], ann_accuracy, dt=dt,
                                                         tolerance=tolerance),
         ann_accuracy=float(ann_accuracy), readout=readout, dt=float(dt),
-        correct_over_time=correct, tolerance=float(tolerance))
+        correct_over_time=correct, tolerance=float(tolerance),
+        latency_horizon_ms=steps * float(dt) * 1000.0)

@@ -9,17 +9,26 @@
   the same images are not independent samples, so comparing their intervals is the wrong test.
 - :func:`paired_difference_interval`: a 95 % interval for the difference of two accuracies on
   the same images (Newcombe's hybrid score interval for paired proportions, 1998).
+- :func:`holm_adjust` and :func:`holm_family`: the verdicts of a family of paired tests,
+  corrected together (Holm 1979).
 
 A difference that the paired test does not support at the 5 % level is reported as
 :data:`NO_DIFFERENCE`, the phrase the book uses.
 """
+from __future__ import annotations
+
+from collections.abc import Mapping
 from dataclasses import dataclass
 from math import comb, sqrt
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from snnlib import validation
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The book's wording for a difference that the paired test does not support.
 NO_DIFFERENCE = "no measurable difference at this sample size"
@@ -291,3 +300,47 @@ def holm_adjust(p_values: ArrayLike) -> np.ndarray:
     adjusted = np.empty(m)
     adjusted[order] = np.minimum(stepped, 1.0)
     return adjusted
+
+
+def holm_family(family: Mapping[str, PairedComparison], alpha: float = 0.05) -> pd.DataFrame:
+    """A chapter's paired tests as one family: each verdict before and after Holm's correction.
+
+    Parameters
+    ----------
+    family : mapping of str to PairedComparison
+        Every paired test whose verdict a chapter states, by a name that says what it compares
+        ("A vs B"; A is the test's first classifier).
+    alpha : float
+        Family-wise error rate, in (0, 1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per test, in the family's order: ``difference (points)`` (A minus B),
+        ``p`` (exact McNemar), ``Holm p`` (:func:`holm_adjust`), ``verdict`` (at ``alpha``
+        alone) and ``after Holm`` (the verdict from the adjusted p-value).
+    """
+    import pandas as pd
+
+    if not isinstance(family, Mapping) or not family:
+        raise ValueError("family must be a non-empty mapping of test name to PairedComparison")
+    for name, test in family.items():
+        if not isinstance(test, PairedComparison):
+            raise TypeError(f"family[{name!r}] is a {type(test).__name__}, not a "
+                            "PairedComparison (snnlib.stats.compare_paired)")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha!r} must be in (0, 1)")
+    adjusted = holm_adjust([test.p_value for test in family.values()])
+
+    def verdict(test, p):
+        if p >= alpha or test.only_a == test.only_b:
+            return NO_DIFFERENCE
+        return "A is more accurate" if test.only_a > test.only_b else "B is more accurate"
+
+    return pd.DataFrame(
+        {"difference (points)": [round(100 * t.difference, 1) for t in family.values()],
+         "p": [t.p_value for t in family.values()],
+         "Holm p": adjusted,
+         "verdict": [verdict(t, t.p_value) for t in family.values()],
+         "after Holm": [verdict(t, p) for t, p in zip(family.values(), adjusted, strict=True)]},
+        index=pd.Index(list(family), name="test"))

@@ -188,6 +188,29 @@ def test_plot_tradeoffs():
     assert any("never" in t.get_text() for t in right.get_legend().get_texts())
 
 
+def test_plot_tradeoffs_on_synaptic_operations():
+    table = pd.DataFrame({"method": ["a", "b"], "accuracy": [0.9, 0.95],
+                          "spikes_per_example": [100.0, 1000.0],
+                          "synops_per_example": [5e4, 2e4], "latency_ms": [10.0, 3.0]})
+    fig = plot_tradeoffs(table, cost="synops_per_example")
+    left = fig.axes[0]
+    assert "synaptic operations" in left.get_xlabel()
+    assert sorted(left.collections[0].get_offsets()[:, 0].tolist()) == [2e4, 5e4]
+    # the cost at matched accuracy: rows that never reach the ANN have none and are left out,
+    # and the legend names no "never" points when none is drawn
+    table["synops_to_latency"] = [np.nan, 8e3]
+    table["latency_ms"] = [np.nan, 3.0]
+    fig = plot_tradeoffs(table, cost="synops_to_latency")
+    left, right = fig.axes
+    assert "up to the latency" in left.get_xlabel()
+    assert left.collections[0].get_offsets()[:, 0].tolist() == [8e3]
+    assert not any("never" in t.get_text() for t in right.get_legend().get_texts())
+    with pytest.raises(ValueError, match="cost='neurons'"):
+        plot_tradeoffs(table, cost="neurons")
+    with pytest.raises(ValueError, match="no column 'synops_per_example'"):
+        plot_tradeoffs(table.drop(columns="synops_per_example"), cost="synops_per_example")
+
+
 def test_plot_tradeoffs_labels_do_not_overlap():
     # eight methods at almost the same place: their labels must be moved apart, off the points
     table = pd.DataFrame({"method": [f"method number {i}" for i in range(8)],

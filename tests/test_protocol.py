@@ -109,3 +109,31 @@ def test_evaluation_bootstraps_its_own_latency():
                                "last", 0.001)
     with pytest.raises(ValueError, match="correct_over_time"):
         bare.latency_interval(ann)
+
+
+def test_latency_is_read_over_the_books_horizon():
+    # within 1 point from step 3 to 50, out of it after: within the horizon the latency is
+    # 3 ms; over the whole 80 ms run it would be "never"
+    n, n_steps = 100, 80
+    correct = np.ones((n, n_steps), dtype=bool)
+    correct[:, :2] = False
+    correct[:50, 50:] = False
+    output = np.zeros((n, n_steps, 2))
+    output[..., 0] = np.where(correct, 1.0, -1.0)
+    labels = np.zeros(n, dtype=int)
+    ev = protocol.evaluate(output, labels, ann_accuracy=1.0, dt=0.001, readout="last")
+    assert protocol.LATENCY_HORIZON_MS == 50.0 and ev.latency_horizon_ms == pytest.approx(50.0)
+    assert ev.latency_ms == pytest.approx(3.0) and ev.accuracy.value == pytest.approx(0.5)
+    assert np.isnan(protocol.latency_ms(ev.accuracy_over_time, 1.0, dt=0.001))
+    low, high = ev.latency_interval(np.ones(n, dtype=bool))
+    assert low == pytest.approx(3.0) and high == pytest.approx(3.0)
+    # a longer horizon reads the whole run; a shorter run is read over its whole length
+    assert np.isnan(protocol.evaluate(output, labels, ann_accuracy=1.0, dt=0.001, readout="last",
+                                      horizon_ms=100.0).latency_ms)
+    short = protocol.evaluate(output[:, :30], labels, ann_accuracy=1.0, dt=0.001, readout="last")
+    assert short.latency_horizon_ms == pytest.approx(30.0)
+    assert short.latency_ms == pytest.approx(3.0)
+    # 2 ms steps: 25 of them
+    assert protocol.horizon_steps(80, 0.002) == 25 and protocol.horizon_steps(10, 0.002) == 10
+    with pytest.raises(ValueError, match="horizon_ms"):
+        protocol.horizon_steps(80, 0.001, horizon_ms=0)

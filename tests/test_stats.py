@@ -125,3 +125,30 @@ def test_holm_adjust_matches_the_step_down_rule():
 def test_holm_adjust_rejects_what_is_not_a_family_of_p_values(bad):
     with pytest.raises(ValueError, match="p_values"):
         stats.holm_adjust(bad)
+
+
+def test_holm_family_states_each_verdict_before_and_after_the_correction():
+    # 30 vs 10 discordant images: p = 0.0022; 14 vs 4: p = 0.031; 5 vs 5: p = 1
+    a = np.r_[np.ones(30, bool), np.zeros(10, bool)]
+    b = ~a
+    strong = stats.compare_paired(a, b)
+    weak = stats.compare_paired(np.r_[np.ones(14, bool), np.zeros(4, bool)],
+                                np.r_[np.zeros(14, bool), np.ones(4, bool)])
+    none = stats.compare_paired(np.r_[np.ones(5, bool), np.zeros(5, bool)],
+                                np.r_[np.zeros(5, bool), np.ones(5, bool)])
+    table = stats.holm_family({"strong": strong, "weak": weak, "none": none, "reverse":
+                               stats.compare_paired(b, a)})
+    assert list(table.index) == ["strong", "weak", "none", "reverse"]
+    assert table.loc["strong", "verdict"] == "A is more accurate"
+    assert table.loc["reverse", "after Holm"] == "B is more accurate"
+    # 0.031 alone is a verdict; times the three tests with larger p it is not
+    assert table.loc["weak", "p"] < 0.05 and table.loc["weak", "verdict"] == "A is more accurate"
+    assert table.loc["weak", "Holm p"] > 0.05
+    assert table.loc["weak", "after Holm"] == stats.NO_DIFFERENCE
+    assert table.loc["none", "after Holm"] == stats.NO_DIFFERENCE
+    np.testing.assert_allclose(table["Holm p"], stats.holm_adjust(table["p"]))
+    assert table.loc["strong", "difference (points)"] == 50.0
+    with pytest.raises(TypeError, match="family\\['x'\\]"):
+        stats.holm_family({"x": 0.01})
+    with pytest.raises(ValueError, match="non-empty"):
+        stats.holm_family({})
