@@ -764,8 +764,9 @@ class MaxPoolConverter(LayerConverter):
         if self.max_to_avg_pool:
             return self.channels_last_problems()
         return [self.problem(
-            "max pooling has no rate-based spiking equivalent (the maximum of spike trains is "
-            "not the spike train of the maximum rate)", f"use {self.swap} and retrain, or "
+            "snnlib has no spiking max pooling (it needs a pool gated by online rate "
+            "estimates: Rueckauer et al. 2017, section 2.2.5)",
+            f"use {self.swap} and retrain, or "
             "convert(..., max_to_avg_pool=True) (changes the function: convert reports the "
             "rate-mode change of the predictions)")]
 
