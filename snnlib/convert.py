@@ -15,7 +15,7 @@ outputs.
 
 Adding a layer type = an op (:mod:`snnlib.ops`) and a converter::
 
-    @snnlib.convert.register(MyLayer)
+    @snnlib.register_converter(MyLayer)  # the same as snnlib.convert.register
     class MyLayerConverter(snnlib.convert.LayerConverter):
         def problems(self):          # optional: what stops this layer, each with its fix
             return []
@@ -39,14 +39,19 @@ from snnlib.network import SpikingNetwork, Stage
 from snnlib.normalize import NormalizationRule, check_normalization_args, normalize
 from snnlib.ops import (
     AffineOp,
+    AvgPool1DOp,
     AvgPool2DOp,
+    Conv1DOp,
     Conv2DOp,
+    Cropping2DOp,
     DenseOp,
+    GlobalAvgPool1DOp,
     GlobalAvgPool2DOp,
     IdentityOp,
     Op,
     ReshapeLayerOp,
     ReshapeOp,
+    UpSampling2DOp,
     ZeroPad2DOp,
     same_padding,
 )
@@ -203,8 +208,9 @@ class ConverterRegistry(Mapping):
         return Problem(layer.name, kind, "this layer type is not supported (no converter is "
                        "registered for it)", "to convert it, register a converter: decorate a "
                        "snnlib.convert.LayerConverter subclass with "
-                       f"@snnlib.convert.register({kind}) and add a stage in its "
-                       f"convert(builder) ({EXTENDING})")
+                       f"@snnlib.register_converter({kind}) (the same as "
+                       "snnlib.convert.register, imported with 'from snnlib.convert import "
+                       f"register') and add a stage in its convert(builder) ({EXTENDING})")
 
     def converter(self, layer: tf.keras.layers.Layer, **options: Any) -> LayerConverter:
         """The registered converter for ``layer``; fails naming the layer and what to do.
@@ -429,13 +435,29 @@ class LayerConverter:
         return []
 
     def weights(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """(kernel, bias or None) as NumPy arrays, checked to be finite."""
+        """(kernel, bias or None) as NumPy arrays, checked to be finite.
+
+        For layers with ``.kernel`` and ``.bias`` (Dense, Conv1D, Conv2D); a converter of any
+        other layer reads ``self.layer.get_weights()`` (or the layer's own attributes) itself.
+        """
+        if not hasattr(self.layer, "kernel"):
+            names = [w.name for w in self.layer.weights] or "none"
+            self.fail(f"{type(self).__name__} calls LayerConverter.weights(), which reads "
+                      f"layer.kernel and layer.bias, but this layer has no .kernel (its "
+                      f"weights: {names})", "read the weights in the converter from "
+                      "self.layer.get_weights() or the layer's own attributes "
+                      f"(e.g. depthwise_kernel) ({EXTENDING})")
         kernel = self.layer.kernel.numpy()
-        bias = self.layer.bias.numpy() if self.layer.use_bias else None
-        for value in (kernel, bias):
-            if value is not None and not np.all(np.isfinite(value)):
-                self.fail("its weights contain NaN or infinite values")
-        return kernel, bias
+        use_bias = getattr(self.layer, "use_bias", getattr(self.layer, "bias", None) is not None)
+        bias = self.layer.bias.numpy() if use_bias else None
+        return self.finite(kernel), self.finite(bias)
+
+    def finite(self, value: np.ndarray | None) -> np.ndarray | None:
+        """``value`` unchanged, after checking that it is finite (None passes)."""
+        if value is not None and not np.all(np.isfinite(value)):
+            self.fail("its weights contain NaN or infinite values",
+                      "retrain (e.g. with a smaller learning rate)")
+        return value
 
     def convert(self, builder: Builder) -> None:
         """Add this layer's stage to ``builder`` (or merge it into ``builder.last``)."""
@@ -507,26 +529,83 @@ class DenseConverter(LayerConverter):
 
 @register(layers.Conv2D)
 class Conv2DConverter(LayerConverter):
-    description = "Conv2D (ReLU or linear, no dilation or groups)"
+    description = "Conv2D (ReLU or linear; dilated and grouped too)"
 
     def problems(self) -> list[Problem]:
-        found = self.channels_last_problems() + self.activation_problems()
-        if tuple(self.layer.dilation_rate) != (1, 1) or self.layer.groups != 1:
-            found.append(self.problem("dilated and grouped convolutions are not supported",
-                                      "use dilation_rate=1 and groups=1 and retrain"))
-        return found + self.weight_problems()
+        return self.channels_last_problems() + self.activation_problems() + \
+            self.weight_problems()
 
     def notes(self) -> list[str]:
         return self.softmax_notes()
 
+    def op(self, kernel: np.ndarray) -> Op:
+        layer = self.layer
+        return Conv2DOp(kernel, tuple(layer.strides), layer.padding,
+                        tuple(layer.dilation_rate), int(layer.groups))
+
+    def kernel_and_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The op's kernel and the bias (the layer's own, checked to be finite)."""
+        return self.weights()
+
     def convert(self, builder: Builder) -> None:
-        kernel, bias = self.weights()
+        kernel, bias = self.kernel_and_bias()
         activation = self.activation()
-        op = Conv2DOp(kernel, tuple(self.layer.strides), self.layer.padding)
-        builder.add(self.layer.name, op, self.output_shape(), bias=bias,
+        builder.add(self.layer.name, self.op(kernel), self.output_shape(), bias=bias,
                     activation="relu" if activation == "relu" else None, kernel=kernel)
         if activation == "softmax":
             builder.drop_softmax(self.layer.name)
+
+
+@register(layers.Conv1D)
+class Conv1DConverter(Conv2DConverter):
+    description = "Conv1D (ReLU or linear; causal, dilated and grouped too)"
+
+    def op(self, kernel: np.ndarray) -> Op:
+        layer = self.layer
+        return Conv1DOp(kernel, tuple(layer.strides), layer.padding,
+                        tuple(layer.dilation_rate), int(layer.groups))
+
+
+@register(layers.DepthwiseConv2D)
+class DepthwiseConv2DConverter(Conv2DConverter):
+    description = "DepthwiseConv2D (ReLU or linear; a grouped convolution)"
+
+    def kernel_and_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
+        # (kh, kw, c, m) -> (kh, kw, 1, c * m): output channel c * m + j, as Keras orders them
+        kernel = self.layer.depthwise_kernel.numpy()
+        kh, kw, channels, multiplier = kernel.shape
+        bias = self.layer.bias.numpy() if self.layer.use_bias else None
+        return self.finite(kernel.reshape(kh, kw, 1, channels * multiplier)), self.finite(bias)
+
+    def op(self, kernel: np.ndarray) -> Op:
+        layer = self.layer
+        return Conv2DOp(kernel, tuple(layer.strides), layer.padding,
+                        tuple(layer.dilation_rate), int(layer.input_shape[-1]))
+
+
+@register(layers.SeparableConv2D)
+class SeparableConv2DConverter(Conv2DConverter):
+    description = "SeparableConv2D (ReLU or linear; one convolution, kernels composed)"
+
+    def notes(self) -> list[str]:
+        return [f"SeparableConv2D {self.layer.name!r} becomes one Conv2D whose kernel is its "
+                "depthwise kernel composed with its pointwise kernel: the same linear map (no "
+                "neurons lie between the two), so each input spike drives kh * kw * filters "
+                "synapses"] + self.softmax_notes()
+
+    def kernel_and_bias(self) -> tuple[np.ndarray, np.ndarray | None]:
+        depthwise = self.layer.depthwise_kernel.numpy().astype(np.float64)  # (kh, kw, c, m)
+        pointwise = self.layer.pointwise_kernel.numpy().astype(np.float64)  # (1, 1, c*m, f)
+        kh, kw, channels, multiplier = depthwise.shape
+        pointwise = pointwise.reshape(channels, multiplier, -1)
+        kernel = np.einsum("hwcm,cmf->hwcf", depthwise, pointwise).astype(np.float32)
+        bias = self.layer.bias.numpy() if self.layer.use_bias else None
+        return self.finite(kernel), self.finite(bias)
+
+    def op(self, kernel: np.ndarray) -> Op:
+        layer = self.layer
+        return Conv2DOp(kernel, tuple(layer.strides), layer.padding,
+                        tuple(layer.dilation_rate))
 
 
 @register(layers.AveragePooling2D)
@@ -542,12 +621,58 @@ class AvgPool2DConverter(LayerConverter):
 
 @register(layers.GlobalAveragePooling2D)
 class GlobalAvgPool2DConverter(LayerConverter):
+    op_class: ClassVar[type] = GlobalAvgPool2DOp
+
     def problems(self) -> list[Problem]:
         return self.channels_last_problems()
 
     def convert(self, builder: Builder) -> None:
-        op = GlobalAvgPool2DOp(bool(self.layer.keepdims))
+        op = self.op_class(bool(self.layer.keepdims))
         builder.add(self.layer.name, op, self.output_shape())
+
+
+@register(layers.GlobalAveragePooling1D)
+class GlobalAvgPool1DConverter(GlobalAvgPool2DConverter):
+    op_class = GlobalAvgPool1DOp
+
+
+@register(layers.AveragePooling1D)
+class AvgPool1DConverter(LayerConverter):
+    def problems(self) -> list[Problem]:
+        return self.channels_last_problems()
+
+    def convert(self, builder: Builder) -> None:
+        op = AvgPool1DOp(tuple(self.layer.pool_size), tuple(self.layer.strides),
+                         self.layer.padding)
+        builder.add(self.layer.name, op, self.output_shape())
+
+
+@register(layers.UpSampling2D)
+class UpSampling2DConverter(LayerConverter):
+    description = "UpSampling2D (nearest)"
+
+    def problems(self) -> list[Problem]:
+        found = self.channels_last_problems()
+        if self.layer.interpolation != "nearest":
+            found.append(self.problem(
+                f"interpolation={self.layer.interpolation!r}: only 'nearest' converts (it "
+                "copies spikes; an interpolation would mix them with fractional weights that "
+                "no op here computes)", "use interpolation='nearest' and retrain"))
+        return found
+
+    def convert(self, builder: Builder) -> None:
+        op = UpSampling2DOp(tuple(int(v) for v in self.layer.size))
+        builder.add(self.layer.name, op, self.output_shape())
+
+
+@register(layers.Cropping2D)
+class Cropping2DConverter(LayerConverter):
+    def problems(self) -> list[Problem]:
+        return self.channels_last_problems()
+
+    def convert(self, builder: Builder) -> None:
+        cropping = tuple(tuple(int(c) for c in pair) for pair in self.layer.cropping)
+        builder.add(self.layer.name, Cropping2DOp(cropping), self.output_shape())
 
 
 @register(layers.Flatten)
@@ -810,24 +935,42 @@ class RefusedConverter(LayerConverter):
         self.fail(self.reason, self.fix)
 
 
-_RESIDUAL = ("snnlib's network is a chain of stages (SpikingNetwork), which cannot represent "
-             "two paths (each with its own lambda) meeting again", "use a plain chain without "
-             "the skip connection and retrain, or run the model with nengo_dl.Converter, which "
-             "builds graphs (normalize it with a per-layer scale_firing_rates dict)")
+_CHAIN = ("snnlib's network is a chain of stages (SpikingNetwork), which cannot represent "
+          "two paths meeting again")
+_NENGO_DL_GRAPH = ("or run the model with nengo_dl.Converter, which converts Add, Average and "
+                   "Concatenate (normalize it with a per-layer scale_firing_rates dict)")
+_SIGNED = ("snnlib's neurons fire for positive currents only; NengoDL converts it to "
+           "nengo_dl.SpikingLeakyReLU, a neuron that also fires negative spikes")
 #: Refused layer types -> (reason, fix).
 REFUSED = {
-    layers.LeakyReLU: _NEGATIVE,
-    layers.PReLU: _NEGATIVE,
+    layers.LeakyReLU: (f"negative outputs (slope alpha below zero): {_SIGNED}",
+                       "use ReLU and retrain, or run the model with nengo_dl.Converter"),
+    layers.PReLU: (f"negative outputs (a learned slope below zero): {_SIGNED}",
+                   "use ReLU and retrain"),
     layers.ELU: ("negative outputs (down to -alpha) need negative spikes",
                  "use ReLU and retrain"),
     layers.ThresholdedReLU: ("a thresholded ReLU is not supported", "use ReLU and retrain"),
-    layers.Add: (f"a residual connection (the sum of two paths): {_RESIDUAL[0]}", _RESIDUAL[1]),
-    layers.Subtract: (f"the difference of two paths: {_RESIDUAL[0]}", _RESIDUAL[1]),
-    layers.Average: (f"the average of two paths: {_RESIDUAL[0]}", _RESIDUAL[1]),
-    layers.Concatenate: (f"joins several paths: {_RESIDUAL[0]}", _RESIDUAL[1]),
-    layers.Multiply: ("a product of two paths has no rate equivalent", _RESIDUAL[1]),
-    layers.Maximum: ("a maximum of two paths has no rate equivalent", _RESIDUAL[1]),
-    layers.Minimum: ("a minimum of two paths has no rate equivalent", _RESIDUAL[1]),
+    layers.Add: (f"a residual connection (the sum of two paths): {_CHAIN}",
+                 f"use a plain chain without the residual connection and retrain, "
+                 f"{_NENGO_DL_GRAPH}"),
+    layers.Subtract: (f"the difference of two paths: {_CHAIN}",
+                      f"use a plain chain and retrain, {_NENGO_DL_GRAPH}"),
+    layers.Average: (f"the average of two paths: {_CHAIN}",
+                     f"use a plain chain and retrain, {_NENGO_DL_GRAPH}"),
+    layers.Concatenate: (f"it joins several paths side by side (an inception block, a "
+                         f"U-Net's skip): {_CHAIN}",
+                         f"use a single path and retrain, {_NENGO_DL_GRAPH}"),
+    layers.Multiply: ("a product of two paths has no rate equivalent",
+                      "remove it and retrain"),
+    layers.Maximum: ("a maximum of two paths has no rate equivalent", "remove it and retrain"),
+    layers.Minimum: ("a minimum of two paths has no rate equivalent", "remove it and retrain"),
+    layers.Lambda: ("a Lambda layer runs Python code that snnlib cannot read",
+                    "where a built-in layer computes the same with the same weights, use it "
+                    "(a constant factor or offset, e.g. Lambda(lambda x: 2 * x): "
+                    "Rescaling(2.0); a reshape: Reshape), rebuild the model with it and copy "
+                    "the weights (model.set_weights): no retraining; otherwise write the "
+                    f"computation as your own layer class and register a converter "
+                    f"({EXTENDING})"),
 }
 for _keras_type, (_reason, _fix) in REFUSED.items():
     register(_keras_type)(type(f"{_keras_type.__name__}Converter", (RefusedConverter,),
@@ -860,7 +1003,7 @@ def add_affine(builder: Builder, name: str, layer_type: str, scale: np.ndarray,
     builder.layer_types[name] = layer_type
     last = builder.last
     if (last is not None and not last.spiking and last.has_weights
-            and isinstance(last.op, (DenseOp, Conv2DOp, AffineOp))):
+            and isinstance(last.op, (DenseOp, Conv2DOp, Conv1DOp, AffineOp))):
         fold_backward(last, scale, shift, name)
         builder.note(f"{layer_type} {name!r} is folded into the weights of "
                      f"{last.keras_layers[0]!r} before it")
@@ -886,12 +1029,14 @@ def _forward_target(stages: list[Stage], index: int) -> tuple[int | None, str]:
     affine = stages[index]
     for j in range(index + 1, len(stages)):
         stage = stages[j]
-        if isinstance(stage.op, (DenseOp, Conv2DOp)):
+        if isinstance(stage.op, DenseOp) or (
+                isinstance(stage.op, Conv2DOp) and stage.op.groups == 1
+                and tuple(stage.op.dilation) == (1, 1)):
             return j, ""
         if not (isinstance(stage.op, (ReshapeOp, IdentityOp)) and stage.bias is None
                 and not stage.spiking):
-            return None, (f"{stage.name!r} ({stage.kind}) follows it, not a Dense or Conv2D "
-                          "layer")
+            return None, (f"{stage.name!r} ({stage.kind}) follows it, not a Dense or a plain "
+                          "Conv2D layer (no groups, no dilation)")
     return None, f"nothing with weights follows {affine.name!r}"
 
 

@@ -138,10 +138,11 @@ def chain_fan_out(stages: list[Stage], shape: tuple) -> np.ndarray:
         if not stage.op.spatial:
             raise ValueError(f"cannot count connections through {stage.kind} {stage.name!r} "
                              f"into the stage {last.name!r}")
-    if len(shape) != 3:
+    if len(shape) not in (2, 3):
         if all(stage.op.one_to_one or not stage.op.arithmetic for stage in stages):
             return np.ones(shape, dtype=np.int64)
-        raise ValueError(f"expected an (h, w, channels) input for stage {last.name!r}")
+        raise ValueError(f"expected an (h, w, channels) or (length, channels) input for "
+                         f"stage {last.name!r}")
     return spatial_fan_out([stage.op for stage in stages], shape)
 
 

@@ -364,7 +364,8 @@ def carry(scale: float | np.ndarray, stage: Stage) -> float | np.ndarray:
     if np.ndim(scale) == 0:
         return scale
     scale = np.asarray(scale, dtype=np.float64)
-    if stage.op.spatial and stage.output_shape[-1:] == stage.input_shape[-1:]:
+    if (stage.op.spatial or stage.op.channelwise) and \
+            stage.output_shape[-1:] == stage.input_shape[-1:]:
         return scale
     if not stage.op.arithmetic and np.prod(stage.input_shape) == np.prod(stage.output_shape):
         full = np.broadcast_to(scale, stage.input_shape).reshape(stage.output_shape)
@@ -379,7 +380,8 @@ def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray])
     """Rescale the weights in place: ``W * lambda_prev / lambda``, ``b / lambda``.
 
     A lambda may be one number (per layer) or one per output channel (the kernel's last axis);
-    then the next kernel is rescaled per input channel (its second-to-last axis).
+    then the next kernel is rescaled per input channel (its second-to-last axis, or the
+    channels of each output's group: :meth:`snnlib.ops.Op.channel_factors`).
     """
     previous: float | np.ndarray = 1.0
     for stage in network.stages:
@@ -390,11 +392,11 @@ def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray])
             if np.ndim(previous) == 0 and np.ndim(scale) == 0:
                 # float64 keeps the rescaled weights exact to ~1e-16, as nengo's own float64 math
                 kernel = kernel * (previous / scale)
-            else:
-                n_in, n_out = kernel.shape[-2], kernel.shape[-1]
-                into = np.broadcast_to(np.asarray(previous, np.float64), (n_in,))
-                out = np.broadcast_to(np.asarray(scale, np.float64), (n_out,))
-                kernel = kernel * (into[:, None] / out[None, :])
+            else:  # per channel; a grouped or depthwise kernel reads a group's channels
+                op = stage.op
+                into = np.broadcast_to(np.asarray(previous, np.float64), (op.in_channels,))
+                out = np.broadcast_to(np.asarray(scale, np.float64), (op.out_channels,))
+                kernel = kernel * op.channel_factors(into, out)
             stage.op = stage.op.with_kernel(kernel)
             if stage.bias_original is not None:
                 stage.bias = stage.bias_original.astype(np.float64) / stage.scale

@@ -54,17 +54,20 @@ def spatial_fan_out(ops: list[Op], input_shape: tuple) -> np.ndarray:
     times the last op's :attr:`Op.targets_per_position` (a convolution's output channels).
     Exact with padding and stride; connections count whether their weight is zero or not.
 
+    A 1-D input (length, c) is probed as (1, length, c): 1-D ops reach through their 2-D form.
+
     Returns
     -------
     ndarray of int64, ``input_shape``
     """
-    h, w = input_shape[:2]
+    shape = (1,) + tuple(input_shape) if len(input_shape) == 2 else tuple(input_shape)
+    h, w = shape[:2]
     probe = np.eye(h * w, dtype=np.float32).reshape(h * w, h, w, 1)
     for op in ops:
         probe = op.spatial_reach(probe)
     reached = (probe.reshape(h * w, -1) > 0).sum(axis=1).reshape(h, w)
     positions = reached * ops[-1].targets_per_position
-    return np.broadcast_to(positions[..., None], input_shape).astype(np.int64)
+    return np.broadcast_to(positions[..., None], shape).reshape(input_shape).astype(np.int64)
 
 
 class Op:
@@ -85,6 +88,9 @@ class Op:
         be counted position by position (:meth:`spatial_reach`).
     one_to_one : bool
         Each input element reaches exactly one output element (any input shape).
+    channelwise : bool
+        Each output channel is computed from the same input channel only (global pooling), so
+        per-channel lambdas carry through it even though it is not :attr:`spatial`.
     """
 
     kind: ClassVar[str] = "op"
@@ -92,6 +98,7 @@ class Op:
     all_to_all: ClassVar[bool] = False
     spatial: ClassVar[bool] = False
     one_to_one: ClassVar[bool] = False
+    channelwise: ClassVar[bool] = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must define __call__ (its forward pass)")
@@ -137,6 +144,42 @@ class Op:
             raise TypeError(f"{type(self).__name__} has no kernel")
         return dataclasses.replace(self, kernel=kernel)
 
+    def channel_factors(self, into: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Factors that rescale the kernel per input and output channel.
+
+        ``kernel * channel_factors(into, out)`` is the kernel of the op whose input channel
+        ``i`` is multiplied by ``into[i]`` and whose output channel ``o`` is divided by
+        ``out[o]`` (channel-wise normalization, a per-channel map folded in). The kernel's last
+        two axes are (input channels of a group, output channels); output channel ``o`` reads
+        the input channels of group ``o // (c_out / groups)`` (one group: all of them).
+
+        Parameters
+        ----------
+        into : ndarray, shape (input channels,)
+        out : ndarray, shape (output channels,)
+
+        Returns
+        -------
+        ndarray, shape (input channels per group, output channels)
+        """
+        if not hasattr(self, "kernel"):
+            raise TypeError(f"{type(self).__name__} has no kernel")
+        per_group, c_out = self.kernel.shape[-2:]
+        groups = getattr(self, "groups", 1)
+        group = np.arange(c_out) // (c_out // groups)
+        channel = group[None, :] * per_group + np.arange(per_group)[:, None]
+        return np.asarray(into, np.float64)[channel] / np.asarray(out, np.float64)[None, :]
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels (units of a dense layer) the kernel reads."""
+        return int(self.kernel.shape[-2]) * getattr(self, "groups", 1)
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels (units of a dense layer)."""
+        return int(self.kernel.shape[-1])
+
 
 @dataclass
 class DenseOp(Op):
@@ -160,11 +203,20 @@ class DenseOp(Op):
 
 @dataclass
 class Conv2DOp(Op):
-    """2-D convolution (cross-correlation, as Keras), kernel (kh, kw, c_in, c_out), NHWC."""
+    """2-D convolution (cross-correlation, as Keras), NHWC.
+
+    The kernel is (kh, kw, c_in / groups, c_out), as Keras' ``Conv2D``: with ``groups`` > 1
+    output channel ``o`` reads only the input channels of group ``o // (c_out / groups)``. A
+    ``DepthwiseConv2D`` with depth multiplier m is the grouped convolution with groups = c_in
+    and its kernel (kh, kw, c_in, m) reshaped to (kh, kw, 1, c_in * m) (the same output order).
+    ``dilation`` spaces the kernel's taps (``dilation_rate``).
+    """
 
     kernel: np.ndarray
     strides: tuple
     padding: str
+    dilation: tuple = (1, 1)
+    groups: int = 1
 
     kind: ClassVar[str] = "conv2d"
     spatial: ClassVar[bool] = True
@@ -174,29 +226,107 @@ class Conv2DOp(Op):
         import tensorflow as tf
 
         kernel = self.kernel.astype(x.dtype, copy=False)
-        return tf.nn.conv2d(x, kernel, strides=self.strides, padding=self.padding.upper()).numpy()
+        kh, kw, per_group, c_out = kernel.shape
+        padding, dilation = self.padding.upper(), tuple(self.dilation)
+        if self.groups == 1:
+            return tf.nn.conv2d(x, kernel, strides=self.strides, padding=padding,
+                                dilations=dilation).numpy()
+        if per_group == 1:  # depthwise: one input channel per group
+            return tf.nn.depthwise_conv2d(
+                x, kernel.reshape(kh, kw, self.groups, c_out // self.groups),
+                strides=(1,) + tuple(self.strides) + (1,), padding=padding,
+                dilations=dilation).numpy()
+        # TensorFlow 2.12 has no grouped convolution on CPU: one convolution per group
+        per_out = c_out // self.groups
+        return np.concatenate([
+            tf.nn.conv2d(x[..., g * per_group:(g + 1) * per_group],
+                         kernel[..., g * per_out:(g + 1) * per_out], strides=self.strides,
+                         padding=padding, dilations=dilation).numpy()
+            for g in range(self.groups)], axis=-1)
 
     def numpy_conv(self, x: np.ndarray) -> np.ndarray:
-        """The same convolution in NumPy (sliding windows + tensordot), for checking."""
+        """The same convolution in NumPy (sliding windows + tensordot), for checking; only
+        without dilation and groups."""
+        if tuple(self.dilation) != (1, 1) or self.groups != 1:
+            raise NotImplementedError("numpy_conv has no dilation or groups")
         windows = _windows(x, self.kernel.shape[:2], self.strides, self.padding)
         # windows are (..., c_in, kh, kw): put the kernel's axes in that order
         kernel = np.transpose(self.kernel, (2, 0, 1, 3)).astype(x.dtype, copy=False)
         return np.tensordot(windows, kernel, axes=([3, 4, 5], [0, 1, 2]))
 
     def fan_out(self, input_shape: tuple) -> np.ndarray:
-        """Output positions whose window contains the element, times the output channels."""
+        """Output positions whose window contains the element, times the output channels that
+        read its channel (all of them, or those of its group)."""
         return spatial_fan_out([self], input_shape)
 
     @property
     def targets_per_position(self) -> int:
-        return int(self.kernel.shape[-1])
+        return int(self.kernel.shape[-1]) // self.groups
 
     def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
         ones = np.ones(self.kernel.shape[:2] + (1, 1), dtype=np.float32)
-        return Conv2DOp(ones, self.strides, self.padding)(probe)
+        return Conv2DOp(ones, self.strides, self.padding, self.dilation)(probe)
 
-    def sparse(self, input_shape: tuple, output_shape: tuple) -> SparseLinear:
+    def sparse(self, input_shape: tuple, output_shape: tuple) -> SparseLinear | None:
+        if tuple(self.dilation) != (1, 1) or self.groups != 1:
+            return None  # the dense engine runs it
         return SparseConv2D(self, input_shape, output_shape)
+
+
+@dataclass
+class Conv1DOp(Op):
+    """1-D convolution over (length, channels) examples, as Keras' ``Conv1D``.
+
+    The kernel is (k, c_in / groups, c_out). It runs as the 2-D convolution of a height-1
+    image (:meth:`as_2d`); ``padding="causal"`` pads ``(k - 1) * dilation`` zeros before the
+    sequence, then convolves "valid", as Keras.
+    """
+
+    kernel: np.ndarray
+    strides: tuple
+    padding: str
+    dilation: tuple = (1,)
+    groups: int = 1
+
+    kind: ClassVar[str] = "conv1d"
+    spatial: ClassVar[bool] = True
+
+    def as_2d(self) -> Conv2DOp:
+        """The same convolution on (1, length, c) examples (causal padding done outside)."""
+        padding = "valid" if self.padding == "causal" else self.padding
+        return Conv2DOp(self.kernel[None], (1,) + tuple(self.strides), padding,
+                        (1,) + tuple(self.dilation), self.groups)
+
+    def _pad_causal(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if self.padding != "causal":
+            return x
+        pad = [(0, 0)] * x.ndim
+        pad[axis] = ((self.kernel.shape[0] - 1) * self.dilation[0], 0)
+        return np.pad(x, pad)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.as_2d()(self._pad_causal(x, 1)[:, None])[:, 0]
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Output positions whose window contains the element, times the output channels that
+        read its channel."""
+        return spatial_fan_out([self], input_shape)
+
+    @property
+    def targets_per_position(self) -> int:
+        return int(self.kernel.shape[-1]) // self.groups
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return self.as_2d().spatial_reach(self._pad_causal(probe, 2))
+
+    def sparse(self, input_shape: tuple, output_shape: tuple) -> SparseLinear | None:
+        if self.padding == "causal" or tuple(self.dilation) != (1,) or self.groups != 1:
+            return None  # the dense engine runs it
+        # the height-1 image has the same flat (C-order) indices
+        sparse = SparseConv2D(self.as_2d(), (1,) + tuple(input_shape),
+                              (1,) + tuple(output_shape))
+        sparse.op, sparse.input_shape = self, tuple(input_shape)  # for dense steps
+        return sparse
 
 
 @dataclass
@@ -346,19 +476,115 @@ class ZeroPad2DOp(Op):
 
 
 @dataclass
+class AvgPool1DOp(Op):
+    """``AveragePooling1D`` over (length, channels) examples: the 2-D pooling of a height-1
+    image (:meth:`as_2d`)."""
+
+    pool_size: tuple
+    strides: tuple
+    padding: str
+
+    kind: ClassVar[str] = "avgpool1d"
+    spatial: ClassVar[bool] = True
+
+    def as_2d(self) -> AvgPool2DOp:
+        """The same pooling on (1, length, c) examples."""
+        return AvgPool2DOp((1,) + tuple(self.pool_size), (1,) + tuple(self.strides),
+                           self.padding)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.as_2d()(x[:, None])[:, 0]
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Pooling windows that contain the element (additions, per channel)."""
+        return spatial_fan_out([self], input_shape)
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return self.as_2d()(probe)
+
+    def sparse_events(self, input_shape: tuple, output_shape: tuple) -> SparsePool:
+        # the same flat (C-order) indices as the height-1 image
+        return SparsePool(self.as_2d(), (1,) + tuple(input_shape), (1,) + tuple(output_shape))
+
+
+@dataclass
+class UpSampling2DOp(Op):
+    """``UpSampling2D`` with nearest-neighbour interpolation: each element copied into a
+    (sy, sx) block. It only copies elements (:meth:`macs` is 0), to other positions."""
+
+    size: tuple
+
+    kind: ClassVar[str] = "upsampling2d"
+    spatial: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        sy, sx = self.size
+        return np.repeat(np.repeat(x, sy, axis=1), sx, axis=2)
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Each element is copied sy * sx times."""
+        return np.full(input_shape, int(np.prod(self.size)), dtype=np.int64)
+
+    def macs(self, input_shape: tuple) -> int:
+        """No operations: upsampling only copies elements."""
+        return 0
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return self(probe)
+
+
+@dataclass
+class Cropping2DOp(Op):
+    """``Cropping2D``: ``((top, bottom), (left, right))`` rows and columns removed. It only
+    drops elements (:meth:`macs` is 0); a cropped element reaches nothing."""
+
+    cropping: tuple
+
+    kind: ClassVar[str] = "cropping2d"
+    spatial: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        (top, bottom), (left, right) = self.cropping
+        return x[:, top:x.shape[1] - bottom, left:x.shape[2] - right]
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """1 for the elements kept, 0 for those cropped."""
+        (top, bottom), (left, right) = self.cropping
+        kept = np.zeros(input_shape, dtype=np.int64)
+        kept[top:input_shape[0] - bottom, left:input_shape[1] - right] = 1
+        return kept
+
+    def macs(self, input_shape: tuple) -> int:
+        """No operations: cropping only drops elements."""
+        return 0
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return self(probe)
+
+
+@dataclass
 class GlobalAvgPool2DOp(Op):
-    """``GlobalAveragePooling2D``: the mean over height and width, per channel."""
+    """``GlobalAveragePooling2D``: the mean over height and width, per channel (over every
+    axis but the first and the last, so it serves 1-D inputs too)."""
 
     keepdims: bool = False
 
     kind: ClassVar[str] = "globalavgpool2d"
+    channelwise: ClassVar[bool] = True
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return x.mean(axis=(1, 2), keepdims=self.keepdims)
+        return x.mean(axis=tuple(range(1, x.ndim - 1)), keepdims=self.keepdims)
 
     def fan_out(self, input_shape: tuple) -> np.ndarray:
         """Each element is added once (into its channel's mean)."""
         return np.ones(input_shape, dtype=np.int64)
+
+
+@dataclass
+class GlobalAvgPool1DOp(GlobalAvgPool2DOp):
+    """``GlobalAveragePooling1D``: the mean over the length, per channel."""
+
+    kind: ClassVar[str] = "globalavgpool1d"
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from snnlib import stats
 from snnlib.activations import soft_lif
-from snnlib.convert import ConversionError, convert, verify
+from snnlib.convert import ConversionError, convert, register, verify
 
 layers = tf.keras.layers
 
@@ -90,7 +90,8 @@ def test_verify_raises_when_outputs_differ(dense_model, images6):
                                                "retrain"]),
     (layers.Conv2D(2, 3, activation="sigmoid", name="sig"), ["sig", "Conv2D", "sigmoid"]),
     (layers.Dense(3, activation="tanh", name="th"), ["th", "tanh"]),
-    (layers.UpSampling2D(name="up"), ["up", "UpSampling2D", "Supported"]),
+    (layers.UpSampling2D(interpolation="bilinear", name="up"),
+     ["up", "UpSampling2D", "'bilinear'", "interpolation='nearest'"]),
     (layers.ReLU(max_value=6.0, name="relu6"), ["relu6", "max_value"]),
 ])
 def test_unsupported_layers_name_layer_type_and_support(layer, words):
@@ -154,7 +155,7 @@ class Doubler(layers.Layer):
 
 
 def test_registry_has_the_builtins_and_the_message_is_built_from_it():
-    from snnlib.convert import CONVERTERS, supported_layers
+    from snnlib.convert import CONVERTERS, register, supported_layers
 
     # filled at import: every built-in layer type, listed in the "not supported" message
     for keras_type in (layers.Dense, layers.Conv2D, layers.AveragePooling2D, layers.Flatten):
@@ -167,7 +168,11 @@ def test_registry_has_the_builtins_and_the_message_is_built_from_it():
         convert(model)
     # the message names the layer, what is supported, and how to register a converter
     assert "Supported: " + supported_layers() in str(info.value)
-    assert "@snnlib.convert.register(Doubler)" in str(info.value)
+    assert "@snnlib.register_converter(Doubler)" in str(info.value)
+    # and the advice works as written (issue 20: snnlib.convert is the function, not the module)
+    import snnlib
+
+    assert snnlib.register_converter is register
 
 
 def test_registering_again_warns():
@@ -274,7 +279,8 @@ def test_check_lists_every_problem_with_its_fix():
         layers.Conv2D(4, 3, activation=tf.nn.leaky_relu, name="lk"),
         layers.LeakyReLU(name="lrelu"),
         layers.ReLU(max_value=6, name="r6"),
-        layers.UpSampling2D(name="up"),
+        layers.UpSampling2D(interpolation="bilinear", name="up"),
+        Doubler(name="twice"),
         layers.Flatten(name="flat"),
         layers.Dense(5, activation="elu", name="el"),
         layers.Dense(3, activation="softmax", name="out"),
@@ -282,12 +288,14 @@ def test_check_lists_every_problem_with_its_fix():
     report = check(model)
     # every layer that will not convert is listed, in model order, not only the first
     assert not report.ok
-    assert [p.name for p in report.problems] == ["pool0", "lk", "lrelu", "r6", "up", "el"]
+    assert [p.name for p in report.problems] == ["pool0", "lk", "lrelu", "r6", "up", "twice",
+                                                   "el"]
     text = str(report)
     # each with its fix
     for fix in ("max_to_avg_pool=True", "AveragePooling2D and retrain",
                 "negative rates need negative spikes; use ReLU and retrain",
-                "clipped ReLU (max_value=6", "@snnlib.convert.register(UpSampling2D)",
+                "clipped ReLU (max_value=6", "interpolation='nearest'",
+                "@snnlib.register_converter(Doubler)",
                 "'Extending snnlib'"):
         assert fix in text, fix
     # the softmax is not a problem: the report says what conversion does with it
@@ -295,7 +303,7 @@ def test_check_lists_every_problem_with_its_fix():
     # convert raises with the same full list
     with pytest.raises(ConversionError) as info:
         convert(model)
-    assert str(info.value) == text and len(info.value.problems) == 6
+    assert str(info.value) == text and len(info.value.problems) == 7
 
 
 def test_check_of_a_model_that_converts():
@@ -338,7 +346,7 @@ def test_subclassed_model_is_a_clear_error():
     (lambda: layers.Activation(soft_lif(100.0), name="lif"),
      ["'lif'", "soft_lif", "neuron='lif'", "set_weights"]),
     (lambda: layers.Activation("softmax", name="sm"), ["'sm'", "softmax inside"]),
-    (lambda: layers.Conv2D(2, 3, dilation_rate=2, name="dil"), ["'dil'", "dilated"]),
+    (lambda: layers.ReLU(threshold=0.5, name="thr"), ["'thr'", "thresholded"]),
 ])
 def test_refused_settings_have_a_fix(make, words):
     model = chain((8, 8, 1), layers.Conv2D(2, 3, name="c"), make(), layers.Flatten(),
@@ -613,3 +621,139 @@ def test_normalization_layer_is_an_affine_map(rng, invert):
     # (x - mean) / std before a "same" convolution: an affine stage, exact in rate mode
     assert network.stages[0].kind == "affine"
     assert verify(network, model, x) < 1e-4
+
+
+# --- the layer types of issue 20 ------------------------------------------------------------
+
+NEW_LAYER_MODELS = {
+    "dilated": lambda: chain(
+        (14, 14, 2), layers.Conv2D(6, 3, activation="relu", name="c0"),
+        layers.Conv2D(6, 3, dilation_rate=2, padding="same", activation="relu", name="c1"),
+        layers.Flatten(), layers.Dense(3, name="out")),
+    "grouped": lambda: chain(
+        (14, 14, 2), layers.Conv2D(6, 3, activation="relu", name="c0"),
+        layers.Conv2D(6, 3, strides=2, groups=3, activation="relu", name="c1"),
+        layers.Flatten(), layers.Dense(3, name="out")),
+    "mobilenet-like": lambda: chain(
+        (14, 14, 2), layers.Conv2D(4, 3, activation="relu", name="c0"),
+        layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw"),
+        layers.BatchNormalization(name="bn"), layers.ReLU(name="dw_relu"),
+        layers.Conv2D(8, 1, activation="relu", name="pw"),
+        layers.GlobalAveragePooling2D(name="gap"), layers.Dense(3, name="out")),
+    "separable": lambda: chain(
+        (14, 14, 2), layers.Conv2D(4, 3, activation="relu", name="c0"),
+        layers.SeparableConv2D(6, 3, depth_multiplier=2, strides=2, activation="relu",
+                               name="sep"),
+        layers.Flatten(), layers.Dense(3, name="out")),
+    "conv1d": lambda: chain(
+        (14, 14, 1), layers.Reshape((14, 14), name="rows"),
+        layers.Conv1D(6, 3, activation="relu", name="c0"),
+        layers.AveragePooling1D(2, name="pool"),
+        layers.Conv1D(6, 3, padding="causal", dilation_rate=2, activation="relu", name="c1"),
+        layers.GlobalAveragePooling1D(name="gap"), layers.Dense(3, name="out")),
+    "crop-upsample": lambda: chain(
+        (14, 14, 2), layers.Cropping2D(((1, 2), (0, 1)), name="crop"),
+        layers.Conv2D(4, 3, activation="relu", name="c0"), layers.UpSampling2D(2, name="up"),
+        layers.Conv2D(4, 3, strides=2, activation="relu", name="c1"),
+        layers.Flatten(), layers.Dense(3, name="out")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_LAYER_MODELS))
+@pytest.mark.parametrize("granularity", ["layer", "channel"])
+def test_new_layer_types_convert_exactly(rng, name, granularity):
+    from snnlib import simulate
+
+    model = NEW_LAYER_MODELS[name]()
+    x = rng.random((8,) + model.input_shape[1:]).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max", granularity=granularity)
+    # rate mode reproduces Keras, after per-layer or per-channel normalization (a grouped or
+    # depthwise kernel is rescaled per group, a global pooling carries per-channel lambdas)
+    reference = model.predict(x, verbose=0)
+    assert verify(network, model, x) <= 1e-5 * np.abs(reference).max()
+    # and it simulates: the engine "auto" picks agrees spike for spike with the dense engine
+    options = dict(n_steps=15, scale_firing_rates=200, dtype=np.float64)
+    auto = simulate(network, x[:3], **options)
+    dense = simulate(network, x[:3], method="dense", **options)
+    for layer, counts in dense.spike_counts.items():
+        np.testing.assert_array_equal(counts, auto.spike_counts[layer])
+    assert sum(int(c.sum()) for c in dense.spike_counts.values()) > 0
+
+
+def test_separable_convolution_is_one_convolution_and_says_so(rng):
+    from snnlib import check
+
+    model = NEW_LAYER_MODELS["separable"]()
+    network = convert(model)
+    # one stage with the composed kernel (kh, kw, c_in, filters); the report says so
+    assert network.stage("sep").kernel.shape == (3, 3, 4, 6)
+    assert "depthwise kernel composed with its pointwise kernel" in str(check(model))
+
+
+def test_conv1d_network_runs_on_the_event_driven_engine(rng):
+    from snnlib import simulate
+
+    model = chain((14, 14, 1), layers.Reshape((14, 14), name="rows"),
+                  layers.Conv1D(6, 3, activation="relu", name="c0"),
+                  layers.AveragePooling1D(2, name="pool"),
+                  layers.Conv1D(6, 3, strides=2, padding="same", activation="relu", name="c1"),
+                  layers.Flatten(), layers.Dense(3, name="out"))
+    x = rng.random((4, 14, 14, 1)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    options = dict(n_steps=15, scale_firing_rates=200, dtype=np.float64)
+    # 1-D convolutions (not causal or dilated) and pooling have sparse forms: the same spikes
+    # on both engines
+    event = simulate(network, x, method="event", **options)
+    dense = simulate(network, x, method="dense", **options)
+    for layer, counts in dense.spike_counts.items():
+        np.testing.assert_array_equal(counts, event.spike_counts[layer])
+
+
+@pytest.mark.parametrize("layer, words", [
+    (layers.Lambda(lambda t: 2 * t, name="twice"),
+     ["Lambda 'twice'", "Rescaling(2.0)", "set_weights", "no retraining"]),
+    (layers.LeakyReLU(name="leaky"), ["LeakyReLU 'leaky'", "SpikingLeakyReLU",
+                                      "nengo_dl.Converter"]),
+])
+def test_refusals_point_to_what_works(layer, words):
+    model = chain((6, 6, 1), layers.Conv2D(2, 3, name="c"), layer, layers.Flatten(),
+                  layers.Dense(2, name="out"))
+    with pytest.raises(ConversionError) as info:
+        convert(model)
+    for word in words:
+        assert word in str(info.value), word
+
+
+def test_concatenate_is_not_called_a_skip_connection():
+    inp = tf.keras.Input((6,))
+    a, b = layers.Dense(3, name="a")(inp), layers.Dense(3, name="b")(inp)
+    model = tf.keras.Model(inp, layers.Concatenate(name="cat")([a, b]))
+    with pytest.raises(ConversionError) as info:
+        convert(model)
+    text = str(info.value)
+    assert "Concatenate 'cat': it joins several paths side by side" in text
+    assert "skip connection" not in text and "Add, Average and Concatenate" in text
+
+
+def test_a_custom_converter_reading_a_missing_kernel_gets_a_clear_error():
+    from snnlib.convert import CONVERTERS, LayerConverter
+
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.factor = self.add_weight(name="factor", shape=(), initializer="ones")
+
+        def call(self, x):
+            return self.factor * x
+
+    class ScaleConverter(LayerConverter):
+        def convert(self, builder):
+            self.weights()  # as a converter copied from the README's Dense example would
+
+    register(Scale)(ScaleConverter)
+    try:
+        model = chain((4,), Scale(name="scale"), layers.Dense(2, name="out"))
+        with pytest.raises(ConversionError, match="'scale'.*no .kernel.*factor.*"
+                           "get_weights"):
+            convert(model)
+    finally:
+        CONVERTERS._converters.pop(Scale)

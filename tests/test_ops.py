@@ -5,12 +5,17 @@ import pytest
 import tensorflow as tf
 
 from snnlib.ops import (
+    AvgPool1DOp,
     AvgPool2DOp,
+    Conv1DOp,
     Conv2DOp,
+    Cropping2DOp,
     DenseOp,
+    GlobalAvgPool1DOp,
     IdentityOp,
     Op,
     ReshapeOp,
+    UpSampling2DOp,
     spatial_fan_out,
 )
 
@@ -81,6 +86,7 @@ def test_spatial_fan_out_through_pooling_counts_distinct_targets():
      (4, 4, 4)),
     (Conv2DOp(np.random.default_rng(2).normal(size=(2, 3, 2, 3)), (1, 2), "valid"), (5, 6, 2),
      (4, 2, 3)),
+    (Conv1DOp(np.random.default_rng(3).normal(size=(3, 2, 4)), (2,), "same"), (9, 2), (5, 4)),
 ])
 def test_sparse_form_equals_the_op(op, input_shape, output_shape, rng):
     batch = 3
@@ -144,3 +150,104 @@ def test_pooling_of_events_on_a_large_input():
     np.testing.assert_array_equal(values, [0.25, 0.5])
     # reshape and identity pass events on unchanged
     assert ReshapeOp((12,)).sparse_events((2, 2, 3), (12,))(flat, values)[0] is flat
+
+
+# --- the layer types of issue 20: dilated, grouped, depthwise, 1-D, upsampling, cropping ------
+
+def keras_output(layer, x):
+    return layer(tf.constant(x)).numpy()
+
+
+@pytest.mark.parametrize("make, op_of", [
+    (lambda: tf.keras.layers.Conv2D(4, 3, dilation_rate=2, padding="same", use_bias=False),
+     lambda layer: Conv2DOp(layer.kernel.numpy(), (1, 1), "same", (2, 2))),
+    (lambda: tf.keras.layers.Conv2D(6, (3, 2), strides=2, groups=3, use_bias=False),
+     lambda layer: Conv2DOp(layer.kernel.numpy(), (2, 2), "valid", (1, 1), 3)),
+    (lambda: tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same",
+                                             use_bias=False),
+     lambda layer: Conv2DOp(layer.depthwise_kernel.numpy().reshape(3, 3, 1, 12), (1, 1),
+                            "same", (1, 1), 6)),
+])
+def test_grouped_and_dilated_convolutions_match_keras(rng, make, op_of):
+    x = rng.random((2, 9, 8, 6)).astype(np.float32)
+    layer = make()
+    expected = keras_output(layer, x)
+    # a depthwise convolution is the grouped one with a group per input channel
+    np.testing.assert_allclose(op_of(layer)(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", "causal"])
+@pytest.mark.parametrize("strides, dilation, groups", [(1, 1, 1), (2, 1, 2), (1, 2, 1)])
+def test_conv1d_matches_keras(rng, padding, strides, dilation, groups):
+    x = rng.random((2, 11, 4)).astype(np.float32)
+    layer = tf.keras.layers.Conv1D(6, 3, strides=strides, padding=padding,
+                                   dilation_rate=dilation, groups=groups, use_bias=False)
+    expected = keras_output(layer, x)
+    op = Conv1DOp(layer.kernel.numpy(), (strides,), padding, (dilation,), groups)
+    np.testing.assert_allclose(op(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer, op", [
+    (tf.keras.layers.AveragePooling1D(3, strides=2, padding="same"),
+     AvgPool1DOp((3,), (2,), "same")),
+    (tf.keras.layers.GlobalAveragePooling1D(), GlobalAvgPool1DOp()),
+    (tf.keras.layers.UpSampling2D((2, 3)), UpSampling2DOp((2, 3))),
+    (tf.keras.layers.Cropping2D(((1, 2), (0, 3))), Cropping2DOp(((1, 2), (0, 3)))),
+])
+def test_moving_and_pooling_ops_match_keras(rng, layer, op):
+    shape = (2, 9, 4) if "1D" in type(layer).__name__ else (2, 7, 8, 3)
+    x = rng.random(shape).astype(np.float32)
+    np.testing.assert_allclose(op(x), keras_output(layer, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("op, input_shape", [
+    (Conv2DOp(np.ones((3, 3, 2, 5)), (1, 1), "same", (2, 2)), (7, 6, 2)),
+    (Conv2DOp(np.ones((3, 2, 2, 6)), (2, 1), "valid", (1, 1), 3), (7, 6, 6)),
+    (Conv2DOp(np.ones((3, 3, 1, 8)), (2, 2), "same", (1, 1), 4), (6, 5, 4)),  # depthwise x2
+    (Conv1DOp(np.ones((3, 2, 4)), (2,), "same", (1,), 2), (9, 4)),
+    (Conv1DOp(np.ones((3, 4, 4)), (1,), "causal", (2,)), (9, 4)),
+    (AvgPool1DOp((3,), (2,), "same"), (9, 3)),
+    (UpSampling2DOp((2, 3)), (3, 4, 2)),
+    (Cropping2DOp(((1, 2), (0, 3))), (6, 7, 2)),
+])
+def test_fan_out_of_the_new_layer_types_is_exact(op, input_shape):
+    # synapses each element drives: with dilation, groups (only its group's outputs), causal
+    # padding; an upsampled element is copied sy * sx times, a cropped one reaches nothing
+    np.testing.assert_array_equal(op.fan_out(input_shape), brute_force_fan_out(op, input_shape))
+
+
+def test_fan_out_through_1d_pooling_into_a_1d_convolution():
+    pool, conv = AvgPool1DOp((2,), (2,), "valid"), Conv1DOp(np.ones((3, 2, 4)), (1,), "same")
+    chained = lambda x: conv(pool(x))  # noqa: E731
+    np.testing.assert_array_equal(spatial_fan_out([pool, conv], (10, 2)),
+                                  brute_force_fan_out(chained, (10, 2)))
+
+
+@pytest.mark.parametrize("op", [
+    DenseOp(np.random.default_rng(0).normal(size=(6, 4))),
+    Conv2DOp(np.random.default_rng(1).normal(size=(3, 3, 2, 6)), (1, 1), "same", (1, 1), 3),
+    Conv2DOp(np.random.default_rng(2).normal(size=(3, 3, 1, 8)), (1, 1), "valid", (1, 1), 4),
+    Conv1DOp(np.random.default_rng(3).normal(size=(3, 3, 4)), (1,), "same", (1,), 2),
+])
+def test_channel_factors_rescale_each_channel(op, rng):
+    # W * factors(into, out) applied to x / into computes op(x) / out, channel by channel:
+    # what channel-wise normalization and folding a per-channel map need (groups included)
+    shape = {DenseOp: (6,), Conv2DOp: (7, 7, op.in_channels), Conv1DOp: (8, 6)}[type(op)]
+    x = rng.random((3,) + shape)
+    into, out = rng.uniform(0.5, 2, op.in_channels), rng.uniform(0.5, 2, op.out_channels)
+    rescaled = op.with_kernel(op.kernel * op.channel_factors(into, out))
+    np.testing.assert_allclose(rescaled(x / into), op(x) / out, rtol=1e-10)
+
+
+def test_new_ops_have_sparse_forms_only_where_the_engine_has_them(rng):
+    # a grouped or dilated convolution runs on the dense engine; 1-D pooling of events works
+    assert Conv2DOp(np.ones((3, 3, 1, 4)), (1, 1), "same", (1, 1), 4).sparse(
+        (5, 5, 4), (5, 5, 4)) is None
+    assert Conv2DOp(np.ones((3, 3, 2, 4)), (1, 1), "same", (2, 2)).sparse(
+        (5, 5, 2), (5, 5, 4)) is None
+    pool = AvgPool1DOp((3,), (2,), "same")
+    x = np.where(rng.random((3, 9, 2)) < 0.3, rng.random((3, 9, 2)), 0)
+    flat = np.flatnonzero(x)
+    out_flat, values = pool.sparse_events((9, 2), (5, 2))(flat, x.ravel()[flat])
+    pooled = np.bincount(out_flat, weights=values, minlength=3 * 10)
+    np.testing.assert_allclose(pooled, pool(x).ravel(), rtol=1e-12, atol=1e-15)
