@@ -9,7 +9,7 @@ Modules, one concern each:
   training, and their saved weights.
 - :mod:`snnlib.ops`: the layer types, one class each: forward pass, fan-out, operations, and
   their sparse form for the event-driven engine.
-- :mod:`snnlib.network`: the converted network (:class:`SpikingNetwork`), a chain of stages.
+- :mod:`snnlib.network`: the converted network (:class:`SpikingNetwork`), a graph of stages.
 - :mod:`snnlib.convert`: Keras -> :class:`SpikingNetwork`, one registered converter per layer
   type; ``check`` (every problem of a model at once, with its fix) and ``verify``.
 - :mod:`snnlib.zoo`: typical Keras models (LeNet-5, batch normalization, max pooling + softmax,

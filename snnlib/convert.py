@@ -38,9 +38,11 @@ from snnlib import stats, validation
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.normalize import NormalizationRule, check_normalization_args, normalize
 from snnlib.ops import (
+    AddOp,
     AffineOp,
     AvgPool1DOp,
     AvgPool2DOp,
+    ConcatOp,
     Conv1DOp,
     Conv2DOp,
     Cropping2DOp,
@@ -252,11 +254,15 @@ def supported_layers() -> str:
 class Builder:
     """Collects the stages while the converters run, in model order, and what they changed.
 
+    The model's layers are visited in an order where each comes after its inputs. Before each
+    layer's converter runs, :meth:`read` says which stages the layer reads: ``shape`` and
+    ``last`` then describe its input, and :meth:`add` makes the new stage read them.
+
     Attributes
     ----------
     stages : list of Stage
     shape : tuple
-        Shape of one example after the stages so far.
+        Shape of one example of the current layer's (first) input.
     notes : list of str
         What the conversion changed (folds, affine stages, the readout), one sentence each.
     dropped_softmax : str or None
@@ -267,22 +273,41 @@ class Builder:
         Keras layer name -> class name, for the notes.
     """
 
-    def __init__(self, input_shape: tuple) -> None:
+    def __init__(self, input_shape: tuple, input_name: str = "input") -> None:
         self.stages: list[Stage] = []
-        self.shape = tuple(input_shape)
+        self.input_shape = self.shape = tuple(input_shape)
+        self.input_name = input_name
         self.notes: list[str] = []
         self.dropped_softmax: str | None = None
         self.swapped_pooling: list[str] = []
         self.layer_types: dict[str, str] = {}
+        self.reading: list[Stage | None] = [None]
+        self._sources: dict[int, list[Stage | None]] = {}
+        self._shared: dict[int, bool] = {}
+
+    def read(self, stages: list[Stage | None]) -> None:
+        """The current layer reads these stages' outputs (None: the network's input)."""
+        self.reading = list(stages)
+        first = self.reading[0]
+        self.shape = self.input_shape if first is None else first.output_shape
+
+    def share(self, stage: Stage | None, shared: bool) -> None:
+        """Record that ``stage``'s output is (also) read by more than one layer."""
+        if stage is not None:
+            self._shared[id(stage)] = self._shared.get(id(stage), False) or shared
 
     @property
     def last(self) -> Stage | None:
-        """The stage added last (None before the first)."""
-        return self.stages[-1] if self.stages else None
+        """The stage the current layer reads, when a converter may merge into it: the layer
+        reads one stage and is its only reader (None otherwise, and before the first)."""
+        if len(self.reading) != 1 or self.reading[0] is None:
+            return None
+        stage = self.reading[0]
+        return None if self._shared.get(id(stage), False) else stage
 
     def add(self, name: str, op: Op, output_shape: tuple, *, bias: np.ndarray | None = None,
             activation: str | None = None, kernel: np.ndarray | None = None) -> Stage:
-        """Append a stage ``activation(op(x) + bias)``.
+        """Append a stage ``activation(op(x) + bias)`` that reads the current layer's input.
 
         Parameters
         ----------
@@ -304,8 +329,9 @@ class Builder:
             activation=activation, input_shape=self.shape, output_shape=tuple(output_shape),
             kernel_original=kernel, bias_original=bias,
         )
+        self._sources[id(stage)] = list(self.reading)
         self.stages.append(stage)
-        self.shape = tuple(output_shape)
+        self.read([stage])
         return stage
 
     def note(self, text: str) -> None:
@@ -315,6 +341,20 @@ class Builder:
     def drop_softmax(self, name: str) -> None:
         """The model's final softmax (in layer ``name``) is left out: the readout gives logits."""
         self.dropped_softmax = name
+
+    def is_chain(self) -> bool:
+        """True while every stage reads the stage before it (or the input, the first)."""
+        return all(self._sources.get(id(stage)) == [self.stages[i - 1] if i else None]
+                   for i, stage in enumerate(self.stages))
+
+    def link(self) -> None:
+        """Set each stage's ``inputs`` by name (empty where it reads the stage before it)."""
+        for i, stage in enumerate(self.stages):
+            sources = self._sources.get(id(stage), [self.stages[i - 1] if i else None])
+            if sources == [self.stages[i - 1] if i else None]:
+                stage.inputs = ()
+            else:
+                stage.inputs = tuple(self.input_name if s is None else s.name for s in sources)
 
 
 class LayerConverter:
@@ -921,6 +961,54 @@ class GlobalMaxPoolConverter(MaxPoolConverter):
         return GlobalAvgPool2DOp(bool(self.layer.keepdims))
 
 
+class JoinConverter(LayerConverter):
+    """A layer with several inputs: one stage that reads them all (a graph's join)."""
+
+    joins: ClassVar[bool] = True
+
+    def weights_per_input(self, n: int) -> tuple:
+        return (1.0,) * n
+
+    def op(self, n: int) -> Op:
+        return AddOp(self.weights_per_input(n))
+
+    def convert(self, builder: Builder) -> None:
+        builder.add(self.layer.name, self.op(len(builder.reading)), self.output_shape())
+
+
+@register(layers.Add)
+class AddConverter(JoinConverter):
+    description = "Add (a residual connection)"
+
+
+@register(layers.Subtract)
+class SubtractConverter(JoinConverter):
+    def weights_per_input(self, n: int) -> tuple:
+        return (1.0, -1.0)
+
+
+@register(layers.Average)
+class AverageConverter(JoinConverter):
+    def weights_per_input(self, n: int) -> tuple:
+        return (1.0 / n,) * n
+
+
+@register(layers.Concatenate)
+class ConcatenateConverter(JoinConverter):
+    description = "Concatenate (channel axis)"
+
+    def problems(self) -> list[Problem]:
+        rank = len(self.layer.output_shape)
+        if self.layer.axis not in (-1, rank - 1):
+            return [self.problem(
+                f"axis={self.layer.axis}: only the channel (last) axis converts (each input "
+                "keeps its own lambda per channel)", "concatenate along axis=-1")]
+        return []
+
+    def op(self, n: int) -> Op:
+        return ConcatOp((1.0,) * n)
+
+
 class RefusedConverter(LayerConverter):
     """A layer type that cannot be converted: registered only to say why, and what to do."""
 
@@ -935,10 +1023,6 @@ class RefusedConverter(LayerConverter):
         self.fail(self.reason, self.fix)
 
 
-_CHAIN = ("snnlib's network is a chain of stages (SpikingNetwork), which cannot represent "
-          "two paths meeting again")
-_NENGO_DL_GRAPH = ("or run the model with nengo_dl.Converter, which converts Add, Average and "
-                   "Concatenate (normalize it with a per-layer scale_firing_rates dict)")
 _SIGNED = ("snnlib's neurons fire for positive currents only; NengoDL converts it to "
            "nengo_dl.SpikingLeakyReLU, a neuron that also fires negative spikes")
 #: Refused layer types -> (reason, fix).
@@ -950,16 +1034,6 @@ REFUSED = {
     layers.ELU: ("negative outputs (down to -alpha) need negative spikes",
                  "use ReLU and retrain"),
     layers.ThresholdedReLU: ("a thresholded ReLU is not supported", "use ReLU and retrain"),
-    layers.Add: (f"a residual connection (the sum of two paths): {_CHAIN}",
-                 f"use a plain chain without the residual connection and retrain, "
-                 f"{_NENGO_DL_GRAPH}"),
-    layers.Subtract: (f"the difference of two paths: {_CHAIN}",
-                      f"use a plain chain and retrain, {_NENGO_DL_GRAPH}"),
-    layers.Average: (f"the average of two paths: {_CHAIN}",
-                     f"use a plain chain and retrain, {_NENGO_DL_GRAPH}"),
-    layers.Concatenate: (f"it joins several paths side by side (an inception block, a "
-                         f"U-Net's skip): {_CHAIN}",
-                         f"use a single path and retrain, {_NENGO_DL_GRAPH}"),
     layers.Multiply: ("a product of two paths has no rate equivalent",
                       "remove it and retrain"),
     layers.Maximum: ("a maximum of two paths has no rate equivalent", "remove it and retrain"),
@@ -1089,12 +1163,20 @@ def fold_forward(stages: list[Stage], index: int) -> str | None:
 
 
 def finish(builder: Builder) -> None:
-    """After the converters: fold affine stages forward where exact, and mark the readout."""
+    """After the converters: fold affine stages forward where exact, mark the readout, and
+    name each stage's inputs (a graph's joins and fan-outs)."""
     stages = builder.stages
+    chain = builder.is_chain()  # folding forward follows the list: only along a chain
     index = 0
     while index < len(stages):
         stage = stages[index]
         if isinstance(stage.op, AffineOp) and not stage.spiking:
+            if not chain:
+                builder.note(f"{builder.layer_types.get(stage.name, 'affine map')} "
+                             f"{stage.name!r} is kept as a non-spiking per-channel affine "
+                             "stage (scale and shift): in a graph it is not folded forward")
+                index += 1
+                continue
             kind = builder.layer_types.get(stage.name, "affine map")
             try:
                 target = fold_forward(stages, index)
@@ -1110,6 +1192,11 @@ def finish(builder: Builder) -> None:
                              f"{target!r} after it")
                 continue
         index += 1
+    if chain:  # folding removed stages from the list: it is still a chain
+        for stage in stages:
+            stage.inputs = ()
+    else:
+        builder.link()
     weighted = [i for i, stage in enumerate(stages) if stage.has_weights]
     if not weighted:
         return
@@ -1135,41 +1222,68 @@ def readout_note(builder: Builder) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# The model: its chain of layers, check() and convert()
+# The model: its graph of layers, check() and convert()
 # --------------------------------------------------------------------------------------------
 
-def chain_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
-    """The model's layers in order, input layer first; fails unless it is a simple chain."""
+def model_graph(model: tf.keras.Model
+                ) -> tuple[list[tf.keras.layers.Layer], dict[str, list[tf.keras.layers.Layer]]]:
+    """The model's layers in an order where each follows its inputs, and each one's inputs.
+
+    Returns
+    -------
+    layers : list
+        Input layer first (a Sequential model lists no input layer: its first layer reads the
+        input), output layer last.
+    inputs : dict
+        Layer name -> the layers whose outputs it reads, in the order it takes them (empty for
+        the input layer and for a Sequential model's first layer).
+
+    Raises
+    ------
+    ConversionError
+        Several inputs or outputs, a layer used more than once, or layers on a branch that
+        does not reach the output.
+    """
     if isinstance(model, tf.keras.Sequential):
-        return list(model.layers)
+        found = list(model.layers)
+        return found, {layer.name: found[i - 1:i] for i, layer in enumerate(found)}
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConversionError(
             f"Cannot convert model {model.name!r}: it has {len(model.inputs)} inputs and "
-            f"{len(model.outputs)} outputs; only single-input, single-output chains are supported")
-    chain, tensor = [], model.outputs[0]
-    while True:
-        layer = tensor._keras_history.layer
-        chain.append(layer)
+            f"{len(model.outputs)} outputs; only single-input, single-output models are "
+            "supported")
+    inputs: dict[str, list] = {}
+    order: list = []
+    visiting: set = set()
+
+    def visit(layer: tf.keras.layers.Layer) -> None:
+        if layer.name in inputs:
+            return
         if isinstance(layer, tf.keras.layers.InputLayer):
-            break
+            inputs[layer.name] = []
+            order.append(layer)
+            return
         try:
-            inputs = layer.input
+            tensors = layer.input
         except AttributeError:
-            raise ConversionError(f"Cannot convert layer {layer.name!r} ({type(layer).__name__})"
-                                  ": it is used more than once; only simple chains are "
-                                  "supported") from None
-        if isinstance(inputs, (list, tuple)):
-            raise ConversionError(
-                f"Cannot convert layer {layer.name!r} ({type(layer).__name__}): it merges "
-                f"{len(inputs)} inputs; only simple chains (one input per layer) are supported")
-        tensor = inputs
-    chain.reverse()
-    extra = [layer.name for layer in model.layers if layer not in chain]
+            raise ConversionError(f"Cannot convert layer {layer.name!r} "
+                                  f"({type(layer).__name__}): it is used more than once (shared "
+                                  "weights); call each layer once") from None
+        tensors = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+        sources = [t._keras_history.layer for t in tensors]
+        visiting.add(layer.name)
+        for source in sources:
+            visit(source)
+        visiting.discard(layer.name)
+        inputs[layer.name] = sources
+        order.append(layer)
+
+    visit(model.outputs[0]._keras_history.layer)
+    extra = [layer.name for layer in model.layers if layer.name not in inputs]
     if extra:
         raise ConversionError(f"Cannot convert model {model.name!r}: layers {extra} are on a "
-                              "branch off the input-to-output chain; only simple chains are "
-                              "supported")
-    return chain
+                              "branch that does not reach the output; remove them")
+    return order, inputs
 
 
 def _model_problems(model: tf.keras.Model) -> tuple[list[Problem], bool]:
@@ -1197,7 +1311,7 @@ def _model_problems(model: tf.keras.Model) -> tuple[list[Problem], bool]:
         n_in = 0 if model.inputs is None else len(model.inputs)
         n_out = 0 if model.outputs is None else len(model.outputs)
         found.append(problem(f"it has {n_in} inputs and {n_out} outputs", "only single-input, "
-                             "single-output chains convert"))
+                             "single-output models convert"))
     elif any(d is None for d in model.input_shape[1:]):
         found.append(problem(f"its input shape {model.input_shape} has unknown axes",
                              "give every axis but the batch axis a size (tf.keras.Input)"))
@@ -1217,7 +1331,8 @@ def _output_layer(model: tf.keras.Model) -> tf.keras.layers.Layer | None:
 
 def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool
              ) -> tuple[CheckReport, Builder | None, list]:
-    """The report of :func:`check`, and (when the model converts) the builder and the chain."""
+    """The report of :func:`check`, and (when the model converts) the builder and the layers
+    in order."""
     problems, inspectable = _model_problems(model)
     report = CheckReport(getattr(model, "name", repr(model)), problems, [], supported_layers())
     if not isinstance(model, tf.keras.Model) or not getattr(model, "built", False):
@@ -1238,17 +1353,36 @@ def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool
     if not inspectable or problems:
         return report, None, []
     try:
-        chain = chain_layers(model)
+        chain, sources = model_graph(model)
     except ConversionError as err:
         problems.append(Problem(model.name, type(model).__name__,
-                                str(err).removeprefix("Cannot convert "), "use a simple chain "
-                                "of layers", model_level=True))
+                                str(err).removeprefix("Cannot convert "), "build the model "
+                                "with each layer called once, every layer on a path to the "
+                                "output", model_level=True))
         return report, None, []
-    builder = Builder(model.input_shape[1:])
+    input_name = chain[0].name if isinstance(chain[0], layers.InputLayer) else "input"
+    builder = Builder(model.input_shape[1:], input_name)
     options = dict(max_to_avg_pool=max_to_avg_pool)
+    readers: dict[str, int] = {}
+    for layer in chain:
+        for source in sources[layer.name]:
+            readers[source.name] = readers.get(source.name, 0) + 1
+    produced: dict[str, Stage | None] = {}
     try:
         for layer in chain:
-            CONVERTERS.converter(layer, is_output=layer is output, **options).convert(builder)
+            converter = CONVERTERS.converter(layer, is_output=layer is output, **options)
+            reading = [produced[source.name] for source in sources[layer.name]] or [None]
+            if len(reading) > 1 and not getattr(converter, "joins", False):
+                converter.fail(f"it takes {len(reading)} inputs; only joins (Add, Subtract, "
+                               "Average, Concatenate) take several", "give it one input")
+            builder.read(reading)
+            before = len(builder.stages)
+            converter.convert(builder)
+            # the stage that now computes this layer's output: a new one, or the one it read
+            # (a layer merged into it, or an identity such as dropout)
+            produced[layer.name] = builder.stages[-1] if len(builder.stages) > before \
+                else reading[0]
+            builder.share(produced[layer.name], readers.get(layer.name, 0) > 1)
     except ConversionError as err:  # a converter's convert() failed (e.g. a custom one)
         problems.extend(err.problems or [Problem(model.name, type(model).__name__, str(err),
                                                  model_level=True)])
@@ -1302,7 +1436,7 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
             percentile: float = 99.9, include_zeros: bool = False,
             batch_size: int = 256, granularity: str = "layer", max_to_avg_pool: bool = False,
             x: np.ndarray | None = None, y: np.ndarray | None = None) -> SpikingNetwork:
-    """Convert a trained Keras chain model to a spiking network, optionally normalized.
+    """Convert a trained Keras model to a spiking network, optionally normalized.
 
     Hidden ReLU layers become spiking neurons. The readout, the last layer with weights, has
     no neurons and is never normalized, so the network outputs what the Keras model outputs
@@ -1319,8 +1453,9 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
     Parameters
     ----------
     model : tf.keras.Model
-        Trained Sequential or functional model: a single chain of supported layers, channels
-        last.
+        Trained Sequential or functional model of supported layers, channels last: a chain,
+        or a graph with joins (``Add``, ``Subtract``, ``Average``, ``Concatenate``) and
+        fan-out (one input, one output, each layer called once).
     calibration : ndarray, shape (n,) + input shape, optional
         Inputs (e.g. a few hundred training images in [0, 1]) on which the activations are
         measured for normalization. Needed when ``normalization`` is not None.

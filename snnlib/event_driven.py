@@ -62,6 +62,9 @@ def segments(network: SpikingNetwork) -> list[tuple[tuple[int, ...], int, int | 
         Saying which stage (or what) this engine cannot handle.
     """
     stages = network.stages
+    if not network.is_chain:
+        raise Unsupported("the network is a graph (a join or a fan-out); this engine runs "
+                          "chains")
     first = next((i for i, s in enumerate(stages) if s.spiking), None)
     if first is None:
         raise Unsupported("the network has no spiking layer")

@@ -146,18 +146,28 @@ def chain_fan_out(stages: list[Stage], shape: tuple) -> np.ndarray:
     return spatial_fan_out([stage.op for stage in stages], shape)
 
 
-def _targets(network: SpikingNetwork, index: int) -> list[Stage] | None:
-    """Stages from ``index + 1`` up to the next one with weights or neurons (None: none)."""
-    chain = []
-    for stage in network.stages[index + 1:]:
-        chain.append(stage)
-        if stage.has_weights or stage.spiking:
-            return chain
-    return None
+def _paths(network: SpikingNetwork, index: int) -> list[list[Stage]]:
+    """Every path from stage ``index`` to the next stages with weights or neurons.
+
+    A chain has one (the stages after it up to the next one with weights or neurons); a graph
+    has one per route: a fan-out into two layers, or a path through a join without neurons
+    (a residual sum, a concatenation) that goes on to the layer after it.
+    """
+    paths, stack = [], [(index, [])]
+    while stack:
+        i, path = stack.pop()
+        for j in network.consumers(i):
+            stage = network.stages[j]
+            if stage.has_weights or stage.spiking:
+                paths.append(path + [stage])
+            else:
+                stack.append((j, path + [stage]))
+    return paths
 
 
 def fan_out(network: SpikingNetwork, layer: str) -> np.ndarray:
-    """Synapses each neuron of ``layer`` drives in the next layer with weights (or neurons).
+    """Synapses each neuron of ``layer`` drives in the next layers with weights (or neurons);
+    in a graph, summed over every route its spikes take (:func:`synaptic_operations`).
 
     Parameters
     ----------
@@ -174,10 +184,11 @@ def fan_out(network: SpikingNetwork, layer: str) -> np.ndarray:
         raise validation.ArgumentError(f"layer={layer!r} must be a layer name (str), e.g. one "
                                        f"of {network.spiking_layers}")
     index = [s.name for s in network.stages].index(network.stage(layer).name)
-    chain = _targets(network, index)
-    if chain is None:
-        return np.zeros(network.stages[index].output_shape, dtype=np.int64)
-    return chain_fan_out(chain, network.stages[index].output_shape)
+    shape = network.stages[index].output_shape
+    total = np.zeros(shape, dtype=np.int64)
+    for path in _paths(network, index):  # each route a spike takes: their synapses add up
+        total += chain_fan_out(path, shape)
+    return total
 
 
 def synaptic_operations(network: SpikingNetwork, result: SimulationResult) -> dict[str, float]:
@@ -188,8 +199,11 @@ def synaptic_operations(network: SpikingNetwork, result: SimulationResult) -> di
     positions whose receptive field contains the neuron times the output channels, counted
     exactly from the layer's kernel size, stride and padding (about
     ``kh * kw * c_out / (sh * sw)`` away from the borders). Average pooling or flatten stages
-    in between are folded in (distinct target neurons reached). Connections count whether or
-    not their weight is zero.
+    in between are folded in (distinct target neurons reached). In a graph, a spike counts
+    the synapses of every route it takes: a fan-out into two layers, and a residual sum or a
+    concatenation without neurons passes it on to the layer after the join (a join with
+    neurons receives it through one synapse). Connections count whether or not their weight
+    is zero.
 
     Energy-proxy caveat: a synaptic operation (an addition triggered by an event) is cheaper
     than a multiply-accumulate on most hardware, so ``synops / MACs`` is only a proxy; it ignores

@@ -1,4 +1,4 @@
-"""The converted network: a chain of stages, each a linear operation and an optional ReLU.
+"""The converted network: a graph of stages, each a linear operation and an optional ReLU.
 
 A *stage* is what one group of Nengo objects does in ``nengo_dl.Converter``'s network: a linear
 operation (dense weights, a convolution, average pooling, a reshape, a per-channel affine map, or
@@ -13,6 +13,13 @@ The *readout* is the last stage with weights and the stages after it (``Stage.re
 no neurons, is never normalized (lambda = 1, so the output is in Keras units), and a ReLU there
 (a ``Dense(10, activation="relu")`` output layer) is applied to its output at every step, as
 Keras applies it, instead of becoming spiking neurons.
+
+**A graph.** The stages are listed in an order where each comes after its inputs. Most
+networks are chains: each stage reads the one before it (``Stage.inputs`` is empty). A stage
+that reads other stages names them in ``Stage.inputs``: a residual block's ``Add`` reads its
+two paths, an inception block's ``Concatenate`` its branches, and a stage's output may feed
+several stages (fan-out). :meth:`SpikingNetwork.run` evaluates any of them in that order, and
+keeps each output only until its last reader has run.
 
 The linear operations themselves (one class per layer type) are in :mod:`snnlib.ops`.
 Everything here is NumPy, batched over the first axis, channels last.
@@ -80,6 +87,10 @@ class Stage:
         Part of the network's readout (set by :func:`snnlib.convert.convert`): no neurons even
         with ``activation="relu"`` (then the ReLU is applied to its output, as a rate), and
         never normalized.
+    inputs : tuple of str
+        The stages it reads (by name; the network's input by its ``input_name``), in the order
+        its op takes them; empty: the stage listed before it (or the network's input for the
+        first stage), as in a chain. A join (:class:`snnlib.ops.JoinOp`) reads several.
     """
 
     name: str
@@ -95,6 +106,7 @@ class Stage:
     scale: float | np.ndarray = 1.0
     stats: dict = field(default_factory=dict)
     readout: bool = False
+    inputs: tuple = ()
 
     @property
     def spiking(self) -> bool:
@@ -111,8 +123,9 @@ class Stage:
         """The kernel after normalization (None for stages without weights)."""
         return self.op.kernel if self.has_weights else None
 
-    def linear(self, x: np.ndarray) -> np.ndarray:
-        """``op(x) + bias`` for a batch ``x`` (the neurons' input current, before any gain)."""
+    def linear(self, x: np.ndarray | list) -> np.ndarray:
+        """``op(x) + bias`` for a batch ``x`` (the neurons' input current, before any gain);
+        a list of batches, one per input, for a join."""
         z = self.op(x)
         if self.bias is not None:
             z = z + self.bias.astype(z.dtype, copy=False)
@@ -126,13 +139,13 @@ class Stage:
         """
         return np.maximum(z, 0) if self.activation == "relu" else z
 
-    def rates(self, x: np.ndarray) -> np.ndarray:
+    def rates(self, x: np.ndarray | list) -> np.ndarray:
         """The stage's output in rate mode: ReLU (or identity) of :meth:`linear`."""
         return self.activate(self.linear(x))
 
 
 class SpikingNetwork:
-    """A Keras chain model converted to stages, ready for rate-mode checks and spiking simulation.
+    """A Keras model converted to stages, ready for rate-mode checks and spiking simulation.
 
     Built by :func:`snnlib.convert.convert`. In rate mode (:meth:`forward`) every stage applies
     ReLU to its input current, so the output equals the Keras model's output (the readout is
@@ -197,6 +210,76 @@ class SpikingNetwork:
 
         text = f"SpikingNetwork(input {self.input_shape} -> {', '.join(map(label, self.stages))})"
         return text if self.readout_note is None else f"{text}; readout: {self.readout_note}"
+
+    def sources(self) -> list[list[int]]:
+        """For each stage, the indices of the stages it reads (-1: the network's input).
+
+        Raises
+        ------
+        ValueError
+            A stage reads a name that is no stage (nor the input), or one listed after it.
+        """
+        index = {stage.name: i for i, stage in enumerate(self.stages)}
+        found = []
+        for i, stage in enumerate(self.stages):
+            if not stage.inputs:
+                found.append([i - 1])
+                continue
+            row = []
+            for name in stage.inputs:
+                j = -1 if name == self.input_name and name not in index else index.get(name)
+                if j is None or j >= i:
+                    raise ValueError(f"stage {stage.name!r} reads {name!r}, which is "
+                                     + ("no stage of the network" if j is None else
+                                        "listed after it (stages must follow their inputs)"))
+                row.append(j)
+            found.append(row)
+        return found
+
+    @property
+    def is_chain(self) -> bool:
+        """True when every stage reads only the stage before it (no joins, no fan-out)."""
+        return all(row == [i - 1] for i, row in enumerate(self.sources()))
+
+    def consumers(self, index: int) -> list[int]:
+        """Indices of the stages that read stage ``index`` (-1: the network's input)."""
+        return [i for i, row in enumerate(self.sources()) if index in row]
+
+    def run(self, x: Any, step: Any, *, keep: bool = False) -> Any:
+        """Evaluate the stages in order: ``step(stage, inputs)`` gives each stage's output.
+
+        Parameters
+        ----------
+        x : object
+            What the first stages read (the network's input, or e.g. spikes).
+        step : callable
+            ``step(stage, h)``, where ``h`` is the output of the stage's input (a list of them
+            for a join); returns the stage's output.
+        keep : bool
+            Return every stage's output (a dict name -> output) besides the last one; otherwise
+            each output is dropped once its last reader has run.
+
+        Returns
+        -------
+        object or (object, dict)
+            The last stage's output (with ``keep``, also every stage's).
+        """
+        sources = self.sources()
+        last_read = {}
+        for i, row in enumerate(sources):
+            for j in row:
+                last_read[j] = i
+        values, kept = {-1: x}, {}
+        for i, stage in enumerate(self.stages):
+            args = [values[j] for j in sources[i]]
+            values[i] = step(stage, args if stage.op.join else args[0])
+            if keep:
+                kept[stage.name] = values[i]
+            for j in set(sources[i]):
+                if last_read[j] == i:
+                    del values[j]
+        out = values[len(self.stages) - 1] if self.stages else x
+        return (out, kept) if keep else out
 
     @property
     def scales(self) -> dict[str, float | np.ndarray]:
@@ -314,10 +397,12 @@ class SpikingNetwork:
         outs, alls = [], {s.name: [] for s in self.stages}
         for start in range(0, len(x), batch_size):
             h = x[start:start + batch_size].astype(dtype)
-            for s in self.stages:
-                h = s.rates(h)
-                if return_all:
-                    alls[s.name].append(h)
+            if return_all:
+                h, every = self.run(h, lambda stage, h: stage.rates(h), keep=True)
+                for name, value in every.items():
+                    alls[name].append(value)
+            else:
+                h = self.run(h, lambda stage, h: stage.rates(h))
             outs.append(h)
         out = np.concatenate(outs)
         if return_all:
@@ -335,15 +420,16 @@ class SpikingNetwork:
             normalization: ``W * lambda_prev / lambda``, ``b / lambda``), ``scale_in``
             (lambda of the input), ``scale`` (lambda).
         """
-        report, scale_in = [], 1.0
-        for s in self.stages:
+        report, sources = [], self.sources()
+        for i, s in enumerate(self.stages):
             if s.has_weights:
+                j = sources[i][0]
                 report.append(dict(
                     layer=s.name, keras_layers=list(s.keras_layers),
                     kernel_original=s.kernel_original, bias_original=s.bias_original,
-                    kernel=s.kernel, bias=s.bias, scale_in=scale_in, scale=s.scale,
+                    kernel=s.kernel, bias=s.bias,
+                    scale_in=1.0 if j < 0 else self.stages[j].scale, scale=s.scale,
                 ))
-            scale_in = s.scale
         return report
 
     def normalization_report(self) -> NormalizationReport:

@@ -13,6 +13,16 @@ Rules, applied stage by stage (see :mod:`snnlib.network`):
   where batch normalization cannot be folded exactly): it carries lambda through too, its
   weights unchanged and its bias divided by lambda_{l-1} (it is linear, so its output is the
   Keras value divided by lambda_{l-1});
+- a join (a graph's ``Add``, ``Subtract``, ``Average``, ``Concatenate``): with neurons after
+  it (``Add`` then ``ReLU``), lambda is measured as for a spiking stage with weights; without,
+  an ``Add`` takes the largest of its inputs' lambdas and a ``Concatenate`` keeps each input's
+  own, one per channel (:func:`join_scale`). Each input then enters the join multiplied by
+  ``lambda_input / lambda_join`` (:class:`snnlib.ops.JoinOp`'s factors): every path keeps its
+  own lambda up to the join and the join is exact. SNN Toolbox (Rueckauer et al. 2017's code,
+  ``normalize_parameters`` in ``snntoolbox/conversion/utils.py``) rescales what each inbound
+  layer feeds a layer by lambda_inbound / lambda_l in the same way, and Hu et al. 2018
+  ("Spiking deep residual network") scale a residual block's shortcut synapses so
+  ("shortcut normalization");
 - the readout (:attr:`snnlib.network.SpikingNetwork.readout_start`: the last stage with weights,
   a ReLU output layer included, and the stages after it): lambda = 1. Its input weights absorb
   lambda_{l-1}, so its output stays in Keras units: the normalized network computes the same
@@ -324,19 +334,89 @@ def compute_scales(network: SpikingNetwork, activations: dict, *,
         layer name -> lambda (float).
     """
     rule = get_rule(method, percentile=percentile, include_zeros=include_zeros)
-    scales, previous, readout = {}, 1.0, network.readout_start
-    for index, stage in enumerate(network.stages):
-        if stage.spiking and stage.has_weights:
-            try:
-                scale = rule.scale(activations[stage.name])
-            except ValueError as err:
-                raise ValueError(f"layer {stage.name!r}: {err}") from None
-        elif index >= readout:
-            scale = 1.0
+
+    def own(index: int, stage: Stage) -> float:
+        try:
+            return rule.scale(activations[stage.name])
+        except ValueError as err:
+            raise ValueError(f"layer {stage.name!r}: {err}") from None
+
+    return assign_scales(network, own)
+
+
+def measured(stage: Stage) -> bool:
+    """True for the stages whose lambda is measured: spiking ones with weights or a join."""
+    return stage.spiking and (stage.has_weights or stage.op.join)
+
+
+def assign_scales(network: SpikingNetwork, own: Callable[[int, Stage], float | np.ndarray]
+                  ) -> dict[str, float | np.ndarray]:
+    """lambda of every stage, in order, following the rules of this module.
+
+    ``own(index, stage)`` gives the measured lambda of the stages :func:`measured` selects;
+    the readout gets 1; every other stage carries the lambda of its input (a join: see
+    :func:`join_scale`).
+    """
+    scales: dict[str, float | np.ndarray] = {}
+    readout, sources = network.readout_start, network.sources()
+
+    def of(j: int) -> float | np.ndarray:
+        return 1.0 if j < 0 else scales[network.stages[j].name]
+
+    for i, stage in enumerate(network.stages):
+        into = [of(j) for j in sources[i]]
+        if measured(stage):
+            scale = own(i, stage)
+        elif i >= readout:
+            scale = 1.0  # the readout keeps Keras units (see the module's rules)
+        elif stage.op.join:
+            scale = join_scale(network, i, into)
+        elif stage.has_weights:
+            # a linear stage before the readout (an affine stage kept from a batch
+            # normalization, a convolution into a residual sum): it carries lambda through,
+            # its bias divided by it; a kernel that mixes channels takes per-channel lambdas
+            # in and gives their largest out
+            if np.ndim(into[0]) == 0:
+                scale = into[0]
+            elif stage.op.kind != "affine" and np.ndim(stage.kernel_original) >= 2:
+                scale = float(np.max(into[0]))
+            else:
+                raise ValueError(f"channel-wise normalization cannot carry per-channel lambdas "
+                                 f"through the affine stage {stage.name!r}; use "
+                                 "granularity='layer'")
         else:
-            scale = previous
-        scales[stage.name] = previous = scale
+            scale = carry(into[0], stage)
+        scales[stage.name] = scale
     return scales
+
+
+def _input_channels(network: SpikingNetwork, j: int) -> int:
+    shape = network.input_shape if j < 0 else network.stages[j].output_shape
+    return int(shape[-1])
+
+
+def join_scale(network: SpikingNetwork, index: int, into: list) -> float | np.ndarray:
+    """lambda of a join without neurons, from the lambdas of its inputs.
+
+    ``Add`` (and ``Subtract``, ``Average``): the largest of its inputs' lambdas (per channel
+    where any is per channel); each input then enters with the factor ``lambda_input /
+    lambda_join`` (at most 1), so that every path keeps its own lambda up to the join and the
+    sum is exact (the module's docstring gives the sources). ``Concatenate`` keeps each
+    input's own lambda: one lambda per channel of its output (one number when they are all
+    the same), and the layer after it rescales its kernel channel by channel.
+    """
+    stage = network.stages[index]
+    if all(np.ndim(v) == 0 for v in into) and len(set(map(float, into))) == 1:
+        return float(into[0])
+    if stage.op.kind == "concatenate":
+        sources = network.sources()[index]
+        return np.concatenate([np.broadcast_to(np.asarray(v, np.float64),
+                                               (_input_channels(network, j),))
+                               for v, j in zip(into, sources, strict=True)])
+    if all(np.ndim(v) == 0 for v in into):
+        return float(max(into))
+    return np.maximum.reduce([np.broadcast_to(np.asarray(v, np.float64),
+                                              (stage.output_shape[-1],)) for v in into])
 
 
 def statistics(activations: np.ndarray, scale: float | np.ndarray) -> dict[str, float]:
@@ -383,10 +463,14 @@ def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray])
     then the next kernel is rescaled per input channel (its second-to-last axis, or the
     channels of each output's group: :meth:`snnlib.ops.Op.channel_factors`).
     """
-    previous: float | np.ndarray = 1.0
-    for stage in network.stages:
+    sources = network.sources()
+    for i, stage in enumerate(network.stages):
+        into = [1.0 if j < 0 else network.stages[j].scale for j in sources[i]]
+        previous = into[0]
         scale = scales[stage.name]
         stage.scale = scale if np.ndim(scale) == 0 else np.asarray(scale, dtype=np.float64)
+        if stage.op.join:
+            stage.op = stage.op.with_factors(_join_factors(network, i, into, stage.scale))
         if stage.has_weights:
             kernel = stage.kernel_original.astype(np.float64)
             if np.ndim(previous) == 0 and np.ndim(scale) == 0:
@@ -400,7 +484,24 @@ def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray])
             stage.op = stage.op.with_kernel(kernel)
             if stage.bias_original is not None:
                 stage.bias = stage.bias_original.astype(np.float64) / stage.scale
-        previous = stage.scale
+
+
+def _join_factors(network: SpikingNetwork, index: int, into: list,
+                  scale: float | np.ndarray) -> tuple | None:
+    """``lambda_input / lambda_join`` per input of a join (its channels' part of a
+    concatenation's lambda); None where every factor is exactly 1."""
+    stage, sources = network.stages[index], network.sources()[index]
+    factors, offset = [], 0
+    for value, j in zip(into, sources, strict=True):
+        part = scale
+        if np.ndim(scale) != 0 and stage.op.kind == "concatenate":
+            channels = _input_channels(network, j)
+            part, offset = scale[offset:offset + channels], offset + channels
+        factor = np.asarray(value, np.float64) / np.asarray(part, np.float64)
+        factors.append(float(factor) if factor.ndim == 0 else factor)
+    if all(np.ndim(f) == 0 and f == 1.0 for f in factors):
+        return None
+    return tuple(factors)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,11 +513,8 @@ def _outputs(network: SpikingNetwork, x: np.ndarray, batch_size: int
     """Every stage's rate-mode output (float64, Keras units before normalization), per batch."""
     for start in range(0, len(x), batch_size):
         h = x[start:start + batch_size].astype(CALIBRATION_DTYPE)
-        outs = []
-        for stage in network.stages:
-            h = stage.rates(h)
-            outs.append(h)
-        yield outs
+        _, every = network.run(h, lambda stage, h: stage.rates(h), keep=True)
+        yield [every[stage.name] for stage in network.stages]
 
 
 class _StageSummary:
@@ -494,7 +592,7 @@ def calibrate(network: SpikingNetwork, calibration: np.ndarray,
         groups = stage.output_shape[-1] if granularity == "channel" and stage.spiking else 1
         per_group = int(n * np.prod(stage.output_shape)) // groups
         keep = min(quantiles.tail_needed(per_group, quantile), max(tail_size // groups, 2))
-        own = stage.spiking and stage.has_weights
+        own = measured(stage)
         summaries.append(_StageSummary(stage, groups=groups, size=keep * groups,
                                        nonzero_only=nonzero_only,
                                        keep_all=own and order is None))
@@ -502,7 +600,7 @@ def calibrate(network: SpikingNetwork, calibration: np.ndarray,
         for summary, values in zip(summaries, outs, strict=True):
             summary.add(values)
 
-    own = {i: s for i, s in enumerate(summaries) if s.stage.spiking and s.stage.has_weights}
+    own = {i: s for i, s in enumerate(summaries) if measured(s.stage)}
     lambdas = {i: np.full(s.groups, np.nan) for i, s in own.items()}
     if order is None:
         for i, s in own.items():
@@ -511,26 +609,8 @@ def calibrate(network: SpikingNetwork, calibration: np.ndarray,
     else:
         _select(network, calibration, batch_size, own, lambdas, quantile, nonzero_only, rule)
 
-    scales: dict[str, float | np.ndarray] = {}
-    previous: float | np.ndarray = 1.0
-    readout = network.readout_start
-    for i, stage in enumerate(network.stages):
-        if i in own:
-            values = lambdas[i]
-            scale = float(values[0]) if granularity == "layer" else values
-        elif i >= readout:
-            scale = 1.0  # the readout keeps Keras units (see the module's rules)
-        elif stage.has_weights:
-            # a linear stage before the readout (an affine stage kept from a batch
-            # normalization): it carries lambda through, its bias divided by it
-            if np.ndim(previous) != 0:
-                raise ValueError(f"channel-wise normalization cannot carry per-channel lambdas "
-                                 f"through the affine stage {stage.name!r}; use "
-                                 "granularity='layer'")
-            scale = previous
-        else:
-            scale = carry(previous, stage)
-        scales[stage.name] = previous = scale
+    scales = assign_scales(network, lambda i, stage: (
+        float(lambdas[i][0]) if granularity == "layer" else lambdas[i]))
     stats = _statistics(network, calibration, batch_size, summaries, scales)
     return scales, stats
 

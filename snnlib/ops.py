@@ -91,6 +91,8 @@ class Op:
     channelwise : bool
         Each output channel is computed from the same input channel only (global pooling), so
         per-channel lambdas carry through it even though it is not :attr:`spatial`.
+    join : bool
+        The op takes a list of inputs (:class:`JoinOp`: ``Add``, ``Concatenate``).
     """
 
     kind: ClassVar[str] = "op"
@@ -99,6 +101,7 @@ class Op:
     spatial: ClassVar[bool] = False
     one_to_one: ClassVar[bool] = False
     channelwise: ClassVar[bool] = False
+    join: ClassVar[bool] = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must define __call__ (its forward pass)")
@@ -585,6 +588,88 @@ class GlobalAvgPool1DOp(GlobalAvgPool2DOp):
     """``GlobalAveragePooling1D``: the mean over the length, per channel."""
 
     kind: ClassVar[str] = "globalavgpool1d"
+
+
+# --------------------------------------------------------------------------------------------
+# Joins: stages with several inputs
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class JoinOp(Op):
+    """Base class of an op with several inputs (a list of batches), each times a factor.
+
+    ``weights`` are the Keras join's own, one number per input (``Add``: 1 each, ``Subtract``:
+    1 and -1, ``Average``: 1 / n each). ``factors`` are normalization's (None: 1 each), one
+    per input: a number, or one value per channel (the last axis) of that input, equal to
+    ``lambda_input / lambda_join``, so that each path keeps its own lambda up to the join
+    (:mod:`snnlib.normalize`). Each input is multiplied by ``weight * factor``. For counting,
+    a join passes each input element to one output element: spikes reach the layer after it
+    as they reach it through an identity.
+    """
+
+    weights: tuple
+    factors: tuple | None = None
+
+    join: ClassVar[bool] = True
+    spatial: ClassVar[bool] = True
+    one_to_one: ClassVar[bool] = True
+
+    def scaled(self, xs: list) -> list:
+        """Each input times its weight and factor (the input itself where both are 1)."""
+        if len(xs) != len(self.weights):
+            raise ValueError(f"{type(self).__name__} has {len(self.weights)} inputs, got "
+                             f"{len(xs)}")
+        factors = self.factors if self.factors is not None else (1.0,) * len(self.weights)
+        out = []
+        for x, weight, factor in zip(xs, self.weights, factors, strict=True):
+            f = np.asarray(factor, dtype=np.float64) * weight
+            out.append(x if f.ndim == 0 and f == 1 else x * f.astype(x.dtype))
+        return out
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Each element of an input reaches one element of the output."""
+        return np.ones(input_shape, dtype=np.int64)
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return probe
+
+    def with_factors(self, factors: tuple | None) -> JoinOp:
+        """A copy with normalization's factors (None: none)."""
+        return dataclasses.replace(self, factors=None if factors is None else tuple(factors))
+
+
+@dataclass
+class AddOp(JoinOp):
+    """``Add`` (factors 1), ``Subtract`` (1, -1) and ``Average`` (1 / n each): the weighted sum
+    of inputs of one shape. One addition per input element."""
+
+    kind: ClassVar[str] = "add"
+
+    def __call__(self, xs: list) -> np.ndarray:
+        scaled = self.scaled(xs)
+        total = scaled[0].copy() if scaled[0] is xs[0] else scaled[0]
+        for x in scaled[1:]:
+            total += x
+        return total
+
+    def macs(self, input_shape: tuple) -> int:
+        """One addition (with its factor) per element of each input."""
+        return len(self.weights) * int(np.prod(input_shape))
+
+
+@dataclass
+class ConcatOp(JoinOp):
+    """``Concatenate`` along the channel (last) axis: each input keeps its own channels, its
+    own lambda, and its elements only move (no operations)."""
+
+    kind: ClassVar[str] = "concatenate"
+
+    def __call__(self, xs: list) -> np.ndarray:
+        return np.concatenate(self.scaled(xs), axis=-1)
+
+    def macs(self, input_shape: tuple) -> int:
+        """No operations: concatenation only moves elements."""
+        return 0
 
 
 # --------------------------------------------------------------------------------------------

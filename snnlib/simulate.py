@@ -661,6 +661,9 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
                            dtype=dtype, initial_voltage=voltages[s.name], synapse=synapse,
                            n_steps=n_steps, record=s.name in record)
         for s in network.stages if s.spiking}
+    if not network.is_chain:
+        return _run_graph_chunk(network, stages, x, neurons, n_steps=n_steps, dt=dt,
+                                scales=scales, model=model, input=input, rng=rng, dtype=dtype)
     # With a constant input, everything up to the first neurons' input current is constant too.
     constant = _prefix(stages, first, x.astype(dtype)) if input == "constant" else None
     if constant is not None and first < len(stages):
@@ -697,6 +700,56 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
                 h = stage.linear(h)
             h = neurons[name].step(h, t) if name in neurons else stage.activate(h)
         output[:, t] = h.reshape(len(x), -1)
+    _check_counts(neurons, output, n_steps=n_steps, dtype=dtype)
+    counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
+    spikes = {name: layer.spikes for name, layer in neurons.items() if layer.spikes is not None}
+    return output, counts, spikes
+
+
+def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray,
+                     neurons: dict, *, n_steps: int, dt: float, scales: dict,
+                     model: NeuronModel, input: str, rng: np.random.Generator,
+                     dtype: np.dtype) -> tuple:
+    """The dense engine on a graph (joins, fan-out): every stage once per step, in order.
+
+    With a constant input, the stages that no neurons feed are computed once, and so is the
+    input current of every spiking stage that reads only them (as the chain's first layer).
+    """
+    sources = network.sources()
+    static: list[bool] = []
+    for i, stage in enumerate(network.stages):
+        static.append(not stage.spiking and all(j < 0 or static[j] for j in sources[i]))
+
+    def inputs(values: dict, i: int) -> np.ndarray | list:
+        args = [values[j] for j in sources[i]]
+        return args if stages[i].op.join else args[0]
+
+    fixed: dict = {}
+    currents: dict = {}
+    if input == "constant":
+        fixed[-1] = x.astype(dtype)
+        for i, stage in enumerate(stages):
+            if static[i]:
+                fixed[i] = stage.rates(inputs(fixed, i))
+            elif all(j < 0 or static[j] for j in sources[i]):
+                currents[i] = stage.linear(inputs(fixed, i))
+                name = network.stages[i].name
+                _check_drive(name, currents[i], scales[name], dt=dt, n_steps=n_steps,
+                             model=model, dtype=dtype)
+    last = len(stages) - 1
+    output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
+    for t in range(n_steps):
+        if input == "constant":
+            values = dict(fixed)
+        else:
+            values = {-1: (rng.random(x.shape) < x).astype(dtype)}
+        for i, stage in enumerate(stages):
+            if i in values:
+                continue
+            z = currents[i] if i in currents else stage.linear(inputs(values, i))
+            name = network.stages[i].name
+            values[i] = neurons[name].step(z, t) if name in neurons else stage.activate(z)
+        output[:, t] = values[last].reshape(len(x), -1)
     _check_counts(neurons, output, n_steps=n_steps, dtype=dtype)
     counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
     spikes = {name: layer.spikes for name, layer in neurons.items() if layer.spikes is not None}

@@ -12,8 +12,9 @@ types that real models have and that a conversion must handle (or refuse with a 
 - :func:`mlp_dropout`: a multilayer perceptron with Dropout and a ReLU output layer.
 - :func:`vgg`: a VGG-style network, six 3x3 convolutions with "same" padding, average pooling.
 - :func:`residual` and :func:`inception` (:data:`GRAPH_MODELS`): graphs with a residual ``Add``,
-  ``Concatenate`` and ``Average``, which ``nengo_dl.Converter`` converts and snnlib's chain
-  does not (``snnlib.nengo_scale_firing_rates`` scales them for NengoDL).
+  ``Concatenate`` and ``Average``, which ``nengo_dl.Converter`` and snnlib both convert
+  (``snnlib.nengo_scale_firing_rates`` scales them for NengoDL; snnlib runs graphs on its dense
+  engine).
 
 :data:`MODELS` maps their names to the builders; :func:`train` trains any of them briefly and
 deterministically; :func:`evaluate` converts one with the recommended settings
@@ -140,7 +141,7 @@ def residual() -> tf.keras.Model:
 
     Conv 16 3x3 stride 2 "same" relu -> [Conv 16 3x3 relu -> Conv 16 3x3 linear] + skip ->
     ``ReLU()`` -> Conv 32 3x3 stride 2 relu -> Flatten -> Dense 10 (logits).
-    ``nengo_dl.Converter`` converts it; snnlib's chain of stages does not (the ``Add``).
+    ``nengo_dl.Converter`` and snnlib (a graph: the ``Add`` joins two paths) convert it.
     """
     tf, L = _layers()
     inp = tf.keras.Input((28, 28, 1), name="input")
@@ -182,8 +183,9 @@ MODELS: dict[str, Callable[[], tf.keras.Model]] = {
     "maxpool_softmax": maxpool_softmax, "mlp_dropout": mlp_dropout, "vgg": vgg,
 }
 
-#: Models that ``nengo_dl.Converter`` converts but snnlib's chain of stages does not (graphs:
-#: ``Add``, ``Concatenate``, ``Average``); :func:`build_and_train` builds them too.
+#: Graphs (``Add``, ``Concatenate``, ``Average``), kept apart from :data:`MODELS`: the
+#: snnlib accuracy table (``benchmarks/accuracy.py``) covers :data:`MODELS`, the NengoDL one
+#: (``benchmarks/nengo_workflow.py``) both; :func:`build_and_train` builds them too.
 GRAPH_MODELS: dict[str, Callable[[], tf.keras.Model]] = {
     "residual": residual, "inception": inception,
 }

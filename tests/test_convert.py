@@ -121,19 +121,20 @@ def test_channels_first_is_rejected():
         convert(model)
 
 
-def test_two_inputs_and_branches_are_rejected():
+def test_two_inputs_are_rejected_joins_convert(rng):
     a, b = tf.keras.Input((4,)), tf.keras.Input((4,))
     two_inputs = tf.keras.Model([a, b], layers.Add()([a, b]))
-    # several inputs: not a chain
+    # several inputs: refused, saying so
     with pytest.raises(ConversionError, match="2 inputs"):
         convert(two_inputs)
     inp = tf.keras.Input((4,))
     h = layers.Dense(3, name="d")(inp)
+    # a residual sum of two branches converts (issue 20), exactly
     branchy = tf.keras.Model(inp, layers.Add(name="merge")([h, layers.Dense(3)(h)]))
-    # a merge of two branches names the merging layer, why, and what to do
-    with pytest.raises(ConversionError, match="Add 'merge': a residual connection.*chain of "
-                       "stages.*nengo_dl.Converter"):
-        convert(branchy)
+    network = convert(branchy)
+    assert network.stage("merge").inputs == ("d", network.stages[1].name)
+    x = rng.random((5, 4)).astype(np.float32)
+    assert verify(network, branchy, x) < 1e-5
 
 
 def test_unbuilt_and_uninitialized_models_are_rejected():
@@ -724,15 +725,26 @@ def test_refusals_point_to_what_works(layer, words):
         assert word in str(info.value), word
 
 
-def test_concatenate_is_not_called_a_skip_connection():
+def test_concatenation_keeps_each_inputs_lambda(rng):
     inp = tf.keras.Input((6,))
-    a, b = layers.Dense(3, name="a")(inp), layers.Dense(3, name="b")(inp)
-    model = tf.keras.Model(inp, layers.Concatenate(name="cat")([a, b]))
-    with pytest.raises(ConversionError) as info:
-        convert(model)
-    text = str(info.value)
-    assert "Concatenate 'cat': it joins several paths side by side" in text
-    assert "skip connection" not in text and "Add, Average and Concatenate" in text
+    a = layers.Dense(3, activation="relu", name="a")(inp)
+    b = layers.Dense(4, activation="relu", name="b")(inp)
+    model = tf.keras.Model(inp, layers.Dense(2, name="out")(layers.Concatenate(name="cat")(
+        [a, b])))
+    model.get_layer("b").set_weights([w * 5 for w in model.get_layer("b").get_weights()])
+    x = rng.random((50, 6)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    # the concatenation's lambda is its inputs' own, channel by channel (Keras units kept)
+    cat = network.stage("cat")
+    np.testing.assert_array_equal(cat.scale, [network.scales["a"]] * 3 + [network.scales["b"]] * 4)
+    assert network.scales["b"] != network.scales["a"]  # two lambdas, each kept
+    assert verify(network, model, x) <= 1e-5 * np.abs(model.predict(x, verbose=0)).max()
+    # along another axis it does not convert, and says which axis does
+    inp2 = tf.keras.Input((3, 4))
+    side = layers.Concatenate(axis=1, name="rows")([layers.Dense(4, name="p")(inp2),
+                                                    layers.Dense(4, name="q")(inp2)])
+    with pytest.raises(ConversionError, match="'rows'.*axis=1.*channel"):
+        convert(tf.keras.Model(inp2, side))
 
 
 def test_a_custom_converter_reading_a_missing_kernel_gets_a_clear_error():
@@ -757,3 +769,108 @@ def test_a_custom_converter_reading_a_missing_kernel_gets_a_clear_error():
             convert(model)
     finally:
         CONVERTERS._converters.pop(Scale)
+
+
+# --- graphs: residual sums, concatenations, fan-out (issue 20) ---------------------------------
+
+def residual_inception(rng):
+    """A residual block (its sum followed by ReLU neurons) and an inception-like block."""
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((10, 10, 2), name="image")
+    h = layers.Conv2D(4, 3, padding="same", activation="relu", name="c0")(inp)
+    r = layers.Conv2D(4, 3, padding="same", name="c1")(h)
+    r = layers.BatchNormalization(name="bn1")(r)
+    r = layers.ReLU(name="r1")(r)
+    r = layers.Conv2D(4, 3, padding="same", name="c2")(r)
+    a = layers.ReLU(name="add_relu")(layers.Add(name="add")([h, r]))
+    b1 = layers.Conv2D(3, 1, activation="relu", name="b1")(a)
+    b2 = layers.Conv2D(5, 3, padding="same", activation="relu", name="b2")(a)
+    d = layers.Subtract(name="sub")([b1, layers.Conv2D(3, 1, name="b3")(b1)])
+    c = layers.Concatenate(name="cat")([d, b2, layers.Average(name="avg")([b2, b2])])
+    model = tf.keras.Model(inp, layers.Dense(3, name="out")(
+        layers.GlobalAveragePooling2D(name="gap")(c)))
+    bn = model.get_layer("bn1")
+    bn.set_weights([rng.uniform(0.5, 2, 4), rng.normal(0, 0.2, 4), rng.normal(0, 0.2, 4),
+                    rng.uniform(0.5, 2, 4)])
+    return model
+
+
+@pytest.mark.parametrize("normalization, granularity", [
+    (None, "layer"), ("max", "layer"), ("percentile", "layer"), ("max", "channel")])
+def test_a_graph_converts_exactly(rng, normalization, granularity):
+    model = residual_inception(rng)
+    x = rng.random((12, 10, 10, 2)).astype(np.float32)
+    options = {} if normalization is None else dict(
+        calibration=x, normalization=normalization, granularity=granularity)
+    network = convert(model, **options)
+    assert not network.is_chain
+    # the sum reads both paths, the branches read the sum (fan-out), the join its inputs
+    assert network.stage("add_relu").inputs == ("c0", "c2")
+    assert network.stage("cat").inputs == ("sub", "b2", "avg")
+    assert network.stage("add_relu").spiking  # the ReLU after the sum has the neurons
+    reference = model.predict(x, verbose=0)
+    assert verify(network, model, x) <= 1e-5 * np.abs(reference).max()
+    if normalization is not None:
+        # each path keeps its own lambda up to the sum: it enters with lambda_in / lambda_sum
+        add = network.stage("add_relu")
+        for name, factor in zip(add.inputs, add.op.factors or (1.0, 1.0), strict=True):
+            np.testing.assert_allclose(factor, np.asarray(network.scales[name]) / add.scale)
+
+
+def test_a_graph_simulates_on_the_dense_engine(rng):
+    from snnlib import simulate
+
+    model = residual_inception(rng)
+    x = rng.random((12, 10, 10, 2)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    options = dict(n_steps=300, scale_firing_rates=500, dtype=np.float64)
+    # the event-driven engine runs chains: it says so, and "auto" runs the dense engine
+    with pytest.raises(ValueError, match="a graph"):
+        simulate(network, x, method="event", **options)
+    auto = simulate(network, x, **options)
+    dense = simulate(network, x, method="dense", **options)
+    np.testing.assert_array_equal(auto.output, dense.output)
+    # every spiking layer fires (tests/test_nengo_equivalence.py: the same spikes as Nengo)
+    assert all(counts.sum() > 0 for counts in dense.spike_counts.values())
+    # a Poisson input runs through the graph too
+    poisson = simulate(network, x, n_steps=20, scale_firing_rates=500, input="poisson", seed=1)
+    assert poisson.output.shape == dense.output[:, :20].shape
+
+
+def test_synapses_of_every_route_are_counted(rng):
+    from snnlib import synaptic_operations
+    from snnlib.measures import fan_out
+
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((6, 6, 1))
+    h = layers.Conv2D(2, 3, padding="same", activation="relu", name="c0")(inp)
+    r = layers.Conv2D(2, 3, padding="same", name="c1")(h)
+    s = layers.Add(name="add")([h, r])  # no neurons: spikes of c0 go on to c2
+    out = layers.Dense(2, name="out")(layers.Flatten(name="flat")(
+        layers.Conv2D(3, 3, strides=2, activation="relu", name="c2")(s)))
+    network = convert(tf.keras.Model(inp, out))
+    shape = network.stage("c0").output_shape
+    # a spike of c0 drives c1's synapses and, through the sum, c2's
+    expected = network.stage("c1").op.fan_out(shape) + network.stage("c2").op.fan_out(shape)
+    np.testing.assert_array_equal(fan_out(network, "c0"), expected)
+    result = __import__("snnlib").simulate(network, rng.random((3, 6, 6, 1)), n_steps=10,
+                                           scale_firing_rates=300)
+    assert synaptic_operations(network, result)["c0"] > 0
+
+
+@pytest.mark.parametrize("input_kind", ["constant", "poisson"])
+def test_the_graph_engine_is_the_chain_engine_on_a_chain(conv_model, images12, monkeypatch,
+                                                         input_kind):
+    from snnlib import simulate
+    from snnlib.network import SpikingNetwork
+
+    network = convert(conv_model, calibration=images12, normalization="max")
+    options = dict(n_steps=20, scale_firing_rates=300, dtype=np.float64, method="dense",
+                   input=input_kind, seed=3)
+    chain = simulate(network, images12, **options)
+    monkeypatch.setattr(SpikingNetwork, "is_chain", property(lambda self: False))
+    graph = simulate(network, images12, **options)
+    # the graph engine computes a chain exactly as the chain engine does
+    np.testing.assert_array_equal(graph.output, chain.output)
+    for layer, counts in chain.spike_counts.items():
+        np.testing.assert_array_equal(graph.spike_counts[layer], counts)

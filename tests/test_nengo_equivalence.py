@@ -113,6 +113,28 @@ def test_nengo_dl_copies_keras_weights(dense_model):
     np.testing.assert_array_equal(conn.transform.init, kernel.T)
 
 
+@pytest.mark.parametrize("scale, synapse", [(150.0, None), (300.0, 0.005)])
+def test_residual_and_concatenation(rng, scale, synapse):
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((8, 8, 1))
+    h = layers.Conv2D(3, 3, padding="same", activation="relu", name="c0")(inp)
+    r = layers.Conv2D(3, 3, padding="same", activation="relu", name="c1")(h)
+    r = layers.Conv2D(3, 3, padding="same", name="c2")(r)
+    a = layers.ReLU(name="add_relu")(layers.Add(name="add")([h, r]))
+    b1 = layers.Conv2D(2, 1, activation="relu", name="b1")(a)
+    b2 = layers.Conv2D(2, 3, padding="same", activation="relu", name="b2")(a)
+    c = layers.Concatenate(name="cat")([b1, b2])
+    model = tf.keras.Model(inp, layers.Dense(3, name="out")(layers.Flatten()(c)))
+    x = rng.random((4, 8, 8, 1)).astype(np.float32)
+    # a residual sum with neurons after it, a fan-out and a concatenation (issue 20): the same
+    # spikes as the network nengo_dl.Converter builds, run by nengo.Simulator
+    error, size = compare(model, x, scale=scale, synapse=synapse)
+    assert size > 0.1 and error < 1e-9 * size
+
+
 def test_batch_norm_and_activation_layers_with_nengo_dl(rng):
     import tensorflow as tf
 

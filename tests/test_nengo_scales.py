@@ -73,9 +73,10 @@ def test_lambdas_are_the_rule_on_keras_activations(graph_model, calibration, rul
     assert [layer.name for layer in lambdas] == NEURON_LAYERS
     for layer, (value, source) in lambdas.items():
         values = keras_activations(graph_model, layer, calibration)
-        # the percentile of the non-zero activations (SNN Toolbox's convention), in Keras units
+        # the percentile of the non-zero activations (SNN Toolbox's convention), in Keras units;
+        # snnlib converts this graph (issue 20), so its own float64 calibration gives them
         expected = np.percentile(values[values > 0], quantile)
-        assert source == "keras"
+        assert source == "snnlib"
         assert value == pytest.approx(expected, rel=1e-6), layer.name
 
 

@@ -1,4 +1,5 @@
-"""The converted network: lambdas, lookups, firing-rate scales."""
+"""The converted network: lambdas, lookups, firing-rate scales, graphs."""
+import numpy as np
 import pytest
 
 from snnlib.convert import convert
@@ -26,3 +27,41 @@ def test_firing_rate_scales(dense_model):
         network.firing_rate_scales({"out": 2.0})
     with pytest.raises(ValueError, match="scale_firing_rates.*positive"):
         network.firing_rate_scales(-1.0)
+
+
+# --- graphs (issue 20) -------------------------------------------------------------------------
+
+def test_a_graph_runs_in_order_and_frees_what_it_no_longer_needs():
+    from snnlib.network import SpikingNetwork, Stage
+    from snnlib.ops import AddOp, ConcatOp, DenseOp, IdentityOp
+
+    def stage(name, op, inputs=(), shape=(2,)):
+        return Stage(name=name, kind=op.kind, keras_layers=[name], op=op, bias=None,
+                     activation=None, input_shape=shape, output_shape=shape, inputs=inputs)
+
+    network = SpikingNetwork([
+        stage("a", DenseOp(np.eye(2) * 2)),
+        stage("b", IdentityOp()),
+        stage("sum", AddOp((1.0, -1.0), factors=(1.0, 0.5)), inputs=("a", "input")),
+        stage("cat", ConcatOp((1.0, 1.0)), inputs=("sum", "b"), shape=(4,)),
+    ], input_shape=(2,))
+    assert network.sources() == [[-1], [0], [0, -1], [2, 1]]
+    assert not network.is_chain and network.consumers(0) == [1, 2]
+    x = np.array([[1.0, 3.0]])
+    # sum = 2x - 0.5 x; cat = [sum, b]
+    np.testing.assert_allclose(network.forward(x), [[1.5, 4.5, 2.0, 6.0]])
+    seen = []
+
+    def step(stage, h):
+        seen.append(stage.name)
+        return stage.rates(h)
+
+    out, every = network.run(x, step, keep=True)
+    assert seen == ["a", "b", "sum", "cat"] and set(every) == {"a", "b", "sum", "cat"}
+    # a stage that reads an unknown name, or one listed after it, is a clear error
+    network.stages[1].inputs = ("cat",)
+    with pytest.raises(ValueError, match="'b' reads 'cat', which is listed after it"):
+        network.sources()
+    network.stages[1].inputs = ("nowhere",)
+    with pytest.raises(ValueError, match="'b' reads 'nowhere', which is no stage"):
+        network.sources()

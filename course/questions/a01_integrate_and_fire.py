@@ -17,8 +17,14 @@ def draw(rng):
         return rng.uniform(low, high, size=shape)
 
     def settings(**fixed):
-        return dict(n_steps=int(rng.integers(20, 61)), dt=float(rng.choice([0.001, 0.002])),
-                    scale=float(rng.choice(SCALES)), **fixed)
+        dt = float(rng.choice([0.001, 0.002]))
+        scales = SCALES
+        if fixed.get("max_spikes_per_step") == 1:
+            # the cap must bind: currents up to 4 then drive up to 2 or more spikes per step,
+            # so an answer that ignores it cannot pass by the luck of a small draw
+            scales = tuple(s for s in SCALES if s * dt >= 0.5)
+        return dict(n_steps=int(rng.integers(20, 61)), dt=dt, scale=float(rng.choice(scales)),
+                    **fixed)
 
     shapes = [(int(rng.integers(20, 60)),), (int(rng.integers(3, 9)), int(rng.integers(3, 9)))]
     return {
