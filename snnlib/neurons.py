@@ -663,13 +663,12 @@ def scaled_forward(network: SpikingNetwork, x: np.ndarray, *,
     scales = network.firing_rate_scales(scale_firing_rates)
     validation.integer(batch_size, "batch_size", low=1)
     outputs = []
+    def step(stage: Any, h: Any) -> np.ndarray:
+        z = stage.linear(h)
+        if stage.spiking:
+            return scaled_rates(neuron_type, z, scales[stage.name])
+        return stage.activate(z)  # a rectified readout (no neurons) keeps its ReLU
+
     for start in range(0, len(x), batch_size):
-        h = x[start:start + batch_size].astype(np.float64)
-        for stage in network.stages:
-            h = stage.linear(h)
-            if stage.spiking:
-                h = scaled_rates(neuron_type, h, scales[stage.name])
-            else:
-                h = stage.activate(h)  # a rectified readout (no neurons) keeps its ReLU
-        outputs.append(h)
+        outputs.append(network.run(x[start:start + batch_size].astype(np.float64), step))
     return np.concatenate(outputs)

@@ -11,6 +11,8 @@ types that real models have and that a conversion must handle (or refuse with a 
   ``max_to_avg_pool=True``, :data:`FIXES`; the softmax is dropped, argmax unchanged).
 - :func:`mlp_dropout`: a multilayer perceptron with Dropout and a ReLU output layer.
 - :func:`vgg`: a VGG-style network, six 3x3 convolutions with "same" padding, average pooling.
+- :func:`mobilenet` and :func:`conv1d` (:data:`LAYER_MODELS`): depthwise-separable blocks with
+  batch normalization; a 1-D convnet over the image's rows.
 - :func:`residual` and :func:`inception` (:data:`GRAPH_MODELS`): graphs with a residual ``Add``,
   ``Concatenate`` and ``Average``, which ``nengo_dl.Converter`` and snnlib both convert
   (``snnlib.nengo_scale_firing_rates`` scales them for NengoDL; snnlib runs graphs on its dense
@@ -177,6 +179,50 @@ def inception() -> tf.keras.Model:
                           name="inception")
 
 
+def mobilenet() -> tf.keras.Model:
+    """A MobileNet-like network: depthwise-separable blocks (``DepthwiseConv2D`` 3x3, batch
+    normalization, ReLU, then a pointwise 1x1 convolution, batch normalization, ReLU).
+
+    Conv 16 3x3 stride 2 -> [depthwise 3x3 -> pointwise 32] -> [depthwise 3x3 stride 2 ->
+    pointwise 64] -> GlobalAveragePooling2D -> Dense 10 (logits). MobileNet's ReLU6 is a plain
+    ReLU here: snnlib's neurons have no ceiling in rate mode (``snnlib.check`` says so).
+    """
+    tf, L = _layers()
+    inp = tf.keras.Input((28, 28, 1), name="input")
+    def normalized_relu(x: tf.Tensor, name: str) -> tf.Tensor:
+        # momentum 0.9 as in conv_batchnorm: the moving statistics must follow a short training
+        return L.ReLU(name=f"{name}_relu")(L.BatchNormalization(momentum=0.9,
+                                                                name=f"{name}_bn")(x))
+
+    x = L.Conv2D(16, 3, strides=2, padding="same", use_bias=False, name="stem")(inp)
+    x = normalized_relu(x, "stem")
+    for i, (filters, stride) in enumerate([(32, 1), (64, 2)]):
+        x = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
+                              name=f"dw{i}")(x)
+        x = normalized_relu(x, f"dw{i}")
+        x = normalized_relu(L.Conv2D(filters, 1, use_bias=False, name=f"pw{i}")(x), f"pw{i}")
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    return tf.keras.Model(inp, L.Dense(10, name="output")(x), name="mobilenet")
+
+
+def conv1d() -> tf.keras.Model:
+    """A 1-D convnet that reads each image as a sequence of 28 rows of 28 pixels.
+
+    Reshape (28, 28) -> Conv1D 32@5 -> AveragePooling1D 2 -> Conv1D 64@3 stride 2 ->
+    GlobalAveragePooling1D -> Dense 10 (logits).
+    """
+    tf, L = _layers()
+    return tf.keras.Sequential([
+        L.InputLayer((28, 28, 1), name="input"),
+        L.Reshape((28, 28), name="rows"),
+        L.Conv1D(32, 5, activation="relu", name="conv0"),
+        L.AveragePooling1D(2, name="pool"),
+        L.Conv1D(64, 3, strides=2, activation="relu", name="conv1"),
+        L.GlobalAveragePooling1D(name="gap"),
+        L.Dense(10, name="output"),
+    ], name="conv1d")
+
+
 #: Name -> builder of every model kind.
 MODELS: dict[str, Callable[[], tf.keras.Model]] = {
     "nengo_example": nengo_example, "lenet5": lenet5, "conv_batchnorm": conv_batchnorm,
@@ -188,6 +234,12 @@ MODELS: dict[str, Callable[[], tf.keras.Model]] = {
 #: (``benchmarks/nengo_workflow.py``) both; :func:`build_and_train` builds them too.
 GRAPH_MODELS: dict[str, Callable[[], tf.keras.Model]] = {
     "residual": residual, "inception": inception,
+}
+
+#: Models of the layer types snnlib gained with its graphs (depthwise and 1-D convolutions),
+#: kept apart from :data:`MODELS` for the same reason; :func:`build_and_train` builds them too.
+LAYER_MODELS: dict[str, Callable[[], tf.keras.Model]] = {
+    "mobilenet": mobilenet, "conv1d": conv1d,
 }
 
 #: The ``convert`` options a model kind needs: its documented fix (``snnlib.check`` says so).
@@ -248,7 +300,7 @@ def build_and_train(name: str, x_train: np.ndarray, y_train: np.ndarray, *, epoc
                     seed: int = 0) -> tf.keras.Model:
     """Build the model kind ``name`` (weights seeded with ``seed``) and :func:`train` it."""
     tf, _ = _layers()
-    builders = {**MODELS, **GRAPH_MODELS}
+    builders = {**MODELS, **GRAPH_MODELS, **LAYER_MODELS}
     if name not in builders:
         raise ValueError(f"unknown model {name!r}; use one of {sorted(builders)}")
     tf.keras.utils.set_random_seed(seed)

@@ -810,6 +810,11 @@ def test_a_graph_converts_exactly(rng, normalization, granularity):
     assert network.stage("add_relu").spiking  # the ReLU after the sum has the neurons
     reference = model.predict(x, verbose=0)
     assert verify(network, model, x) <= 1e-5 * np.abs(reference).max()
+    # NengoDL-style scaled rates (ReLU: any scale) walk the same graph
+    from snnlib.neurons import scaled_forward
+
+    np.testing.assert_allclose(scaled_forward(network, x, scale_firing_rates=300.0),
+                               network.forward(x, dtype=np.float64), rtol=1e-9, atol=1e-12)
     if normalization is not None:
         # each path keeps its own lambda up to the sum: it enters with lambda_in / lambda_sum
         add = network.stage("add_relu")

@@ -57,7 +57,8 @@ def test_check_lists_the_max_pooling_and_the_softmax_at_once():
     assert fixed.ok and len(fixed.notes) == 3
 
 
-@pytest.mark.parametrize("name", list(zoo.MODELS) + list(zoo.GRAPH_MODELS))
+@pytest.mark.parametrize("name", list(zoo.MODELS) + list(zoo.GRAPH_MODELS)
+                         + list(zoo.LAYER_MODELS))
 def test_model_converts_verifies_and_spikes_like_the_ann(name, data):
     (x_train, y_train), (x_test, y_test) = data
     model = zoo.build_and_train(name, x_train, y_train, epochs=1)
