@@ -966,6 +966,16 @@ class JoinConverter(LayerConverter):
 
     joins: ClassVar[bool] = True
 
+    def problems(self) -> list[Problem]:
+        shapes = [tuple(shape[1:]) for shape in self.layer.input_shape]
+        if len(set(shapes)) > 1:
+            return [self.problem(f"its inputs have different shapes {shapes} (Keras "
+                                 "broadcasts them); snnlib joins inputs of one shape",
+                                 "bring the inputs to one shape before the join (e.g. "
+                                 "UpSampling2D, or GlobalAveragePooling2D without keepdims "
+                                 "and a Dense layer)")]
+        return []
+
     def weights_per_input(self, n: int) -> tuple:
         return (1.0,) * n
 
@@ -997,7 +1007,7 @@ class AverageConverter(JoinConverter):
 class ConcatenateConverter(JoinConverter):
     description = "Concatenate (channel axis)"
 
-    def problems(self) -> list[Problem]:
+    def problems(self) -> list[Problem]:  # its inputs may differ in channels
         rank = len(self.layer.output_shape)
         if self.layer.axis not in (-1, rank - 1):
             return [self.problem(
@@ -1056,12 +1066,24 @@ for _keras_type, (_reason, _fix) in REFUSED.items():
 # --------------------------------------------------------------------------------------------
 
 def add_relu(builder: Builder, name: str) -> None:
-    """Give the last stage ReLU neurons, or add an identity stage when it already has them."""
+    """Give the stage the ReLU reads neurons, or add a stage of its own for them.
+
+    The ReLU merges into the stage it reads when that stage has no neurons and no other layer
+    reads it. After neurons it adds an identity stage (its input is already rectified: the
+    lambda carries through). After a linear stage that other layers also read (a graph), it
+    adds a per-channel map of ones with neurons: a stage with weights, so that its lambda is
+    measured on its own activations and normalization rescales what enters it.
+    """
     last = builder.last
     if last is not None and not last.spiking:
         last.activation = "relu"
         last.name = name  # the neurons belong to the ReLU layer, as in nengo_dl
         last.keras_layers.append(name)
+        return
+    reads = builder.reading[0] if len(builder.reading) == 1 else None
+    if reads is not None and not reads.spiking:
+        ones = np.ones(builder.shape[-1], dtype=np.float32)
+        builder.add(name, AffineOp(ones), builder.shape, activation="relu", kernel=ones)
     else:
         builder.add(name, IdentityOp(), builder.shape, activation="relu")
 
@@ -1197,16 +1219,36 @@ def finish(builder: Builder) -> None:
             stage.inputs = ()
     else:
         builder.link()
-    weighted = [i for i, stage in enumerate(stages) if stage.has_weights]
-    if not weighted:
+    readout = _readout(stages, chain, builder.input_name)
+    if not readout:
         return
-    readout = stages[weighted[-1]:]
     for stage in readout:
         stage.readout = True
-    if any(stage.activation == "relu" for stage in readout):
-        builder.note(f"the output layer {readout[0].keras_layers[0]!r} has a ReLU: it is a "
+    rectified = [stage for stage in readout if stage.activation == "relu"]
+    if rectified:
+        builder.note(f"the output layer {rectified[0].keras_layers[0]!r} has a ReLU: it is a "
                      "non-spiking readout (lambda = 1, never normalized) whose ReLU is applied "
                      "to its output at every step, as Keras applies it")
+
+
+def _readout(stages: list[Stage], chain: bool, input_name: str) -> list[Stage]:
+    """The readout: in a chain the last stage with weights and the stages after it; in a graph
+    every stage with weights that has none downstream, and every stage downstream of those."""
+    weighted = [i for i, stage in enumerate(stages) if stage.has_weights]
+    if not weighted:
+        return []
+    if chain:
+        return stages[weighted[-1]:]
+    network = SpikingNetwork(stages, (), input_name=input_name)  # only its graph is used
+    sources = network.sources()
+    downstream: list[set[int]] = [set() for _ in stages]
+    for i in reversed(range(len(stages))):
+        for j in sources[i]:
+            if j >= 0:
+                downstream[j] |= downstream[i] | {i}
+    last = {i for i in weighted if not any(stages[k].has_weights for k in downstream[i])}
+    chosen = set(last).union(*(downstream[i] for i in last))
+    return [stages[i] for i in sorted(chosen)]
 
 
 def readout_note(builder: Builder) -> str | None:
@@ -1214,9 +1256,9 @@ def readout_note(builder: Builder) -> str | None:
     if builder.dropped_softmax is not None:
         return (f"logits of {builder.dropped_softmax!r} (its softmax is dropped; the predicted "
                 "class is unchanged)")
-    stages = [s for s in builder.stages if s.readout]
-    if any(s.activation == "relu" for s in stages):
-        return (f"ReLU of {stages[0].keras_layers[0]!r}, non-spiking (lambda = 1; its ReLU "
+    rectified = [s for s in builder.stages if s.readout and s.activation == "relu"]
+    if rectified:
+        return (f"ReLU of {rectified[0].keras_layers[0]!r}, non-spiking (lambda = 1; its ReLU "
                 "applied at every step, as Keras)")
     return None
 
@@ -1254,15 +1296,10 @@ def model_graph(model: tf.keras.Model
             "supported")
     inputs: dict[str, list] = {}
     order: list = []
-    visiting: set = set()
 
-    def visit(layer: tf.keras.layers.Layer) -> None:
-        if layer.name in inputs:
-            return
+    def sources_of(layer: tf.keras.layers.Layer) -> list:
         if isinstance(layer, tf.keras.layers.InputLayer):
-            inputs[layer.name] = []
-            order.append(layer)
-            return
+            return []
         try:
             tensors = layer.input
         except AttributeError:
@@ -1270,15 +1307,23 @@ def model_graph(model: tf.keras.Model
                                   f"({type(layer).__name__}): it is used more than once (shared "
                                   "weights); call each layer once") from None
         tensors = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
-        sources = [t._keras_history.layer for t in tensors]
-        visiting.add(layer.name)
-        for source in sources:
-            visit(source)
-        visiting.discard(layer.name)
-        inputs[layer.name] = sources
-        order.append(layer)
+        return [t._keras_history.layer for t in tensors]
 
-    visit(model.outputs[0]._keras_history.layer)
+    # depth-first, without recursion (a deep model must not exhaust Python's stack): a layer
+    # is listed once all its inputs are
+    stack = [(model.outputs[0]._keras_history.layer, False)]
+    while stack:
+        layer, expanded = stack.pop()
+        if layer.name in inputs:
+            continue
+        sources = sources_of(layer)
+        if expanded or not sources:
+            inputs[layer.name] = sources
+            order.append(layer)
+            continue
+        stack.append((layer, True))
+        stack.extend((source, False) for source in reversed(sources)
+                     if source.name not in inputs)
     extra = [layer.name for layer in model.layers if layer.name not in inputs]
     if extra:
         raise ConversionError(f"Cannot convert model {model.name!r}: layers {extra} are on a "

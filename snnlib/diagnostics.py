@@ -2,6 +2,7 @@
 
 - :func:`layer_rate_correlation`: does each layer's firing rate follow its ANN activation?
 - :func:`firing_rate_summary`: per layer, mean / median rate (Hz), silent and saturated neurons.
+- :func:`neuron_trace`: one neuron's spike train from a real simulation, with its ANN activation.
 - :func:`sweep`, :func:`evaluate`, :func:`summarize`: simulate settings and tabulate accuracy
   (with its 95 % interval), latency relative to the ANN, rates and operations, measured with the
   book's protocol (:mod:`snnlib.protocol`).
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from snnlib import measures, protocol, validation
-from snnlib.config import MAX_STEPS
+from snnlib.config import DT, MAX_STEPS
 from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -293,3 +294,68 @@ def evaluate(network: SpikingNetwork, x: np.ndarray, labels: np.ndarray, *, n_st
         ann_accuracy = ann_accuracy_of(network, x, labels)
     result = simulate(network, x, n_steps=n_steps, **simulate_kwargs)
     return summarize(network, result, labels, readout=readout, ann_accuracy=ann_accuracy), result
+
+
+def neuron_trace(network: SpikingNetwork, x: np.ndarray, layer: str, *,
+                 scale_firing_rates: float, n_steps: int, dt: float = DT,
+                 target_activation: float | None = None, seed: int = 0,
+                 **simulate_kwargs: Any) -> dict:
+    """One neuron's spike train in a real simulation, in the units the next layer receives.
+
+    Simulates the single input ``x`` (shape (1,) + input shape) without a synapse, recording
+    ``layer``, and picks the neuron whose ANN activation is closest to ``target_activation``
+    (default: the layer's largest activation for this input).
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+    x : ndarray, shape (1,) + input shape
+        One input.
+    layer : str
+        A spiking layer.
+    scale_firing_rates : float
+        Firing-rate scale ``s`` (Hz per unit of activation): spikes have height ``1 / (s dt)``.
+    n_steps : int
+        Time steps.
+    dt : float
+        Time step (seconds).
+    target_activation : float, optional
+        Pick the neuron with the ANN activation closest to this (Keras units).
+    seed : int
+        Passed to the simulation.
+    **simulate_kwargs
+        Other options of :func:`snnlib.simulate.simulate` (not ``synapse``).
+
+    Returns
+    -------
+    dict
+        ``signal``: (n_steps,) the neuron's output per step in activation units (spike count x
+        ``1 / (s dt)``); ``spikes``: (n_steps,) spike counts; ``activation``: the neuron's ANN
+        activation (what the mean of ``signal`` should approach); ``rate_hz``: its measured rate;
+        ``neuron``: the flat index; ``dt``, ``scale``.
+    """
+    from snnlib.simulate import simulate
+
+    x = network.check_input(x)
+    if len(x) != 1:
+        raise ValueError(f"neuron_trace takes one input, got {len(x)}")
+    validation.real(scale_firing_rates, "scale_firing_rates", low=0, low_open=True,
+                    hint="Hz per unit of activation")
+    validation.optional(target_activation, validation.real, "target_activation")
+    if not isinstance(layer, str):
+        raise validation.ArgumentError(f"layer={layer!r} must be a layer name (str)")
+    if "synapse" in simulate_kwargs:
+        raise ValueError("neuron_trace records the unfiltered spikes; filter them with lowpass")
+    _, activations = network.forward(x, return_all=True, dtype=np.float64)
+    if layer not in network.spiking_layers:
+        raise ValueError(f"{layer!r} is not a spiking layer; spiking layers: "
+                         f"{network.spiking_layers}")
+    values = activations[layer].ravel()
+    target = values.max() if target_activation is None else target_activation
+    neuron = int(np.argmin(np.abs(values - target)))
+    result = simulate(network, x, n_steps=n_steps, dt=dt, scale_firing_rates=scale_firing_rates,
+                      record_spikes=[layer], seed=seed, **simulate_kwargs)
+    spikes = result.spikes[layer][0].reshape(n_steps, -1)[:, neuron].astype(np.int64)
+    return dict(signal=spikes / (float(scale_firing_rates) * dt), spikes=spikes,
+                activation=float(values[neuron]), rate_hz=float(spikes.sum() / (n_steps * dt)),
+                neuron=neuron, dt=dt, scale=float(scale_firing_rates))

@@ -34,6 +34,7 @@ import numpy as np
 
 from snnlib import validation
 from snnlib.config import DT, MAX_STEPS
+from snnlib.nengo_import import import_nengo  # re-exported: it used to live here
 from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -45,20 +46,6 @@ SIMULATORS = ("nengo", "nengo_dl")
 # nengo_dl names the constant nodes that feed biases "<layer>.<node>.bias" and, for
 # convolutions, the per-channel relay "<layer>.<node>.bias_relay".
 _BIAS_SUFFIXES = (".bias", ".bias_relay")
-
-
-def import_nengo() -> tuple[Any, Any]:
-    """Import ``nengo`` and ``nengo_dl`` without their harmless import-time warnings.
-
-    Returns
-    -------
-    nengo, nengo_dl : module
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
-        import nengo
-        import nengo_dl
-    return nengo, nengo_dl
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from snnlib.nengo_bridge import import_nengo
+from snnlib.nengo_import import import_nengo
 
 nengo, nengo_dl = import_nengo()
 

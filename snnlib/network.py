@@ -1,18 +1,19 @@
 """The converted network: a graph of stages, each a linear operation and an optional ReLU.
 
 A *stage* is what one group of Nengo objects does in ``nengo_dl.Converter``'s network: a linear
-operation (dense weights, a convolution, average pooling, a reshape, a per-channel affine map, or
-the identity) plus a bias, followed either by ReLU neurons (a *spiking* stage) or by nothing (a
-linear, non-spiking stage such as a pooling layer or a flatten). Keras layers that only modify
-their neighbour (ReLU / ``Activation("relu")`` layers, BatchNormalization, Dropout) are merged
-into the stage before them, so a stage's ``name`` is the Keras layer whose output it computes:
-the layer that owns the neurons, the same layer ``nengo_dl.Converter`` keys
-``scale_firing_rates`` on.
+operation (dense weights, a convolution, average pooling, a reshape, a per-channel affine map, a
+join, or the identity) plus a bias, followed either by ReLU neurons (a *spiking* stage) or by
+nothing (a linear, non-spiking stage such as a pooling layer or a flatten). Keras layers that
+only modify their neighbour (ReLU / ``Activation("relu")`` layers, BatchNormalization, Dropout)
+are merged into the stage they read when no other layer reads it (otherwise they get a stage of
+their own), so a stage's ``name`` is the Keras layer whose output it computes: the layer that
+owns the neurons, the same layer ``nengo_dl.Converter`` keys ``scale_firing_rates`` on.
 
-The *readout* is the last stage with weights and the stages after it (``Stage.readout``): it has
-no neurons, is never normalized (lambda = 1, so the output is in Keras units), and a ReLU there
-(a ``Dense(10, activation="relu")`` output layer) is applied to its output at every step, as
-Keras applies it, instead of becoming spiking neurons.
+The *readout* (``Stage.readout``) is the last stage with weights on every path to the output
+and the stages after it (in a chain: the last stage with weights and the stages after it): it
+has no neurons, is never normalized (lambda = 1, so the output is in Keras units), and a ReLU
+there (a ``Dense(10, activation="relu")`` output layer) is applied to its output at every step,
+as Keras applies it, instead of becoming spiking neurons.
 
 **A graph.** The stages are listed in an order where each comes after its inputs. Most
 networks are chains: each stage reads the one before it (``Stage.inputs`` is empty). A stage
@@ -61,9 +62,11 @@ class Stage:
         Name of the Keras layer whose output this stage computes (the layer that owns the neurons
         of a spiking stage; the key of ``scale_firing_rates`` dicts).
     kind : str
-        The op's kind: "dense", "conv2d", "avgpool2d", "globalavgpool2d", "flatten",
-        "reshape", "zeropad2d", "affine" (batch normalization or rescaling kept as a stage),
-        "identity" (or a registered layer type's).
+        The op's kind: "dense", "conv2d", "conv1d", "avgpool2d", "avgpool1d",
+        "globalavgpool2d", "globalavgpool1d", "flatten", "reshape", "zeropad2d",
+        "upsampling2d", "cropping2d", "affine" (batch normalization or rescaling kept as a
+        stage, or a ReLU of its own after a stage other layers also read), "add",
+        "concatenate", "identity" (or a registered layer type's).
     keras_layers : list of str
         Names of the Keras layers merged into this stage, in order (e.g. conv, batch norm, ReLU).
     op : Op
@@ -74,7 +77,7 @@ class Stage:
         "relu" (spiking neurons in a simulation, unless the stage is part of the readout) or None
         (a linear, non-spiking stage).
     input_shape, output_shape : tuple of int
-        Shapes of one example (no batch axis).
+        Shapes of one example (no batch axis); a join's ``input_shape`` is its first input's.
     kernel_original, bias_original : ndarray or None
         The weights as in Keras (batch normalization folded in), before normalization.
     scale : float or ndarray
@@ -285,7 +288,8 @@ class SpikingNetwork:
     def scales(self) -> dict[str, float | np.ndarray]:
         """dict: layer name -> normalization factor lambda (input: 1; all 1 if not normalized);
         an array of one lambda per channel for the spiking layers of a channel-wise
-        normalization (``granularity == "channel"``) and the stages that carry them."""
+        normalization (``granularity == "channel"``), for a concatenation of inputs with
+        different lambdas, and for the stages that carry them."""
         scales: dict[str, float | np.ndarray] = {self.input_name: 1.0}
         scales.update({s.name: float(s.scale) if np.ndim(s.scale) == 0
                        else np.array(s.scale, dtype=np.float64) for s in self.stages})
@@ -315,6 +319,14 @@ class SpikingNetwork:
         if weighted and not self.stages[weighted[-1]].spiking:
             return weighted[-1]
         return len(self.stages)
+
+    @property
+    def readout_indices(self) -> set[int]:
+        """Indices of the readout stages: those flagged ``readout`` by the conversion (in a
+        graph, the last layers with weights on every path and what follows them), else every
+        stage from :attr:`readout_start` on."""
+        flagged = {i for i, s in enumerate(self.stages) if s.readout}
+        return flagged or set(range(self.readout_start, len(self.stages)))
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``; KeyError listing the names otherwise."""

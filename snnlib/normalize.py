@@ -21,8 +21,8 @@ Rules, applied stage by stage (see :mod:`snnlib.network`):
   own lambda up to the join and the join is exact. SNN Toolbox (Rueckauer et al. 2017's code,
   ``normalize_parameters`` in ``snntoolbox/conversion/utils.py``) rescales what each inbound
   layer feeds a layer by lambda_inbound / lambda_l in the same way, and Hu et al. 2018
-  ("Spiking deep residual network") scale a residual block's shortcut synapses so
-  ("shortcut normalization");
+  ("Spiking deep residual network") scale a residual block's shortcut synapses by such a
+  ratio ("shortcut normalization");
 - the readout (:attr:`snnlib.network.SpikingNetwork.readout_start`: the last stage with weights,
   a ReLU output layer included, and the stages after it): lambda = 1. Its input weights absorb
   lambda_{l-1}, so its output stays in Keras units: the normalized network computes the same
@@ -331,7 +331,8 @@ def compute_scales(network: SpikingNetwork, activations: dict, *,
     Returns
     -------
     dict
-        layer name -> lambda (float).
+        layer name -> lambda (float; an array per channel for a concatenation of inputs with
+        different lambdas and the stages that carry it).
     """
     rule = get_rule(method, percentile=percentile, include_zeros=include_zeros)
 
@@ -358,7 +359,7 @@ def assign_scales(network: SpikingNetwork, own: Callable[[int, Stage], float | n
     :func:`join_scale`).
     """
     scales: dict[str, float | np.ndarray] = {}
-    readout, sources = network.readout_start, network.sources()
+    readout, sources = network.readout_indices, network.sources()
 
     def of(j: int) -> float | np.ndarray:
         return 1.0 if j < 0 else scales[network.stages[j].name]
@@ -367,7 +368,7 @@ def assign_scales(network: SpikingNetwork, own: Callable[[int, Stage], float | n
         into = [of(j) for j in sources[i]]
         if measured(stage):
             scale = own(i, stage)
-        elif i >= readout:
+        elif i in readout:
             scale = 1.0  # the readout keeps Keras units (see the module's rules)
         elif stage.op.join:
             scale = join_scale(network, i, into)
@@ -376,14 +377,11 @@ def assign_scales(network: SpikingNetwork, own: Callable[[int, Stage], float | n
             # normalization, a convolution into a residual sum): it carries lambda through,
             # its bias divided by it; a kernel that mixes channels takes per-channel lambdas
             # in and gives their largest out
-            if np.ndim(into[0]) == 0:
+            # (a per-channel affine map carries them channel by channel)
+            if np.ndim(into[0]) == 0 or stage.op.kind == "affine":
                 scale = into[0]
-            elif stage.op.kind != "affine" and np.ndim(stage.kernel_original) >= 2:
-                scale = float(np.max(into[0]))
             else:
-                raise ValueError(f"channel-wise normalization cannot carry per-channel lambdas "
-                                 f"through the affine stage {stage.name!r}; use "
-                                 "granularity='layer'")
+                scale = float(np.max(into[0]))
         else:
             scale = carry(into[0], stage)
         scales[stage.name] = scale

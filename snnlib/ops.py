@@ -444,6 +444,18 @@ class AffineOp(Op):
         """One multiplication per element."""
         return np.ones(input_shape, dtype=np.int64)
 
+    def channel_factors(self, into: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``into / out`` channel by channel: channel c reads only channel c."""
+        return np.asarray(into, np.float64) / np.asarray(out, np.float64)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.kernel.shape[-1])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.kernel.shape[-1])
+
     def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
         return probe
 

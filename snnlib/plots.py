@@ -487,7 +487,7 @@ def plot_filtered_spike_train(trace: dict, taus: Sequence[float]) -> Figure:
     Parameters
     ----------
     trace : dict
-        From :func:`snnlib.synapses.neuron_trace`.
+        From :func:`snnlib.diagnostics.neuron_trace`.
     taus : sequence of float
         Time constants (seconds) to show.
 

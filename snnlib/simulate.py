@@ -737,6 +737,10 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
                 _check_drive(name, currents[i], scales[name], dt=dt, n_steps=n_steps,
                              model=model, dtype=dtype)
     last = len(stages) - 1
+    last_read: dict[int, int] = {}
+    for i, row in enumerate(sources):
+        for j in row:
+            last_read[j] = i
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
     for t in range(n_steps):
         if input == "constant":
@@ -744,11 +748,13 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
         else:
             values = {-1: (rng.random(x.shape) < x).astype(dtype)}
         for i, stage in enumerate(stages):
-            if i in values:
-                continue
-            z = currents[i] if i in currents else stage.linear(inputs(values, i))
-            name = network.stages[i].name
-            values[i] = neurons[name].step(z, t) if name in neurons else stage.activate(z)
+            if i not in values:
+                z = currents[i] if i in currents else stage.linear(inputs(values, i))
+                name = network.stages[i].name
+                values[i] = neurons[name].step(z, t) if name in neurons else stage.activate(z)
+            for j in set(sources[i]):  # an output no later stage reads is dropped
+                if last_read[j] == i:
+                    values.pop(j, None)
         output[:, t] = values[last].reshape(len(x), -1)
     _check_counts(neurons, output, n_steps=n_steps, dtype=dtype)
     counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}

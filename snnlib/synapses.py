@@ -14,24 +14,21 @@ per filtered connection. Both simulation engines and the chapter's demos use thi
 decay ``a`` is computed in :class:`Lowpass` only.
 
 - :func:`lowpass`, :func:`step_response`, :func:`rise_steps`: the filter on its own (chapter 5).
-- :func:`neuron_trace`: one neuron's spike train from a real simulation, with its ANN activation.
 - :func:`synapse_label`: "none" / "5 ms" labels for tables and heat maps.
+
+One neuron's spike train from a real simulation is :func:`snnlib.diagnostics.neuron_trace`
+(it runs :func:`snnlib.simulate.simulate`, which uses this module).
 
 The chapter's figures are :func:`snnlib.plots.plot_filtered_spike_train` and
 :func:`snnlib.plots.plot_step_response`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 from numpy.typing import ArrayLike
 
 from snnlib import validation
 from snnlib.config import DT, MAX_STEPS
-
-if TYPE_CHECKING:
-    from snnlib.network import SpikingNetwork
 
 
 def _check_tau_dt(tau: float | None, dt: float) -> None:
@@ -158,68 +155,3 @@ def synapse_label(tau: float | None) -> str:
     if tau is None or (np.isscalar(tau) and np.isnan(tau)):
         return "none"
     return f"{1000 * float(tau):g} ms"
-
-
-def neuron_trace(network: SpikingNetwork, x: np.ndarray, layer: str, *,
-                 scale_firing_rates: float, n_steps: int, dt: float = DT,
-                 target_activation: float | None = None, seed: int = 0,
-                 **simulate_kwargs: Any) -> dict:
-    """One neuron's spike train in a real simulation, in the units the next layer receives.
-
-    Simulates the single input ``x`` (shape (1,) + input shape) without a synapse, recording
-    ``layer``, and picks the neuron whose ANN activation is closest to ``target_activation``
-    (default: the layer's largest activation for this input).
-
-    Parameters
-    ----------
-    network : SpikingNetwork
-    x : ndarray, shape (1,) + input shape
-        One input.
-    layer : str
-        A spiking layer.
-    scale_firing_rates : float
-        Firing-rate scale ``s`` (Hz per unit of activation): spikes have height ``1 / (s dt)``.
-    n_steps : int
-        Time steps.
-    dt : float
-        Time step (seconds).
-    target_activation : float, optional
-        Pick the neuron with the ANN activation closest to this (Keras units).
-    seed : int
-        Passed to the simulation.
-    **simulate_kwargs
-        Other options of :func:`snnlib.simulate.simulate` (not ``synapse``).
-
-    Returns
-    -------
-    dict
-        ``signal``: (n_steps,) the neuron's output per step in activation units (spike count x
-        ``1 / (s dt)``); ``spikes``: (n_steps,) spike counts; ``activation``: the neuron's ANN
-        activation (what the mean of ``signal`` should approach); ``rate_hz``: its measured rate;
-        ``neuron``: the flat index; ``dt``, ``scale``.
-    """
-    from snnlib.simulate import simulate
-
-    x = network.check_input(x)
-    if len(x) != 1:
-        raise ValueError(f"neuron_trace takes one input, got {len(x)}")
-    validation.real(scale_firing_rates, "scale_firing_rates", low=0, low_open=True,
-                    hint="Hz per unit of activation")
-    validation.optional(target_activation, validation.real, "target_activation")
-    if not isinstance(layer, str):
-        raise validation.ArgumentError(f"layer={layer!r} must be a layer name (str)")
-    if "synapse" in simulate_kwargs:
-        raise ValueError("neuron_trace records the unfiltered spikes; filter them with lowpass")
-    _, activations = network.forward(x, return_all=True, dtype=np.float64)
-    if layer not in network.spiking_layers:
-        raise ValueError(f"{layer!r} is not a spiking layer; spiking layers: "
-                         f"{network.spiking_layers}")
-    values = activations[layer].ravel()
-    target = values.max() if target_activation is None else target_activation
-    neuron = int(np.argmin(np.abs(values - target)))
-    result = simulate(network, x, n_steps=n_steps, dt=dt, scale_firing_rates=scale_firing_rates,
-                      record_spikes=[layer], seed=seed, **simulate_kwargs)
-    spikes = result.spikes[layer][0].reshape(n_steps, -1)[:, neuron].astype(np.int64)
-    return dict(signal=spikes / (float(scale_firing_rates) * dt), spikes=spikes,
-                activation=float(values[neuron]), rate_hz=float(spikes.sum() / (n_steps * dt)),
-                neuron=neuron, dt=dt, scale=float(scale_firing_rates))

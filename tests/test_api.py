@@ -80,9 +80,9 @@ def test_every_public_signature_has_type_hints():
     # the chapters' modules
     ("snnlib.neurons", ["integrate_and_fire", "measured_rate", "rate_error_bound",
                         "scaled_rates", "scaled_forward"]),
-    ("snnlib.synapses", ["Lowpass", "lowpass", "step_response", "rise_steps", "neuron_trace",
-                         "synapse_label"]),
-    ("snnlib.diagnostics", ["firing_rate_summary", "sweep", "evaluate", "summarize"]),
+    ("snnlib.synapses", ["Lowpass", "lowpass", "step_response", "rise_steps", "synapse_label"]),
+    ("snnlib.diagnostics", ["firing_rate_summary", "sweep", "evaluate", "summarize",
+                            "neuron_trace"]),
     ("snnlib.measures", ["ann_operations", "fan_out", "synaptic_operations",
                          "spikes_per_example"]),
     ("snnlib.regularize", ["RATE_REG", "RATE_REG_WEIGHTS", "spikes_per_example",

@@ -879,3 +879,54 @@ def test_the_graph_engine_is_the_chain_engine_on_a_chain(conv_model, images12, m
     np.testing.assert_array_equal(graph.output, chain.output)
     for layer, counts in chain.spike_counts.items():
         np.testing.assert_array_equal(graph.spike_counts[layer], counts)
+
+
+def test_graph_corner_cases_of_the_review(rng):
+    x = rng.random((30, 8, 8, 1)).astype(np.float32)
+    tf.keras.utils.set_random_seed(0)
+    # a concatenation of two lambdas, then batch normalization and a ReLU (a DenseNet block):
+    # the affine stage carries a lambda per channel
+    inp = tf.keras.Input((8, 8, 1))
+    a = layers.Conv2D(3, 3, padding="same", activation="relu", name="a")(inp)
+    c = layers.Concatenate(name="cat")([a, layers.Conv2D(3, 3, padding="same",
+                                                         activation="relu", name="b")(a)])
+    h = layers.ReLU(name="bn_relu")(layers.BatchNormalization(name="bn")(c))
+    dense = tf.keras.Model(inp, layers.Dense(2, name="out")(layers.Flatten()(
+        layers.Conv2D(2, 3, name="c")(h))))
+    dense.get_layer("bn").set_weights([rng.uniform(0.5, 2, 6), rng.normal(0, 0.2, 6),
+                                       rng.normal(0, 0.2, 6), rng.uniform(0.5, 2, 6)])
+    # a linear stage read by a ReLU and by a sum: the ReLU's neurons get their own lambda
+    inp2 = tf.keras.Input((8, 8, 1))
+    lin = layers.Conv2D(3, 3, padding="same", name="lin")(inp2)
+    r = layers.ReLU(name="own_relu")(lin)
+    shared = tf.keras.Model(inp2, layers.Dense(2, name="out")(layers.Flatten()(layers.Add(
+        name="sum")([layers.Conv2D(3, 3, padding="same", name="after")(r), lin]))))
+    for model in (dense, shared):
+        for granularity in ("layer", "channel"):
+            network = convert(model, calibration=x, normalization="max", granularity=granularity)
+            assert verify(network, model, x) <= 1e-5 * np.abs(model.predict(x, verbose=0)).max()
+            report = network.normalization_report()
+            # with the max rule no neuron is above its lambda: every lambda was measured
+            assert (report[report["spiking"]]["fraction_above_scale"] == 0).all()
+    assert network.stage("own_relu").spiking and network.stage("own_relu").has_weights
+
+
+def test_the_readout_does_not_depend_on_the_order_of_a_joins_inputs(rng):
+    inp = tf.keras.Input((6,))
+    h = layers.Dense(16, activation="relu", name="h")(inp)
+    a, b = layers.Dense(4, name="a")(h), layers.Dense(4, activation="relu", name="b")(h)
+    for order in ([a, b], [b, a]):
+        network = convert(tf.keras.Model(inp, layers.Add(name="sum")(order)))
+        # both last layers with weights are read out (lambda 1, no neurons), whatever the order
+        assert {s.name for s in network.stages if s.readout} == {"a", "b", "sum"}
+        assert network.spiking_layers == ["h"]
+        assert "ReLU of 'b'" in network.readout_note
+
+
+def test_a_sum_of_inputs_of_different_shapes_is_refused():
+    inp = tf.keras.Input((8, 8, 1))
+    a = layers.Conv2D(3, 3, padding="same", activation="relu")(inp)
+    model = tf.keras.Model(inp, layers.Flatten()(layers.Add(name="broadcast")(
+        [layers.GlobalAveragePooling2D(keepdims=True)(a), a])))
+    with pytest.raises(ConversionError, match="'broadcast': its inputs have different shapes"):
+        convert(model)

@@ -8,6 +8,7 @@ from snnlib.diagnostics import (
     evaluate,
     firing_rate_summary,
     layer_rate_correlation,
+    neuron_trace,
     sweep,
 )
 from snnlib.measures import synaptic_operations
@@ -125,3 +126,20 @@ def test_latency_is_relative_to_the_ann(dense_net, rng):
     summary, result = evaluate(dense_net, x, labels, n_steps=5, scale_firing_rates=1e-6)
     assert sum(float(np.sum(c)) for c in result.spike_counts.values()) == 0
     assert np.isnan(summary["latency_ms"]) and summary["accuracy"] < 1.0
+
+
+def test_neuron_trace(conv_model, images12):
+
+    network = convert(conv_model)
+    trace = neuron_trace(network, images12[:1], "conv_a", scale_firing_rates=300.0, n_steps=200)
+    # the picked neuron is the most active one, and its spikes are what simulate counts
+    assert trace["activation"] > 0
+    assert trace["spikes"].sum() > 0
+    assert trace["rate_hz"] == pytest.approx(trace["spikes"].sum() / 0.2)
+    # the mean of its signal approaches its activation (first layer, constant input: within
+    # one spike over the run, i.e. 1 / (s * duration))
+    assert abs(trace["signal"].mean() - trace["activation"]) <= 1 / (300.0 * 0.2) + 1e-9
+    with pytest.raises(ValueError, match="one input"):
+        neuron_trace(network, images12[:2], "conv_a", scale_firing_rates=300.0, n_steps=10)
+    with pytest.raises(ValueError, match="not a spiking layer"):
+        neuron_trace(network, images12[:1], "pool", scale_firing_rates=300.0, n_steps=10)

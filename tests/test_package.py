@@ -1,6 +1,7 @@
 """Packaging and lint: the wheel holds every subpackage and the weights and declares every
 direct dependency; ruff is clean."""
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -97,3 +98,64 @@ def test_ruff_is_clean():
                           capture_output=True, text=True, timeout=120)
     # the configuration in pyproject.toml ([tool.ruff]) finds nothing
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def _snnlib_imports(path):
+    """snnlib modules a module imports, at any depth (not under ``if TYPE_CHECKING:``)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(node) for block in ast.walk(tree)
+                   if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
+                   for node in ast.walk(block)}
+    modules = {p.stem for p in path.parent.glob("*.py")}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.startswith("snnlib."):
+                found.add(node.module.split(".")[1])
+            elif node.module == "snnlib":
+                found |= {alias.name for alias in node.names if alias.name in modules}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names
+                      if alias.name.startswith("snnlib.")}
+    return found - {path.stem, "__init__"}
+
+
+def test_the_import_graph_has_no_circle():
+    # issue 20: every import among snnlib's modules, function-level ones included, points one way
+    graph = {path.stem: _snnlib_imports(path) for path in (ROOT / "snnlib").glob("*.py")
+             if path.stem != "__init__"}
+    done, path = set(), []
+
+    def visit(module):
+        if module in path:
+            raise AssertionError(f"import circle: {' -> '.join(path[path.index(module):])} -> "
+                                 f"{module}")
+        if module in done:
+            return
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            visit(target)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+
+
+def test_each_module_imports_alone():
+    # in a fresh interpreter each, so that no module works only after another was imported
+    from concurrent.futures import ThreadPoolExecutor
+
+    modules = sorted(p.stem for p in (ROOT / "snnlib").glob("*.py") if p.stem != "__init__")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+    def load(module):
+        done = subprocess.run([sys.executable, "-c", f"import snnlib.{module}"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+        return module, done.returncode, done.stderr[-500:]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failed = [(m, err) for m, code, err in pool.map(load, modules) if code != 0]
+    assert not failed, failed

@@ -7,7 +7,6 @@ from snnlib.simulate import simulate
 from snnlib.synapses import (
     Lowpass,
     lowpass,
-    neuron_trace,
     rise_steps,
     step_response,
     synapse_label,
@@ -89,22 +88,6 @@ def _one_hidden_layer_model():
     kernel, _ = model.get_layer("hidden").get_weights()
     model.get_layer("hidden").set_weights([np.abs(kernel), np.full(8, 0.2, np.float32)])
     return model
-
-
-def test_neuron_trace(conv_model, images12):
-    network = convert(conv_model)
-    trace = neuron_trace(network, images12[:1], "conv_a", scale_firing_rates=300.0, n_steps=200)
-    # the picked neuron is the most active one, and its spikes are what simulate counts
-    assert trace["activation"] > 0
-    assert trace["spikes"].sum() > 0
-    assert trace["rate_hz"] == pytest.approx(trace["spikes"].sum() / 0.2)
-    # the mean of its signal approaches its activation (first layer, constant input: within
-    # one spike over the run, i.e. 1 / (s * duration))
-    assert abs(trace["signal"].mean() - trace["activation"]) <= 1 / (300.0 * 0.2) + 1e-9
-    with pytest.raises(ValueError, match="one input"):
-        neuron_trace(network, images12[:2], "conv_a", scale_firing_rates=300.0, n_steps=10)
-    with pytest.raises(ValueError, match="not a spiking layer"):
-        neuron_trace(network, images12[:1], "pool", scale_firing_rates=300.0, n_steps=10)
 
 
 def test_bad_arguments():
