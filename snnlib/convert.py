@@ -4,8 +4,10 @@ One small converter class per Keras layer type, registered with :func:`register`
 ``nengo_dl.Converter.register`` does). The registry (:data:`CONVERTERS`) is filled with the
 built-in converters when this module is imported (which imports TensorFlow), is safe to use from
 several threads, and warns when a registration replaces another. Layer types that cannot be
-converted (max pooling, leaky ReLU, residual ``Add``, ...) are registered too, with the reason
-and the fix, so that the messages come from one place.
+converted (max pooling, leaky ReLU, ``Lambda``, ...) are registered too, with the reason
+and the fix, so that the messages come from one place. The model may be a graph: joins
+(``Add``, ``Subtract``, ``Average``, ``Concatenate``) are converters like any other, whose stage
+reads every input of the layer (:class:`JoinConverter`).
 
 :func:`check` inspects a model without converting it and lists *every* layer that will not
 convert, each with its fix, and what the conversion will change (a dropped softmax, a folded
@@ -1445,8 +1447,8 @@ def check(model: tf.keras.Model, *, max_to_avg_pool: bool = False) -> CheckRepor
     """Inspect a Keras model without converting it: every problem at once, each with its fix.
 
     Lists every layer that will not convert (an unsupported layer type, activation or setting;
-    max pooling; a residual ``Add``; channels_first ...) and every problem of the model as a
-    whole (not built, subclassed, several inputs or outputs, branches, untrained), each with
+    max pooling; a ``Lambda``; channels_first ...) and every problem of the model as a
+    whole (not built, subclassed, several inputs or outputs, a shared layer, untrained), each with
     what to do instead, and what the conversion changes (a dropped final softmax, a batch
     normalization folded or kept as an affine stage, a ReLU output layer read out without
     neurons). :func:`convert` raises a :class:`ConversionError` with the same text.
