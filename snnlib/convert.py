@@ -516,10 +516,15 @@ _SMOOTH = ("a spiking neuron's rate is a ReLU of its input current, so this curv
 _SATURATING = ("a saturating curve: a spiking neuron's rate is a ReLU of its input current",
                "use ReLU and retrain (at the output, a linear layer trained with "
                "from_logits=True)")
+#: Why a clipped ReLU is refused (after "a clipped ReLU (...)").
+_CLIPPED = ("snnlib's rate mode (and verify) has no ceiling; a neuron limited to one spike per "
+            "step does saturate, at 1/dt, but that is the clip only where lambda = max_value x "
+            "scale x dt, and with reset by subtraction its voltage keeps the excess above the "
+            "ceiling, which fires later as extra spikes: not the same function")
 #: Activation name -> (reason, fix), for the messages.
 ACTIVATION_FIXES = {
-    "relu6": ("a clipped ReLU (relu6, like ReLU(max_value=6)): rate mode has no ceiling, so "
-              "the clip is lost", "use ReLU without max_value and retrain"),
+    "relu6": (f"a clipped ReLU (relu6, like ReLU(max_value=6)): {_CLIPPED}",
+              "use ReLU without max_value and retrain"),
     "leaky_relu": _NEGATIVE,
     "elu": _NEGATIVE, "selu": _NEGATIVE, "gelu": _SMOOTH, "swish": _SMOOTH, "silu": _SMOOTH,
     "softplus": _SMOOTH, "exponential": _SMOOTH, "mish": _SMOOTH,
@@ -750,9 +755,8 @@ class ReLUConverter(LayerConverter):
         layer, found = self.layer, []
         if layer.max_value is not None:
             found.append(self.problem(
-                f"a clipped ReLU (max_value={float(layer.max_value):g}; relu6 when 6): rate "
-                "mode has no ceiling, so the clip is lost", "use ReLU() without max_value and "
-                "retrain"))
+                f"a clipped ReLU (max_value={float(layer.max_value):g}; relu6 when 6): "
+                f"{_CLIPPED}", "use ReLU() without max_value and retrain"))
         if float(layer.negative_slope) != 0:
             found.append(self.problem(
                 f"a leaky ReLU (negative_slope={float(layer.negative_slope):g}): "

@@ -185,7 +185,7 @@ def mobilenet() -> tf.keras.Model:
 
     Conv 16 3x3 stride 2 -> [depthwise 3x3 -> pointwise 32] -> [depthwise 3x3 stride 2 ->
     pointwise 64] -> GlobalAveragePooling2D -> Dense 10 (logits). MobileNet's ReLU6 is a plain
-    ReLU here: snnlib's neurons have no ceiling in rate mode (``snnlib.check`` says so).
+    ReLU here: snnlib refuses a clipped ReLU (``snnlib.check`` says why).
     """
     tf, L = _layers()
     inp = tf.keras.Input((28, 28, 1), name="input")
