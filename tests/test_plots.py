@@ -9,6 +9,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from snnlib.convert import convert  # noqa: E402
+from snnlib.diagnostics import neuron_trace  # noqa: E402
 from snnlib.neurons import integrate_and_fire  # noqa: E402
 from snnlib.plots import (  # noqa: E402
     plot_accuracy_over_time,
@@ -28,7 +29,6 @@ from snnlib.plots import (  # noqa: E402
     text_overlaps,
 )
 from snnlib.simulate import simulate  # noqa: E402
-from snnlib.synapses import neuron_trace  # noqa: E402
 
 
 @pytest.fixture
