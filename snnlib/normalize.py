@@ -18,11 +18,13 @@ Rules, applied stage by stage (see :mod:`snnlib.network`):
   an ``Add`` takes the largest of its inputs' lambdas and a ``Concatenate`` keeps each input's
   own, one per channel (:func:`join_scale`). Each input then enters the join multiplied by
   ``lambda_input / lambda_join`` (:class:`snnlib.ops.JoinOp`'s factors): every path keeps its
-  own lambda up to the join and the join is exact. SNN Toolbox (Rueckauer et al. 2017's code,
-  ``normalize_parameters`` in ``snntoolbox/conversion/utils.py``) rescales what each inbound
-  layer feeds a layer by lambda_inbound / lambda_l in the same way, and Hu et al. 2018
-  ("Spiking deep residual network") scale a residual block's shortcut synapses by such a
-  ratio ("shortcut normalization");
+  own lambda up to the join and the join is exact. Hu et al. 2018 ("Spiking deep residual
+  network") scale a residual block's shortcut connections by such a ratio; for a concatenation,
+  SNN Toolbox (Rueckauer et al. 2017's code, ``normalize_parameters`` in
+  ``snntoolbox/conversion/utils.py``) rescales the slice of the next kernel each inbound layer
+  feeds by lambda_inbound / lambda_l, which keeping each input's lambda per channel amounts to.
+  Taking the largest input lambda for a sum without neurons is snnlib's own choice (any
+  positive value is exact);
 - the readout (:attr:`snnlib.network.SpikingNetwork.readout_start`: the last stage with weights,
   a ReLU output layer included, and the stages after it): lambda = 1. Its input weights absorb
   lambda_{l-1}, so its output stays in Keras units: the normalized network computes the same
@@ -399,7 +401,8 @@ def join_scale(network: SpikingNetwork, index: int, into: list) -> float | np.nd
     ``Add`` (and ``Subtract``, ``Average``): the largest of its inputs' lambdas (per channel
     where any is per channel); each input then enters with the factor ``lambda_input /
     lambda_join`` (at most 1), so that every path keeps its own lambda up to the join and the
-    sum is exact (the module's docstring gives the sources). ``Concatenate`` keeps each
+    sum is exact (the module's docstring gives the sources; the largest lambda is snnlib's
+    choice, any positive one would be exact). ``Concatenate`` keeps each
     input's own lambda: one lambda per channel of its output (one number when they are all
     the same), and the layer after it rescales its kernel channel by channel.
     """
