@@ -700,10 +700,7 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
                 h = stage.linear(h)
             h = neurons[name].step(h, t) if name in neurons else stage.activate(h)
         output[:, t] = h.reshape(len(x), -1)
-    _check_counts(neurons, output, n_steps=n_steps, dtype=dtype)
-    counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
-    spikes = {name: layer.spikes for name, layer in neurons.items() if layer.spikes is not None}
-    return output, counts, spikes
+    return _chunk_result(neurons, output, n_steps=n_steps, dtype=dtype)
 
 
 def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray,
@@ -756,6 +753,12 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
                 if last_read[j] == i:
                     values.pop(j, None)
         output[:, t] = values[last].reshape(len(x), -1)
+    return _chunk_result(neurons, output, n_steps=n_steps, dtype=dtype)
+
+
+def _chunk_result(neurons: dict, output: np.ndarray, *, n_steps: int, dtype: np.dtype
+                  ) -> tuple:
+    """(output, spike counts, recorded spikes) of a chunk, after checking the counts are exact."""
     _check_counts(neurons, output, n_steps=n_steps, dtype=dtype)
     counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
     spikes = {name: layer.spikes for name, layer in neurons.items() if layer.spikes is not None}
