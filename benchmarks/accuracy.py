@@ -57,7 +57,7 @@ DEEP_CONFIGS = {
 def deep(args):
     """The deeper network's table (text)."""
     from snnlib import convert, load_mnist, load_pretrained_deep_convnet, simulate
-    from snnlib.stats import accuracy_interval, compare_paired
+    from snnlib.analysis.stats import accuracy_interval, compare_paired
 
     model = load_pretrained_deep_convnet()
     (x_train, _), (x_test, y_test) = load_mnist()

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/models.py [--epochs 3] [--output benchmarks/RESULTS.md]``.
 
-Each model kind of :mod:`snnlib.zoo` is built with seed 0, trained for ``--epochs`` epochs on
+Each model kind of :mod:`snnlib.ann.zoo` is built with seed 0, trained for ``--epochs`` epochs on
 the 4,000 training images of ``load_mnist()`` and converted with its documented fix
 (``max_to_avg_pool=True`` for max pooling), normalized with percentile 99.9 on the first 1,000
 training images, and simulated on the whole 1,000-image test split for 64 steps with
@@ -55,7 +55,8 @@ def main(argv=None):
     parser.add_argument("--output", help="append the table to this markdown file")
     args = parser.parse_args(argv)
 
-    from snnlib import load_mnist, zoo
+    from snnlib import load_mnist
+    from snnlib.ann import zoo
 
     (x_train, y_train), (x_test, y_test) = load_mnist()
     x_test, y_test = x_test[:args.n_test], y_test[:args.n_test]

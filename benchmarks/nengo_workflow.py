@@ -5,11 +5,11 @@ Run: ``.venv/bin/python benchmarks/nengo_workflow.py [--output benchmarks/RESULT
 ``--n-test`` for less).
 
 Models: the book's convnet and its deeper network (shipped weights), and every model of
-:mod:`snnlib.zoo` (its six kinds and its two graphs with ``Add``, ``Concatenate`` and
+:mod:`snnlib.ann.zoo` (its six kinds and its two graphs with ``Add``, ``Concatenate`` and
 ``Average``), each built with seed 0 and trained for ``--epochs`` epochs on the 4,000 training
 images of ``load_mnist()``. Each is converted by ``nengo_dl.Converter`` and run by
 ``nengo_dl.Simulator`` on the whole 1,000-image test split for 64 steps (dt = 1 ms) with the five
-settings of :data:`snnlib.nengo_workflow.SETTINGS`: NengoDL's default spiking swap (s = 1); the
+settings of :data:`snnlib.nengo.workflow.SETTINGS`: NengoDL's default spiking swap (s = 1); the
 NengoDL example's recipe (s = 100, 10 ms synapse); the book's per-layer dict (percentile 99.9 on
 the first 1,000 training images, lambda at 1000 Hz) with Nengo's neuron; the same dict with the
 papers' integrate-and-fire neuron (at most one spike per step, v0 = 0.5); the papers' neuron with
@@ -38,7 +38,7 @@ BOOK_MODELS = ("convnet", "deep")
 def load_models(names, x_train, y_train, epochs):
     """name -> trained Keras model."""
     import snnlib
-    from snnlib import zoo
+    from snnlib.ann import zoo
 
     for name in names:
         if name == "convnet":
@@ -60,7 +60,7 @@ def verdict(entry):
 
 
 def main(argv=None):
-    from snnlib import zoo
+    from snnlib.ann import zoo
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     every = list(BOOK_MODELS) + list(zoo.MODELS) + list(zoo.GRAPH_MODELS)
@@ -74,7 +74,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import snnlib
-    from snnlib import nengo_workflow
+    from snnlib.nengo import workflow as nengo_workflow
 
     warnings.filterwarnings("ignore", message=".*TensorNode")  # max pooling, softmax
     warnings.filterwarnings("ignore", message="Converting sequential model")

@@ -8,10 +8,10 @@ NengoDL's keras-to-snn example says a firing-rate regularizer "is also effective
 with non-linear activation functions, such as LIF neurons": it regularizes a network that *has*
 LIF-like activations in training. This is the fair test of that sentence on the book's convnet:
 for each seed, the convnet is trained twice with the LIF rate curve (``snnlib.soft_lif(100,
-sigma=0.1)`` on ``conv0`` and ``conv1``, :func:`snnlib.models.use_soft_lif`), once as it is and
-once with chapter 7's regularizer (:data:`snnlib.regularize.RATE_REG`: rates pulled to 100 Hz at
+sigma=0.1)`` on ``conv0`` and ``conv1``, :func:`snnlib.ann.models.use_soft_lif`), once as it is and
+once with chapter 7's regularizer (:data:`snnlib.ann.regularize.RATE_REG`: rates pulled to 100 Hz at
 ``scale_firing_rates=100``, strength 1e-5), with the same data, data order, initial weights and
-optimizer (:func:`snnlib.models.train_convnet` with ``seed``). Both are run with LIF neurons
+optimizer (:func:`snnlib.ann.models.train_convnet` with ``seed``). Both are run with LIF neurons
 (``neuron="lif"``, Nengo's ``nengo.LIF``) at ``scale_firing_rates=100``, a 5 ms synapse, 30
 steps of 1 ms, float32, on the whole 1,000-image test split of ``load_mnist()``, mean readout:
 chapter 7's LIF setting. The same runs are also read at 100 steps, and the weights in Keras with
@@ -39,7 +39,7 @@ VARIANTS = ("SoftLIF", "SoftLIF + rate regularizer")
 
 def train(x_train, y_train, *, seed, regularized):
     """The convnet trained with the soft LIF curve (and the regularizer): Keras model."""
-    from snnlib import models, regularize
+    from snnlib.ann import models, regularize
 
     def prepare(model):
         models.use_soft_lif(model)
@@ -58,8 +58,9 @@ def measure(model, x_test, y_test):
     import numpy as np
 
     import snnlib
-    from snnlib import measures, models, stats
-    from snnlib.activations import soft_lif
+    from snnlib.analysis import measures, stats
+    from snnlib.ann import models
+    from snnlib.ann.activations import soft_lif
 
     keras_correct = np.argmax(model.predict(x_test, verbose=0), axis=-1) == y_test
     hard = models.build_convnet()  # the same weights with the (nearly) unsmoothed LIF curve
@@ -102,7 +103,8 @@ def main():
     import numpy as np
 
     import snnlib
-    from snnlib import regularize, stats
+    from snnlib.analysis import stats
+    from snnlib.ann import regularize
 
     (x_train, y_train), (x_test, y_test) = snnlib.load_mnist()
     runs, start = [], time.time()
@@ -137,7 +139,7 @@ def main():
         comparison["holm_p_value"] = float(adjusted)
 
     payload = dict(settings=dict(lif=LIF_SETTINGS, regularizer=regularize.RATE_REG,
-                                 soft_lif=snnlib.models.SOFT_LIF, n_test=int(len(x_test))),
+                                 soft_lif=snnlib.ann.models.SOFT_LIF, n_test=int(len(x_test))),
                    runs=runs, comparisons=comparisons)
     if args.json:
         with open(args.json, "w") as handle:

@@ -130,7 +130,7 @@ def main(argv=None):
     rows.append(("snnlib.simulate (float32, dense path)", best_time(ours_dense, args.repeats)))
 
     if not args.no_nengo:
-        from snnlib.nengo_bridge import build_nengo_converter, import_nengo
+        from snnlib.nengo.bridge import build_nengo_converter, import_nengo
 
         _, nengo_dl = import_nengo()
         converter = build_nengo_converter(model, scale_firing_rates=args.scale)

@@ -7,7 +7,7 @@ otter-grader does the authoring: one instructor notebook per assignment in otter
 - :mod:`course.build`: run otter assign for every source, lay out the release and the bundle;
 - :mod:`course.questions`: each question's inputs (drawn at grading time), references
   (computed with ``snnlib``) and checks; the hidden tests call them too;
-- :mod:`course.rules`: what an answer's code may use (no ``snnlib.simulate`` to "write" a neuron,
+- :mod:`course.rules`: what an answer's code may use (no ``snnlib.sim.simulator`` to "write" a neuron,
   no files, no ``exec``...), read from its syntax tree;
 - :mod:`course.grade`, :mod:`course.sandbox`, :mod:`course.launcher`, :mod:`course.runner`:
   local grading in which each notebook runs in its own sandbox and only returns data; the

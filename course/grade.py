@@ -7,7 +7,7 @@ For a folder of submissions:
    from the instructor's notebook, never from the submission;
 2. the code is checked (:mod:`course.rules`): a notebook that reaches outside itself is not
    run (every question 0, flagged for an instructor); an answer that uses what its question
-   forbids (``snnlib.simulate`` to "write" the neuron...) gets 0 for that question;
+   forbids (``snnlib.sim.simulator`` to "write" the neuron...) gets 0 for that question;
 3. for each assignment, inputs are drawn with a fresh seed and ``snnlib``'s answers computed
    here (:mod:`course.questions`);
 4. each notebook runs in its own sandbox (:mod:`course.sandbox`), which returns the student's

@@ -12,7 +12,7 @@ Two levels:
 2. **Each answer** (:func:`question_findings`): the graded functions and every top-level
    statement that can define or change what they use (assignments, mutations, calls that receive
    a global), followed transitively, may only use the modules and names the question allows
-   (:attr:`course.questions.Question.allowed`), e.g. NumPy but not ``snnlib.simulate`` for a
+   (:attr:`course.questions.Question.allowed`), e.g. NumPy but not ``snnlib.sim.simulator`` for a
    question that asks to implement the neuron. A violation is a 0 for that question.
 
 Scoping comes from :mod:`symtable` (a function's parameters and locals are not globals), so an
@@ -250,7 +250,7 @@ def _module_allowed(path):
 
 def _reaches(path, notebook):
     """Walk ``path`` through the real library objects: a module re-exported under another name
-    (``snnlib.data.os``, ``matplotlib.re.enum.bltns``) or a file reader re-exported elsewhere is
+    (``snnlib.ann.data.os``, ``matplotlib.re.enum.bltns``) or a file reader re-exported elsewhere is
     refused like its real name. Only modules the notebook itself imports are imported here."""
     parts = path.split(".")
     known = [n for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in notebook.modules_by_path]
@@ -446,7 +446,7 @@ def question_findings(notebook, functions, allowed, denied=()):
             if not ok or _under(path, denied):
                 findings.append(Finding(statement.cell, getattr(node, "lineno", 0),
                                         f"uses {path}"))
-    # the most specific name once: `snnlib.simulate` rather than also `import snnlib`
+    # the most specific name once: `snnlib.sim.simulator` rather than also `import snnlib`
     paths = {f.text[5:] for f in findings}
     first = {}
     for finding in sorted(findings, key=lambda f: (f.cell, f.line, f.text)):

@@ -15,7 +15,7 @@ DT = 0.001
 MAX_STEPS = 10 ** 7
 
 #: Examples simulated together when the input is constant (both engines of
-#: :func:`snnlib.simulate.simulate`). The neuron updates are elementwise passes over
+#: :func:`snnlib.sim.simulator.simulate`). The neuron updates are elementwise passes over
 #: (examples x neurons) arrays; for 32 examples of the book's convnet (21,632 neurons in its
 #: first layer) the state stays in the CPU caches between passes, which made the simulation ~2x
 #: faster than one pass over 200 examples (benchmarks/speed.py). Results do not depend on it:

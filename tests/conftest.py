@@ -60,7 +60,7 @@ def conv_model():
 @pytest.fixture
 def convnet():
     """The book's convnet (random weights, seed 0) with small random biases."""
-    from snnlib.models import build_convnet
+    from snnlib.ann.models import build_convnet
 
     tf.keras.utils.set_random_seed(0)
     return randomize_biases(build_convnet(), 3, low=-0.05, high=0.1)
@@ -78,6 +78,6 @@ def images6(rng):
 
 @pytest.fixture(scope="session")
 def mnist():
-    from snnlib.data import load_mnist
+    from snnlib.ann.data import load_mnist
 
     return load_mnist()

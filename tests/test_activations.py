@@ -1,11 +1,11 @@
-"""Tests of snnlib.activations: the soft LIF rate curve as a Keras activation."""
+"""Tests of snnlib.ann.activations: the soft LIF rate curve as a Keras activation."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnlib.activations import SoftLIF, soft_lif
-from snnlib.nengo_bridge import import_nengo
-from snnlib.neurons import LIF
+from snnlib.ann.activations import SoftLIF, soft_lif
+from snnlib.nengo.bridge import import_nengo
+from snnlib.sim.neurons import LIF
 
 
 @pytest.mark.parametrize("scale, sigma, tau_rc, tau_ref", [

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnlib import stats
-from snnlib.activations import soft_lif
+from snnlib.analysis import stats
+from snnlib.ann.activations import soft_lif
 from snnlib.convert import ConversionError, convert, register, verify
 
 layers = tf.keras.layers
@@ -199,7 +199,7 @@ import numpy as np
 import tensorflow as tf
 import snnlib.convert as unused  # noqa: F401  (the module, before any convert() call)
 from snnlib.convert import LayerConverter, convert, register, verify
-from snnlib.ops import Op
+from snnlib.network.ops import Op
 
 
 class Doubler(tf.keras.layers.Layer):
@@ -811,7 +811,7 @@ def test_a_graph_converts_exactly(rng, normalization, granularity):
     reference = model.predict(x, verbose=0)
     assert verify(network, model, x) <= 1e-5 * np.abs(reference).max()
     # NengoDL-style scaled rates (ReLU: any scale) walk the same graph
-    from snnlib.neurons import scaled_forward
+    from snnlib.sim.neurons import scaled_forward
 
     np.testing.assert_allclose(scaled_forward(network, x, scale_firing_rates=300.0),
                                network.forward(x, dtype=np.float64), rtol=1e-9, atol=1e-12)
@@ -844,7 +844,7 @@ def test_a_graph_simulates_on_the_dense_engine(rng):
 
 def test_synapses_of_every_route_are_counted(rng):
     from snnlib import synaptic_operations
-    from snnlib.measures import fan_out
+    from snnlib.analysis.measures import fan_out
 
     tf.keras.utils.set_random_seed(0)
     inp = tf.keras.Input((6, 6, 1))

@@ -43,7 +43,8 @@ def test_release_has_no_solutions_and_the_bundle_has_the_hidden_tests():
         with zipfile.ZipFile(out / "autograder" / key / f"{key}-autograder.zip") as zf:
             names = zf.namelist()
             tests = "".join(zf.read(n).decode() for n in names if n.startswith("tests/"))
-        assert "files/course/questions/__init__.py" in names and "files/snnlib/simulate.py" in names
+        assert "files/course/questions/__init__.py" in names
+        assert "files/snnlib/sim/simulator.py" in names
         assert "hidden=True" in tests and "check_in_process" in tests
         assert "run_autograder" in names and "environment.yml" in names
     # the public tests ride in the student notebook's metadata (grader.check works offline)
@@ -112,12 +113,12 @@ for name in ["q1_if_subtract", "q2_if_variants", "q3_rate_error"]:
 """),
         # no tampering: the library's own implementation as the answer
         "01_attack_library": h.answer(h.answer(h.student(h.A1), "if_layer", """
-import snnlib.neurons
+import snnlib.sim.neurons
 if max_spikes_per_step is None and reset == "subtract":
     return snnlib_spikes(np.ravel(current), n_steps, scale=scale).reshape((n_steps,) + np.shape(current))
-return snnlib.neurons.integrate_and_fire(current * scale, n_steps, dt=dt, reset=reset)
+return snnlib.sim.neurons.integrate_and_fire(current * scale, n_steps, dt=dt, reset=reset)
 """), "max_rate_error", """
-return float(np.max(np.abs(snnlib.neurons.measured_rate(current * scale, n_steps, dt=dt, reset=reset)
+return float(np.max(np.abs(snnlib.sim.neurons.measured_rate(current * scale, n_steps, dt=dt, reset=reset)
                            - scale * np.maximum(current, 0))))
 """),
         "02_attack_library": h.answer(h.answer(h.answer(a2, "layer_lambda", """
@@ -137,7 +138,7 @@ return kernel * lambda_previous / lambda_layer, helper.statistics(bias, lambda_l
                                                 "choose_settings", """
 return {"scale_firing_rates": 1e30, "synapse": None}
 """), "spikes_per_image", """
-return snnlib.regularize.spikes_per_example(result)
+return snnlib.ann.regularize.spikes_per_example(result)
 """),
         # other students: find the grader through /proc, rewrite the other submissions
         "01_attack_other_students": h.add_cell(h.student(h.A1), f"""
@@ -289,16 +290,16 @@ def test_attacks_are_explained(graded):
         assert all(q["message"].startswith("not graded automatically")
                    for q in results[name]["questions"] if not q["manual"]), name
     library = messages(results["01_attack_library"])
-    assert "uses snnlib.neurons.integrate_and_fire" in library["q1_if_subtract"]
+    assert "uses snnlib.sim.neurons.integrate_and_fire" in library["q1_if_subtract"]
     assert "uses snnlib.simulate" in library["q1_if_subtract"]  # through the notebook's helper
-    assert "uses snnlib.neurons.measured_rate" in library["q3_rate_error"]
+    assert "uses snnlib.sim.neurons.measured_rate" in library["q3_rate_error"]
     library = messages(results["02_attack_library"])
     assert "uses snnlib.normalize.layer_scale" in library["q1_layer_lambda"]
     assert "uses snnlib.convert" in library["q2_lambda_table"]
     assert "uses snnlib.normalize" in library["q3_normalize_weights"]
     overflow = messages(results["03_attack_overflow"])
     assert "scale_firing_rates: 1e+30 is out of range" in overflow["q2_settings"]
-    assert "uses snnlib.regularize.spikes_per_example" in overflow["q1_spikes_per_image"]
+    assert "uses snnlib.ann.regularize.spikes_per_example" in overflow["q1_spikes_per_image"]
     assert "MemoryError" in " ".join(results["01_attack_memory"]["cell_errors"])
     assert "File too large" in " ".join(results["01_attack_print"]["cell_errors"])
     for name in ("01_attack_metadata_string", "01_attack_metadata_list", "01_attack_metadata_points"):
@@ -325,8 +326,8 @@ def test_otter_run_uses_the_same_checks(tmp_path):
     # give 5 of 7, and the public tests pass. This is what Gradescope runs; it grades in the
     # student's process, which a determined student can fool (see assignments/README.md).
     nb = h.answer(h.solved(h.A1, except_cells=["01-10"]), "max_rate_error", """
-import snnlib.neurons
-measured = snnlib.neurons.measured_rate(np.maximum(current, 0) * scale, n_steps, dt=dt, reset=reset)
+import snnlib.sim.neurons
+measured = snnlib.sim.neurons.measured_rate(np.maximum(current, 0) * scale, n_steps, dt=dt, reset=reset)
 return float(np.max(np.abs(measured - scale * np.maximum(current, 0))))
 """)
     path = h.write(nb, tmp_path, f"{h.A1}.ipynb")
@@ -339,7 +340,7 @@ return float(np.max(np.abs(measured - scale * np.maximum(current, 0))))
     tests = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}
     assert tests["q1_if_subtract"]["score"] == 3 and tests["q2_if_variants"]["score"] == 2
     assert tests["q3_rate_error"]["score"] == 0
-    assert "snnlib.neurons.measured_rate" in tests["q3_rate_error"]["output"]
+    assert "snnlib.sim.neurons.measured_rate" in tests["q3_rate_error"]["output"]
     assert tests["Public Tests"]["status"] == "passed"
 
 

@@ -65,8 +65,8 @@ def findings(cells, functions=("f",), allowed=NUMPY, denied=()):
     ("def g():\n    import subprocess\n    subprocess.run(['ls'])", "imports subprocess"),
     ("breakpoint()", "breakpoint()"),
     # dangerous modules re-exported by allowed ones, found by walking the real objects
-    ("import snnlib\nsnnlib.data.os.system('ls')", "uses snnlib.data.os.system (of os"),
-    ("from snnlib import models\nmodels.json.loads('1')", "reaches the module json"),
+    ("import snnlib\nsnnlib.ann.data.os.system('ls')", "uses snnlib.ann.data.os.system (of os"),
+    ("from snnlib.ann import models\nmodels.json.loads('1')", "reaches the module json"),
     ("import matplotlib\nmatplotlib.re.enum.bltns.print", "reaches the module re"),
     ("import numpy as np\nnp.ma.core.builtins.print", "reaches the module builtins"),
     ("import numpy as np\nnp.ma.core.inspect.stack()", "reaches the module inspect"),
@@ -111,7 +111,7 @@ SETUP = "import numpy as np\nimport snnlib\nfrom snnlib.network import Stage"
     # through an alias, a default argument, a decorator, a class attribute
     ["sim = snnlib.simulate", "def f(x):\n    return sim(x)"],
     ["def f(x, s=snnlib.simulate):\n    return s(x)"],
-    ["def deco(g):\n    return snnlib.neurons.integrate_and_fire", "@deco\ndef f(x):\n    pass"],
+    ["def deco(g):\n    return snnlib.sim.neurons.integrate_and_fire", "@deco\ndef f(x):\n    pass"],
     ["class K:\n    run = snnlib.simulate", "def f(x):\n    return K.run(x)"],
     # hidden in a container filled by another cell
     ["H = {}", "H['f'] = snnlib.simulate", "def f(x):\n    return H['f'](x)"],
@@ -123,7 +123,7 @@ SETUP = "import numpy as np\nimport snnlib\nfrom snnlib.network import Stage"
     ["def setup():\n    global S\n    S = snnlib.simulate", "setup()", "def f(x):\n    return S(x)"],
     # imported inside the answer, or imported by name
     ["def f(x):\n    import snnlib.normalize\n    return snnlib.normalize.layer_scale(x)"],
-    ["from snnlib.normalize import layer_scale", "def f(x):\n    return layer_scale(x)"],
+    ["from snnlib.normalize.rules import layer_scale", "def f(x):\n    return layer_scale(x)"],
     ["def f(x):\n    return Stage"],
     # the library's result computed at the top level and returned
     ["R = snnlib.simulate(1)", "def f(x):\n    return R"],

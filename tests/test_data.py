@@ -1,10 +1,10 @@
-"""Tests of snnlib.data: the offline subset and the full-MNIST cache/download path."""
+"""Tests of snnlib.ann.data: the offline subset and the full-MNIST cache/download path."""
 import socket
 
 import numpy as np
 import pytest
 
-from snnlib.data import DataUnavailableError, load_mnist, mnist_cache_path
+from snnlib.ann.data import DataUnavailableError, load_mnist, mnist_cache_path
 
 
 @pytest.fixture(scope="module")

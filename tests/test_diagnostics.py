@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
+from snnlib.analysis.measures import synaptic_operations
 from snnlib.convert import convert
-from snnlib.diagnostics import (
+from snnlib.experiments.diagnostics import (
     ann_accuracy_of,
     evaluate,
     firing_rate_summary,
@@ -11,8 +12,7 @@ from snnlib.diagnostics import (
     neuron_trace,
     sweep,
 )
-from snnlib.measures import synaptic_operations
-from snnlib.simulate import SimulationResult, simulate
+from snnlib.sim.simulator import SimulationResult, simulate
 
 
 @pytest.fixture

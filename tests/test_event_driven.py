@@ -1,14 +1,15 @@
-"""Tests of snnlib.event_driven: computing from the spikes alone gives the dense path's spikes."""
+"""Tests of snnlib.sim.event_driven: computing from the spikes alone gives the dense path's
+spikes."""
 import itertools
 
 import numpy as np
 import pytest
 
-from snnlib import event_driven
+from snnlib.ann.data import load_mnist
+from snnlib.ann.models import load_pretrained_convnet
 from snnlib.convert import convert
-from snnlib.data import load_mnist
-from snnlib.models import load_pretrained_convnet
-from snnlib.simulate import simulate
+from snnlib.sim import event_driven
+from snnlib.sim.simulator import simulate
 
 
 @pytest.mark.parametrize("threshold", [None, 1.0])
@@ -95,7 +96,7 @@ def test_event_driven_pools_spikes_exactly(monkeypatch, neuron, threshold):
 
 @pytest.mark.parametrize("neuron", ["spiking_relu", "if"])
 def test_event_driven_on_the_deep_network(neuron):
-    from snnlib.models import load_pretrained_deep_convnet
+    from snnlib.ann.models import load_pretrained_deep_convnet
 
     (x_train, _), (x_test, _) = load_mnist()
     network = convert(load_pretrained_deep_convnet(), calibration=x_train[:200],

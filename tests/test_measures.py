@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from snnlib.convert import convert
-from snnlib.measures import (
+from snnlib.analysis.measures import (
     ann_operations,
     expected_rates,
     fan_out,
@@ -14,7 +13,8 @@ from snnlib.measures import (
     spiking_neurons,
     synaptic_operations,
 )
-from snnlib.simulate import SimulationResult, simulate
+from snnlib.convert import convert
+from snnlib.sim.simulator import SimulationResult, simulate
 
 
 @pytest.fixture

@@ -1,12 +1,12 @@
-"""Tests of snnlib.models: the convnet, deterministic weight files, and the saved weights."""
+"""Tests of snnlib.ann.models: the convnet, deterministic weight files, and the saved weights."""
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnlib.data import load_mnist
-from snnlib.models import (
+from snnlib.ann.data import load_mnist
+from snnlib.ann.models import (
     DEEP_INFO,
     DEEP_TRAINING,
     DEEP_WEIGHTS,

@@ -1,4 +1,4 @@
-"""snnlib.nengo_bridge: building, running and inspecting what nengo_dl.Converter does."""
+"""snnlib.nengo.bridge: building, running and inspecting what nengo_dl.Converter does."""
 import os
 import warnings
 
@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from snnlib import nengo_bridge as nb  # noqa: E402
+from snnlib.nengo import bridge as nb  # noqa: E402
 
 layers = tf.keras.layers
 
@@ -226,7 +226,7 @@ def test_params_round_trip_across_scales(dense_model, conv_model, images6, image
     """save_params at one scale, load_params at another: Dense + ReLU biases come back
     multiplied by saved / loaded scale (NengoDL stores them already scaled); convolution
     biases and linear layers are unaffected; at the same scale the round trip is exact."""
-    from snnlib.nengo_bridge import params_round_trip
+    from snnlib.nengo.bridge import params_round_trip
 
     keras = dense_model.predict(images6, verbose=0)
     same = params_round_trip(dense_model, images6, saved_scale=100.0, loaded_scale=100.0)

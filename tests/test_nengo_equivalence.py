@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 from snnlib.convert import convert
-from snnlib.nengo_bridge import (
+from snnlib.nengo.bridge import (
     build_nengo_converter,
     nengo_initial_voltages,
     nengo_scale_firing_rates,
     run_nengo,
 )
-from snnlib.simulate import simulate
+from snnlib.sim.simulator import simulate
 
 N_STEPS = 30
 
@@ -193,7 +193,7 @@ def test_lif_conv_model(conv_model, images12, config):
 
 
 def test_lif_parameters_and_per_layer_scales(conv_model, images12):
-    from snnlib.neurons import LIF
+    from snnlib.sim.neurons import LIF
 
     neuron = LIF(tau_rc=0.01, tau_ref=0.004, min_voltage=-0.5, amplitude=0.7)
     diff, size, result = compare_lif(conv_model, images12, scale={"conv_a": 60.0, "conv_b": 900.0},

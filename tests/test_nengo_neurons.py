@@ -7,17 +7,17 @@ import pytest
 import tensorflow as tf
 
 from snnlib.convert import convert
-from snnlib.nengo_bridge import (
+from snnlib.nengo.bridge import (
     build_nengo_converter,
     nengo_initial_voltages,
     nengo_object,
     run_nengo,
 )
-from snnlib.neurons import IntegrateAndFire
-from snnlib.simulate import simulate
+from snnlib.sim.neurons import IntegrateAndFire
+from snnlib.sim.simulator import simulate
 
 nengo = pytest.importorskip("nengo")
-nengo_neurons = pytest.importorskip("snnlib.nengo_neurons")
+nengo_neurons = pytest.importorskip("snnlib.nengo.neurons")
 SpikingIntegrateAndFire = nengo_neurons.SpikingIntegrateAndFire
 
 layers = tf.keras.layers

@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 from snnlib import validation
-from snnlib.nengo_bridge import nengo_object, nengo_scale_firing_rates
-from snnlib.nengo_scales import layer_lambdas, neuron_kind, neuron_layers
+from snnlib.nengo.bridge import nengo_object, nengo_scale_firing_rates
+from snnlib.nengo.scales import layer_lambdas, neuron_kind, neuron_layers
 
 layers = tf.keras.layers
 
@@ -48,7 +48,7 @@ def keras_activations(model, layer, x):
 def test_neuron_layers_are_the_layers_nengo_dl_gives_neurons(graph_model):
     import nengo
 
-    from snnlib.nengo_bridge import build_nengo_converter
+    from snnlib.nengo.bridge import build_nengo_converter
 
     assert [layer.name for layer in neuron_layers(graph_model)] == NEURON_LAYERS
     converter = build_nengo_converter(graph_model, inference_only=True)
@@ -93,8 +93,8 @@ def test_scales_map_lambda_to_max_rate(graph_model, calibration):
 def test_the_dict_runs_in_nengo_dl_and_keeps_the_function(graph_model, calibration):
     """Rate neurons with the dict compute the Keras function (each layer's amplitude 1/s_l
     undoes its gain, so branches with different scales still add up in Keras units)."""
-    from snnlib.nengo_bridge import build_nengo_converter, run_nengo
-    from snnlib.nengo_workflow import logits_model
+    from snnlib.nengo.bridge import build_nengo_converter, run_nengo
+    from snnlib.nengo.workflow import logits_model
 
     logits = logits_model(graph_model)
     scales = nengo_scale_firing_rates(logits, calibration)
@@ -108,8 +108,8 @@ def test_snnlib_lambdas_where_snnlib_converts(conv_model, rng):
     """A model snnlib converts takes snnlib's float64 lambdas (the same spikes as
     snnlib.convert's network), equal to Keras's within float32 rounding."""
     from snnlib.convert import convert
-    from snnlib.nengo_scales import keras_lambdas
-    from snnlib.normalize import get_rule
+    from snnlib.nengo.scales import keras_lambdas
+    from snnlib.normalize.rules import get_rule
 
     calibration = rng.random((200, 12, 12, 1)).astype(np.float32)
     lambdas = layer_lambdas(conv_model, calibration)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnlib.nengo_scales import layer_lambdas
-from snnlib.nengo_workflow import SETTINGS, logits_model, measure
+from snnlib.nengo.scales import layer_lambdas
+from snnlib.nengo.workflow import SETTINGS, logits_model, measure
 
 layers = tf.keras.layers
 
@@ -33,7 +33,7 @@ def test_logits_model(conv_model, images12, last):
 
 
 def test_settings_are_the_documented_ones():
-    from snnlib.zoo import RECOMMENDED_SIMULATION
+    from snnlib.ann.zoo import RECOMMENDED_SIMULATION
 
     names = [s.name for s in SETTINGS]
     assert names == ["nengo_default", "nengo_example", "dict_nengo_neuron", "dict_papers_neuron",

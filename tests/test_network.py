@@ -33,7 +33,7 @@ def test_firing_rate_scales(dense_model):
 
 def test_a_graph_runs_in_order_and_frees_what_it_no_longer_needs():
     from snnlib.network import SpikingNetwork, Stage
-    from snnlib.ops import AddOp, ConcatOp, DenseOp, IdentityOp
+    from snnlib.network.ops import AddOp, ConcatOp, DenseOp, IdentityOp
 
     def stage(name, op, inputs=(), shape=(2,)):
         return Stage(name=name, kind=op.kind, keras_layers=[name], op=op, bias=None,

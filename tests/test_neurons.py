@@ -9,7 +9,8 @@ import pytest
 
 from snnlib.convert import convert
 from snnlib.network import SpikingNetwork, Stage
-from snnlib.neurons import (
+from snnlib.network.ops import DenseOp
+from snnlib.sim.neurons import (
     LIF,
     NEURON_MODELS,
     IntegrateAndFire,
@@ -23,8 +24,7 @@ from snnlib.neurons import (
     scaled_forward,
     scaled_rates,
 )
-from snnlib.ops import DenseOp
-from snnlib.simulate import simulate
+from snnlib.sim.simulator import simulate
 
 # dt and gain are powers of two, weights and inputs multiples of 1/8: every voltage, current
 # and output below is exact in float64, so any summation order gives the same spikes

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from snnlib.convert import convert, verify
-from snnlib.normalize import threshold_balancing
+from snnlib.normalize.rules import threshold_balancing
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_bad_normalization_arguments(conv_model, images12, kwargs, message):
 
 
 def test_normalize_in_place_equals_convert_with_normalization(conv_model, images12):
-    from snnlib.normalize import normalize
+    from snnlib.normalize.rules import normalize
 
     direct = convert(conv_model, calibration=images12, normalization="percentile", percentile=95)
     plain = convert(conv_model)
@@ -118,7 +118,7 @@ def test_normalize_in_place_equals_convert_with_normalization(conv_model, images
 
 
 def test_rules_table_and_custom_rules(conv_model, images12):
-    from snnlib.normalize import (
+    from snnlib.normalize.rules import (
         NORMALIZATIONS,
         MaxNormalization,
         NormalizationRule,
@@ -173,7 +173,7 @@ def test_rules_table_and_custom_rules(conv_model, images12):
 
 
 def test_calibration_streams_to_the_same_lambdas(conv_model, images12, rng):
-    from snnlib.normalize import calibrate, compute_scales, measure
+    from snnlib.normalize.rules import calibrate, compute_scales, measure
 
     calibration = rng.random((60, 12, 12, 1)).astype(np.float32)
     network = convert(conv_model)
@@ -188,8 +188,8 @@ def test_calibration_streams_to_the_same_lambdas(conv_model, images12, rng):
 
 
 def test_channel_wise_normalization(conv_model, images12, rng):
-    from snnlib.normalize import calibrate
-    from snnlib.simulate import simulate
+    from snnlib.normalize.rules import calibrate
+    from snnlib.sim.simulator import simulate
 
     calibration = rng.random((40, 12, 12, 1)).astype(np.float32)
     network = convert(conv_model, calibration=calibration, normalization="percentile",
@@ -242,7 +242,7 @@ def test_channel_wise_dense_units(dense_model, images6):
 
 
 def test_channel_wise_has_no_nengo_scale_firing_rates(conv_model, images12):
-    from snnlib.nengo_bridge import nengo_scale_firing_rates
+    from snnlib.nengo.bridge import nengo_scale_firing_rates
 
     # NengoDL's scale_firing_rates is one number per layer; the error says what it would take
     with pytest.raises(ValueError, match="one number per layer.*per-neuron gains.*rescaled "

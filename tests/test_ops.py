@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnlib.ops import (
+from snnlib.network.ops import (
     AvgPool1DOp,
     AvgPool2DOp,
     Conv1DOp,

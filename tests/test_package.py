@@ -100,32 +100,51 @@ def test_ruff_is_clean():
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
-def _snnlib_imports(path):
-    """snnlib modules a module imports, at any depth (not under ``if TYPE_CHECKING:``)."""
+def _module_name(path: Path) -> str:
+    """snnlib/convert/layers/joins.py -> snnlib.convert.layers.joins; a package's __init__.py ->
+    the package."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def snnlib_modules() -> dict[str, Path]:
+    """Every module and package of snnlib, by dotted name."""
+    return {_module_name(path): path for path in (ROOT / "snnlib").rglob("*.py")
+            if "__pycache__" not in path.parts}
+
+
+def _snnlib_imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """snnlib modules a module imports, at any depth (not under ``if TYPE_CHECKING:``): ``from
+    snnlib.a import b`` is module snnlib.a.b where that is a module, else snnlib.a."""
     tree = ast.parse(path.read_text())
     typing_only = {id(node) for block in ast.walk(tree)
                    if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
                    for node in ast.walk(block)}
-    modules = {p.stem for p in path.parent.glob("*.py")}
     found = set()
     for node in ast.walk(tree):
         if id(node) in typing_only:
             continue
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module.startswith("snnlib."):
-                found.add(node.module.split(".")[1])
-            elif node.module == "snnlib":
-                found |= {alias.name for alias in node.names if alias.name in modules}
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] == "snnlib":
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                found.add(child if child in modules else node.module)
         elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names
-                      if alias.name.startswith("snnlib.")}
-    return found - {path.stem, "__init__"}
+            found |= {alias.name for alias in node.names
+                      if alias.name.split(".")[0] == "snnlib"}
+    return found - {_module_name(path)}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = snnlib_modules()
+    return {name: _snnlib_imports(path, modules) for name, path in modules.items()}
 
 
 def test_the_import_graph_has_no_circle():
     # issue 20: every import among snnlib's modules, function-level ones included, points one way
-    graph = {path.stem: _snnlib_imports(path) for path in (ROOT / "snnlib").glob("*.py")
-             if path.stem != "__init__"}
+    graph = import_graph()
+    # the scan sees imports in subpackages (convert's layer modules read its builder)
+    assert "snnlib.convert.builder" in graph["snnlib.convert.layers.joins"]
     done, path = set(), []
 
     def visit(module):
@@ -144,15 +163,62 @@ def test_the_import_graph_has_no_circle():
         visit(module)
 
 
+#: The pipeline's layers, each subpackage importing only itself and the ones before it ("base":
+#: snnlib's top-level modules config, validation, progress, claims).
+LAYERS = ["base", "network", "analysis", "normalize", "convert", "sim", "experiments", "ann",
+          "nengo"]
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or f"snnlib.{parts[-1]}" in PACKAGES else "base"
+
+
+PACKAGES = {f"snnlib.{name}" for name in LAYERS[1:]}
+
+
+def test_each_subpackage_imports_only_earlier_stages():
+    graph = import_graph()
+    packages = {name for name, path in snnlib_modules().items()
+                if path.name == "__init__.py" and name.count(".") == 1}
+    # every subpackage has its place in the order
+    assert packages == PACKAGES
+    wrong = [(module, target) for module, targets in graph.items() if module != "snnlib"
+             and not module.startswith("snnlib._moved") for target in targets
+             if target != "snnlib" and LAYERS.index(_layer(target)) > LAYERS.index(_layer(module))]
+    assert not wrong, wrong
+    # the check can fail: convert imports from normalize, never the other way
+    assert LAYERS.index(_layer("snnlib.normalize.rules")) < LAYERS.index(_layer("snnlib.convert"))
+
+
+def test_the_old_module_names_warn_and_forward():
+    code = ("import warnings, snnlib\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    from snnlib.ops import DenseOp\n"
+            "    import snnlib.nengo_bridge as bridge\n"
+            "    from snnlib.zoo import RECOMMENDED_SIMULATION\n"
+            "assert DenseOp is snnlib.network.ops.DenseOp\n"
+            "assert bridge.run_nengo is snnlib.run_nengo\n"
+            "messages = [str(w.message) for w in seen if w.category is FutureWarning]\n"
+            "assert len(messages) == 2, messages\n"
+            "assert 'snnlib.ops moved to snnlib.network.ops' in messages[0], messages\n"
+            "assert 'snnlib.nengo_bridge moved to snnlib.nengo.bridge' in messages[1], messages\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_each_module_imports_alone():
     # in a fresh interpreter each, so that no module works only after another was imported
     from concurrent.futures import ThreadPoolExecutor
 
-    modules = sorted(p.stem for p in (ROOT / "snnlib").glob("*.py") if p.stem != "__init__")
+    modules = sorted(set(snnlib_modules()) - {"snnlib"})
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
     def load(module):
-        done = subprocess.run([sys.executable, "-c", f"import snnlib.{module}"], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=300)
         return module, done.returncode, done.stderr[-500:]
 

@@ -9,9 +9,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from snnlib.convert import convert  # noqa: E402
-from snnlib.diagnostics import neuron_trace  # noqa: E402
-from snnlib.neurons import integrate_and_fire  # noqa: E402
-from snnlib.plots import (  # noqa: E402
+from snnlib.experiments.diagnostics import neuron_trace  # noqa: E402
+from snnlib.experiments.plots import (  # noqa: E402
     plot_accuracy_over_time,
     plot_digits,
     plot_filtered_spike_train,
@@ -28,7 +27,8 @@ from snnlib.plots import (  # noqa: E402
     plot_voltage_trace,
     text_overlaps,
 )
-from snnlib.simulate import simulate  # noqa: E402
+from snnlib.sim.neurons import integrate_and_fire  # noqa: E402
+from snnlib.sim.simulator import simulate  # noqa: E402
 
 
 @pytest.fixture

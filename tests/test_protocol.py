@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from snnlib import protocol
+from snnlib.analysis import protocol
 
 
 def outputs_from_choices(choices, n_classes=3):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from snnlib.quantiles import (
+from snnlib.normalize.quantiles import (
     RadixSelect,
     TopValues,
     from_key,

@@ -1,11 +1,11 @@
-"""Tests of snnlib.regularize: the rate regularizer, its training, and spike-budget matching."""
+"""Tests of snnlib.ann.regularize: the rate regularizer, its training, and spike-budget matching."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from snnlib import regularize
+from snnlib.ann import regularize
 from snnlib.convert import convert
-from snnlib.simulate import simulate
+from snnlib.sim.simulator import simulate
 
 
 def test_penalty_value():
@@ -52,7 +52,7 @@ def test_add_rate_regularizers_adds_losses(dense_model):
 def test_regularizer_reads_soft_lif_rates_in_hz():
     # on a layer with the soft LIF curve (issue 19's fair test) the penalty sees its rates:
     # soft_lif(s) outputs rate / s, so scale * activation is the LIF rate in Hz
-    from snnlib.activations import soft_lif
+    from snnlib.ann.activations import soft_lif
 
     curve = soft_lif(100.0, sigma=0.1)
     inputs = tf.keras.Input((3,))
@@ -70,7 +70,7 @@ def test_regularizer_reads_soft_lif_rates_in_hz():
 
 @pytest.fixture(scope="module")
 def tiny_mnist():
-    from snnlib.data import load_mnist
+    from snnlib.ann.data import load_mnist
 
     (x, y), _ = load_mnist()
     return x[:128], y[:128]
@@ -135,8 +135,8 @@ def test_match_spike_budget_gives_up(dense_model, images6):
 def test_saved_regularized_weights_reproduce_reported_accuracy():
     import json
 
-    from snnlib.data import load_mnist
-    from snnlib.models import accuracy
+    from snnlib.ann.data import load_mnist
+    from snnlib.ann.models import accuracy
 
     info = json.loads(regularize.RATE_REG_INFO.read_text())
     model = regularize.load_rate_regularized_convnet()

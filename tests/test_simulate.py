@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from snnlib.convert import convert
-from snnlib.simulate import simulate
+from snnlib.sim.simulator import simulate
 
 
 @pytest.fixture
@@ -238,7 +238,7 @@ def test_event_and_dense_engines_agree(network, images6):
 ])
 def test_chunks_in_threads_give_the_same_results(mnist, monkeypatch, settings):
     from snnlib import config
-    from snnlib.models import load_pretrained_convnet
+    from snnlib.ann.models import load_pretrained_convnet
 
     network = convert(load_pretrained_convnet())
     x = mnist[1][0][:3 * config.CHUNK + 5]  # several chunks and a short last one

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from snnlib import stats
+from snnlib.analysis import stats
 
 
 def test_wilson_known_values():

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from snnlib.convert import convert
-from snnlib.simulate import simulate
-from snnlib.synapses import (
+from snnlib.sim.simulator import simulate
+from snnlib.sim.synapses import (
     Lowpass,
     lowpass,
     rise_steps,

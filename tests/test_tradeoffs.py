@@ -1,12 +1,12 @@
-"""Tests of snnlib.tradeoffs: method comparison table and Pareto front."""
+"""Tests of snnlib.experiments.tradeoffs: method comparison table and Pareto front."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from snnlib import tradeoffs
+from snnlib.analysis.measures import spikes_per_example, synaptic_operations
 from snnlib.convert import convert
-from snnlib.measures import spikes_per_example, synaptic_operations
-from snnlib.simulate import simulate
+from snnlib.experiments import tradeoffs
+from snnlib.sim.simulator import simulate
 
 
 def test_pareto_front_known_answer():

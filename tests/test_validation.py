@@ -17,8 +17,8 @@ import tensorflow as tf
 import snnlib
 from snnlib import validation
 from snnlib.convert import convert, verify
-from snnlib.normalize import normalize
-from snnlib.simulate import CountsNotKept, simulate
+from snnlib.normalize.rules import normalize
+from snnlib.sim.simulator import CountsNotKept, simulate
 
 
 @pytest.fixture
@@ -92,9 +92,9 @@ def test_row_n_steps_bounded_by_memory(network, images6, monkeypatch):
     lambda net, x: simulate(net, x, n_steps=5, initial_voltage=True),
     lambda net, x: normalize(net, x, method="percentile", percentile=True),
     lambda net, x: normalize(net, x, method="max", batch_size=True),
-    lambda net, x: snnlib.neurons.integrate_and_fire(1.0, True),
+    lambda net, x: snnlib.sim.neurons.integrate_and_fire(1.0, True),
     lambda net, x: snnlib.Lowpass(True),
-    lambda net, x: snnlib.stats.wilson_interval(True, 10),
+    lambda net, x: snnlib.analysis.stats.wilson_interval(True, 10),
 ])
 def test_row_bools_are_not_numbers(network, images6, call):
     # True is not 1 step, 1 second or the 1st percentile
@@ -200,7 +200,7 @@ def test_row_verify_tolerance(network, dense_model, images6, kwargs, name):
 
 
 def test_row_truncated_weights_file(tmp_path):
-    from snnlib.models import PRETRAINED_WEIGHTS, build_convnet, load_weights
+    from snnlib.ann.models import PRETRAINED_WEIGHTS, build_convnet, load_weights
 
     truncated = tmp_path / "convnet_mnist.npz"
     data = PRETRAINED_WEIGHTS.read_bytes()
@@ -261,7 +261,8 @@ def test_row_simulation_memory_is_bounded_by_batch_size(rng):
 # --------------------------------------------------------------------------------------------
 
 def test_counts_kept_or_summarized_give_the_same_measures(network, images6):
-    from snnlib import diagnostics, measures
+    from snnlib.analysis import measures
+    from snnlib.experiments import diagnostics
 
     kwargs = dict(n_steps=30, scale_firing_rates=300.0, batch_size=3)
     kept = simulate(network, images6, keep_counts=True, **kwargs)
@@ -295,7 +296,7 @@ def test_counts_kept_or_summarized_give_the_same_measures(network, images6):
 def test_counts_kept_by_default_when_small(network, images6, monkeypatch):
     import importlib
 
-    simulate_module = importlib.import_module("snnlib.simulate")
+    simulate_module = importlib.import_module("snnlib.sim.simulator")
 
     # one batch (the default) or small counts: kept
     assert simulate(network, images6, n_steps=5).counts_kept
@@ -346,7 +347,9 @@ def test_images_and_labels():
 
 
 def test_other_public_functions_check_their_numbers(network, dense_model, images6):
-    from snnlib import measures, protocol, regularize, synapses
+    from snnlib.analysis import measures, protocol
+    from snnlib.ann import regularize
+    from snnlib.sim import synapses
 
     for call, message in [
         (lambda: snnlib.load_mnist(seed=-1), "seed"),
@@ -359,13 +362,13 @@ def test_other_public_functions_check_their_numbers(network, dense_model, images
         (lambda: synapses.rise_steps(0.005, fraction=1.0), "fraction"),
         (lambda: synapses.step_response(0.005, 10 ** 12), "n_steps"),
         (lambda: regularize.RateRegularizer(target_rate=float("nan")), "target_rate"),
-        (lambda: snnlib.neurons.integrate_and_fire(1.0, 5, initial_voltage=-1), "initial_volt"),
-        (lambda: snnlib.neurons.scaled_rates(None, 1.0, scale=np.nan), "scale"),
+        (lambda: snnlib.sim.neurons.integrate_and_fire(1.0, 5, initial_voltage=-1), "initial_volt"),
+        (lambda: snnlib.sim.neurons.scaled_rates(None, 1.0, scale=np.nan), "scale"),
         (lambda: snnlib.sweep(network, images6, np.zeros(3, int), n_steps=5,
                               grid={"synapse": [None]}), "4 examples but 3"),
-        (lambda: snnlib.nengo_bridge.build_nengo_converter(dense_model, initial_voltage=2.0),
+        (lambda: snnlib.nengo.bridge.build_nengo_converter(dense_model, initial_voltage=2.0),
          "initial_voltage"),
-        (lambda: snnlib.nengo_bridge.run_nengo(None, images6, n_steps=0), "n_steps"),
+        (lambda: snnlib.nengo.bridge.run_nengo(None, images6, n_steps=0), "n_steps"),
         (lambda: snnlib.build_convnet(n_classes=1), "n_classes"),
     ]:
         with pytest.raises(ValueError, match=message):
@@ -375,8 +378,8 @@ def test_other_public_functions_check_their_numbers(network, dense_model, images
 def test_event_engine_memory_is_bounded(network, images6, monkeypatch):
     import importlib
 
-    simulate_module = importlib.import_module("snnlib.simulate")
-    from snnlib import event_driven
+    simulate_module = importlib.import_module("snnlib.sim.simulator")
+    from snnlib.sim import event_driven
 
     reference = simulate(network, images6, n_steps=20, scale_firing_rates=50.0, method="dense")
 

@@ -1,7 +1,7 @@
 """The six typical model kinds of issue 11 convert (with their documented fix), match Keras in
 rate mode, and stay close to the ANN when they spike with the recommended settings.
 
-Recommended settings (:data:`snnlib.zoo.RECOMMENDED_SIMULATION`): the papers' integrate-and-fire
+Recommended settings (:data:`snnlib.ann.zoo.RECOMMENDED_SIMULATION`): the papers' integrate-and-fire
 neuron (signed current), percentile 99.9 normalization calibrated on the first 1,000 training
 images, ``scale_firing_rates=1000``, one spike per step at most, initial voltage 0.5, no
 synapse, the output averaged over the run. Accuracies are on the whole 1,000-image test split
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import snnlib
-from snnlib import zoo
+from snnlib.ann import zoo
 from snnlib.convert import check, convert, verify
 
 #: Largest accepted ANN - SNN gap at T = 64 (fraction), where the conversion is exact.

@@ -1,4 +1,4 @@
-"""Assignment 1: integrate-and-fire neurons by hand, against :func:`snnlib.simulate`.
+"""Assignment 1: integrate-and-fire neurons by hand, against :func:`snnlib.sim.simulator`.
 
 The reference is a one-layer :class:`~snnlib.network.SpikingNetwork` (identity weights, ReLU
 neurons) driven by a constant current, simulated in float64 with its spikes recorded. Currents,

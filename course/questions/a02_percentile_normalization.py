@@ -45,7 +45,7 @@ def draw(rng):
 def network(calibration, percentile):
     """The convnet converted and normalized both ways on ``calibration``."""
     import snnlib
-    from snnlib.normalize import apply_scales, compute_scales, measure
+    from snnlib.normalize.rules import apply_scales, compute_scales, measure
 
     net = snnlib.convert(snnlib.load_pretrained_convnet())
     measured = measure(net, calibration)
@@ -56,7 +56,7 @@ def network(calibration, percentile):
 
 
 def expected(cases):
-    from snnlib.normalize import layer_scale
+    from snnlib.normalize.rules import layer_scale
 
     out = {}
     if "q1_layer_lambda" in cases:

@@ -1,7 +1,7 @@
 """Assignment 3: accuracy under a spike budget.
 
 The task is fixed (the notebook states the same numbers): the pretrained convnet,
-percentile-normalized on the first 500 training images, simulated with :func:`snnlib.simulate`
+percentile-normalized on the first 500 training images, simulated with :func:`snnlib.sim.simulator`
 for ``N_STEPS`` steps of ``DT`` on the first ``N_TEST`` test images. The settings a student
 returns are validated (finite, in range) before the trusted process simulates them.
 """
@@ -20,7 +20,8 @@ TARGET_ACCURACY = 0.95
 SPIKE_BUDGET = 10_000   # spikes per image, all layers together
 MAX_SCALE = 1e5         # Hz; far above any useful setting, far below any overflow
 MAX_SYNAPSE = 1.0       # seconds
-SEARCHES = ("snnlib.sweep", "snnlib.diagnostics", "snnlib.regularize", "snnlib.tradeoffs")
+SEARCHES = ("snnlib.sweep", "snnlib.diagnostics", "snnlib.regularize", "snnlib.tradeoffs",
+            "snnlib.experiments", "snnlib.ann.regularize")
 
 
 def draw(rng):

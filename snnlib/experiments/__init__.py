@@ -1,0 +1,3 @@
+"""Studies built on the simulator: diagnostics and sweeps
+(:mod:`~snnlib.experiments.diagnostics`), accuracy/latency/spike trade-offs
+(:mod:`~snnlib.experiments.tradeoffs`), and every figure (:mod:`~snnlib.experiments.plots`)."""

@@ -1,0 +1,4 @@
+"""Simulation: neuron models (:mod:`~snnlib.sim.neurons`), synapses
+(:mod:`~snnlib.sim.synapses`), the simulator and its dense engine (:mod:`~snnlib.sim.simulator`),
+the event-driven engine (:mod:`~snnlib.sim.event_driven`) and spike counts
+(:mod:`~snnlib.sim.counts`)."""
