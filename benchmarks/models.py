@@ -1,10 +1,12 @@
-"""Six typical Keras models (issue 11): ANN vs SNN accuracy with the recommended settings.
+"""Typical Keras models (issues 11 and 20): ANN vs SNN accuracy with the recommended settings.
 
 Run: ``.venv/bin/python benchmarks/models.py [--epochs 3] [--output benchmarks/RESULTS.md]``.
 
-Each model kind of :mod:`snnlib.ann.zoo` is built with seed 0, trained for ``--epochs`` epochs on
+Each model kind of :mod:`snnlib.ann.zoo` (the six chains of ``zoo.MODELS``, then the
+graphs and the new layer types of ``zoo.GRAPH_MODELS`` and ``zoo.LAYER_MODELS``) is built with
+seed 0, trained for ``--epochs`` epochs on
 the 4,000 training images of ``load_mnist()`` and converted with its documented fix
-(``max_to_avg_pool=True`` for max pooling), normalized with percentile 99.9 on the first 1,000
+(``spiking_max_pool=True`` for max pooling), normalized with percentile 99.9 on the first 1,000
 training images, and simulated on the whole 1,000-image test split for 64 steps with
 ``scale_firing_rates=1000``, at most one spike per step, initial voltage 0.5, no synapse, the
 output averaged over the run (the book's protocol). Two neurons: the papers' integrate-and-fire
@@ -38,6 +40,12 @@ def short_notes(notes):
     change = re.search(r"predicted class changes for ([\d.]+ %)", text)
     if change:
         out.append(f"max->avg pooling ({change.group(1)} of predictions change)")
+    gated = len(re.findall(r"is converted as spiking max pooling", text))
+    if gated:
+        out.append(f"{gated} spiking max pool(s)")
+    joins = len(re.findall(r"^(Add|Average|Concatenate|Subtract) ", text, re.M))
+    if joins:
+        out.append(f"{joins} join(s)")
     if "has a ReLU: it is a non-spiking readout" in text:
         out.append("ReLU readout (lambda = 1)")
     return "; ".join(out) or "-"
@@ -51,7 +59,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per model")
     parser.add_argument("--n-test", type=int, default=1000, help="test images (at most 1000)")
-    parser.add_argument("--models", nargs="+", help="model kinds (default: all six)")
+    parser.add_argument("--models", nargs="+", help="model kinds (default: all ten)")
     parser.add_argument("--output", help="append the table to this markdown file")
     args = parser.parse_args(argv)
 
@@ -61,7 +69,7 @@ def main(argv=None):
     (x_train, y_train), (x_test, y_test) = load_mnist()
     x_test, y_test = x_test[:args.n_test], y_test[:args.n_test]
     rows = []
-    for name in args.models or list(zoo.MODELS):
+    for name in args.models or [*zoo.MODELS, *zoo.GRAPH_MODELS, *zoo.LAYER_MODELS]:
         model = zoo.build_and_train(name, x_train, y_train, epochs=args.epochs)
         results = {}
         for neuron in NEURONS:

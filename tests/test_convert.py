@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from snnlib.analysis import stats
 from snnlib.ann.activations import soft_lif
-from snnlib.convert import ConversionError, convert, register, verify
+from snnlib.convert import ConversionError, check, convert, register, verify
 
 layers = tf.keras.layers
 
@@ -586,6 +586,29 @@ def test_max_to_avg_pool_warns_and_reports_the_change(rng):
         convert(model, max_to_avg_pool=True)
 
 
+def test_spiking_max_pool_keeps_the_function(rng):
+    model = chain((8, 8, 1), layers.Conv2D(4, 3, activation="relu", name="c"),
+                  layers.MaxPooling2D(2, name="pool"), layers.Flatten(name="flat"),
+                  layers.Dense(3, name="out"))
+    x = rng.random((40, 8, 8, 1)).astype(np.float32)
+    # the refusal names the gate first
+    with pytest.raises(ConversionError, match="spiking_max_pool=True"):
+        convert(model)
+    network = convert(model, calibration=x, normalization="max", spiking_max_pool=True)
+    # max pooling kept: the same function in rate mode, nothing swapped, and a note says so
+    assert network.stage("pool").kind == "maxpool2d" and network.swapped_pooling == []
+    assert verify(network, model, x) < 1e-5
+    assert any("spiking max pooling" in note for note in network.notes)
+    # one choice at a time; global max pooling has no gate (yet): named, with its options
+    with pytest.raises(ConversionError, match="choose one"):
+        convert(model, spiking_max_pool=True, max_to_avg_pool=True)
+    pooled = chain((8, 8, 1), layers.Conv2D(4, 3, activation="relu", name="c"),
+                   layers.GlobalMaxPooling2D(name="gmax"), layers.Dense(3, name="out"))
+    problems = check(pooled, spiking_max_pool=True).problems
+    assert [p.name for p in problems] == ["gmax"]
+    assert "MaxPooling2D only" in problems[0].reason and "max_to_avg_pool" in problems[0].fix
+
+
 def test_normalization_report_prints_whole(convnet, mnist):
     import pandas as pd
 
@@ -822,16 +845,14 @@ def test_a_graph_converts_exactly(rng, normalization, granularity):
             np.testing.assert_allclose(factor, np.asarray(network.scales[name]) / add.scale)
 
 
-def test_a_graph_simulates_on_the_dense_engine(rng):
+def test_a_graph_simulates(rng):
     from snnlib import simulate
 
     model = residual_inception(rng)
     x = rng.random((12, 10, 10, 2)).astype(np.float32)
     network = convert(model, calibration=x, normalization="max")
     options = dict(n_steps=300, scale_firing_rates=500, dtype=np.float64)
-    # the event-driven engine runs chains: it says so, and "auto" runs the dense engine
-    with pytest.raises(ValueError, match="a graph"):
-        simulate(network, x, method="event", **options)
+    # at these rates "auto" runs the dense engine (tests/test_event_driven.py: the event one)
     auto = simulate(network, x, **options)
     dense = simulate(network, x, method="dense", **options)
     np.testing.assert_array_equal(auto.output, dense.output)

@@ -109,3 +109,58 @@ def test_event_driven_on_the_deep_network(neuron):
     for name in dense.spike_counts:
         np.testing.assert_array_equal(event.spike_counts[name], dense.spike_counts[name])
     assert len(dense.spike_counts) == 6 and dense.spike_counts["relu5"].sum() > 0
+
+
+@pytest.mark.parametrize("threshold", [None, 1.0])
+def test_the_event_driven_engine_runs_graphs(rng, monkeypatch, threshold):
+    """Residual sum, concatenation, subtraction, average and fan-out: the same spikes."""
+    from test_convert import residual_inception
+
+    calls = []
+    run_graph_chunk = event_driven.run_graph_chunk
+    monkeypatch.setattr(event_driven, "run_graph_chunk",
+                        lambda *a, **k: calls.append(1) or run_graph_chunk(*a, **k))
+    model = residual_inception(rng)
+    x = rng.random((12, 10, 10, 2)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    assert not network.is_chain
+    if threshold is not None:  # sparse products and event maps at every step and every rate
+        monkeypatch.setattr(event_driven, "SPARSE_THRESHOLD", threshold)
+        monkeypatch.setattr(event_driven, "DENSE_THRESHOLD", threshold)
+    for scale, neuron, reset, max_spikes in itertools.product(
+            [20.0, 500.0], ["spiking_relu", "if"], ["subtract", "zero"], [None, 1]):
+        kwargs = dict(n_steps=40, scale_firing_rates=scale, neuron=neuron, reset=reset,
+                      max_spikes_per_step=max_spikes, dtype=np.float64)
+        dense = simulate(network, x, method="dense", **kwargs)
+        events = simulate(network, x, method="event", **kwargs)
+        for name in dense.spike_counts:
+            np.testing.assert_array_equal(events.spike_counts[name], dense.spike_counts[name])
+        np.testing.assert_allclose(events.output, dense.output, rtol=0, atol=1e-9)
+        if scale == 500.0:
+            assert all(c.sum() > 0 for c in dense.spike_counts.values())
+    assert calls
+    # "auto" picks it where the first spiking layers fire sparsely, and not at high rates
+    calls.clear()
+    monkeypatch.setattr(event_driven, "SPARSE_THRESHOLD", 0.015)
+    simulate(network, x, n_steps=10, scale_firing_rates=5.0)
+    assert calls
+    calls.clear()
+    simulate(network, x, n_steps=10, scale_firing_rates=2000.0)
+    assert not calls
+    # a synapse on a graph is the dense engine's: method="event" says so
+    with pytest.raises(ValueError, match="graph it runs without a synapse"):
+        simulate(network, x, n_steps=10, synapse=0.005, method="event")
+
+
+def test_recorded_spikes_of_a_graph_are_the_dense_engine_s(rng):
+    from test_convert import residual_inception
+
+    model = residual_inception(rng)
+    x = rng.random((4, 10, 10, 2)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    kwargs = dict(n_steps=15, scale_firing_rates=100.0, dtype=np.float64,
+                  record_spikes=["c0", "add_relu", "b2"])
+    dense = simulate(network, x, method="dense", **kwargs)
+    events = simulate(network, x, method="event", **kwargs)
+    for name in ("c0", "add_relu", "b2"):
+        np.testing.assert_array_equal(events.spikes[name], dense.spikes[name])

@@ -13,6 +13,7 @@ from snnlib.network.ops import (
     DenseOp,
     GlobalAvgPool1DOp,
     IdentityOp,
+    MaxPool2DOp,
     Op,
     ReshapeOp,
     UpSampling2DOp,
@@ -39,6 +40,40 @@ def test_avg_pool_matches_tensorflow(rng, padding, pool, strides):
     expected = tf.nn.avg_pool2d(x, pool, strides, padding.upper()).numpy()
     # "same" padding averages only the cells inside the image, as TensorFlow
     np.testing.assert_allclose(AvgPool2DOp(pool, strides, padding)(x), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("pool, strides", [((2, 2), (2, 2)), ((3, 3), (2, 2)), ((2, 3), (1, 2))])
+def test_max_pool_matches_tensorflow(rng, padding, pool, strides):
+    x = rng.normal(size=(2, 7, 8, 3)).astype(np.float32)  # negative: padding must never win
+    expected = tf.nn.max_pool2d(x, pool, strides, padding.upper()).numpy()
+    np.testing.assert_array_equal(MaxPool2DOp(pool, strides, padding)(x), expected)
+    assert MaxPool2DOp(pool, strides, padding).gated and not AvgPool2DOp.gated
+
+
+def test_max_pool_gate_passes_the_spikes_of_the_most_active_input():
+    # a 2 x 2 window whose inputs fire at rates 0.2, 0.5, 0.3, 0.1 spikes per step
+    gate = MaxPool2DOp((2, 2), (2, 2), "valid").gate()
+    rates = np.array([0.2, 0.5, 0.3, 0.1]).reshape(1, 2, 2, 1)
+    voltage, passed, counted = np.zeros_like(rates), [], np.zeros_like(rates)
+    for _ in range(100):
+        voltage += rates
+        spikes = np.floor(voltage)
+        voltage -= spikes
+        counted += spikes
+        out = gate(spikes)
+        # each step it passes the spike of the input with the most spikes so far (this step's
+        # included; ties to the first in row-major order)
+        winner = np.argmax(counted.ravel())
+        assert out.shape == (1, 1, 1, 1) and out.item() == spikes.ravel()[winner]
+        passed.append(out.item())
+    # its rate is the largest input rate: max pooling of the rates (not the rate of the max of
+    # the spike trains, 1 - (0.8 x 0.5 x 0.7 x 0.9) per step for independent inputs)
+    assert np.mean(passed) == pytest.approx(0.5, abs=0.02)
+    # a fresh gate starts from zero; "same" padding never wins, even against negative inputs
+    gate = MaxPool2DOp((2, 2), (2, 2), "same").gate()
+    x = -np.ones((1, 3, 3, 1))
+    np.testing.assert_array_equal(gate(x), -np.ones((1, 2, 2, 1)))
 
 
 def brute_force_fan_out(op, input_shape):

@@ -140,6 +140,9 @@ class LayerConverter:
         The layer is the model's output layer (a softmax is only converted there).
     max_to_avg_pool : bool
         ``convert(..., max_to_avg_pool=True)``: max pooling is converted as average pooling.
+    spiking_max_pool : bool
+        ``convert(..., spiking_max_pool=True)``: max pooling is kept, gated on spikes
+        (:class:`snnlib.network.ops.MaxPool2DOp`).
 
     Class attributes
     ----------------
@@ -153,10 +156,11 @@ class LayerConverter:
     supported: ClassVar[bool] = True
 
     def __init__(self, layer: tf.keras.layers.Layer, *, is_output: bool = False,
-                 max_to_avg_pool: bool = False) -> None:
+                 max_to_avg_pool: bool = False, spiking_max_pool: bool = False) -> None:
         self.layer = layer
         self.is_output = is_output
         self.max_to_avg_pool = max_to_avg_pool
+        self.spiking_max_pool = spiking_max_pool
 
     # -- what check() asks ------------------------------------------------------------------
 

@@ -130,7 +130,7 @@ def _output_layer(model: tf.keras.Model) -> tf.keras.layers.Layer | None:
     return outputs[0]._keras_history.layer if outputs and len(outputs) == 1 else None
 
 
-def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool
+def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool, spiking_max_pool: bool = False
              ) -> tuple[CheckReport, Builder | None, list]:
     """The report of :func:`check`, and (when the model converts) the builder and the layers
     in order."""
@@ -148,7 +148,8 @@ def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool
         if not graph and converter_class.supported:
             continue  # a subclassed model's layers have no shapes to check: types only
         converter = converter_class(layer, is_output=layer is output,
-                                    max_to_avg_pool=max_to_avg_pool)
+                                    max_to_avg_pool=max_to_avg_pool,
+                                    spiking_max_pool=spiking_max_pool)
         problems.extend(converter.problems())
         report.notes.extend(converter.notes())
     if not inspectable or problems:
@@ -163,7 +164,7 @@ def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool
         return report, None, []
     input_name = chain[0].name if isinstance(chain[0], layers.InputLayer) else "input"
     builder = Builder(model.input_shape[1:], input_name)
-    options = dict(max_to_avg_pool=max_to_avg_pool)
+    options = dict(max_to_avg_pool=max_to_avg_pool, spiking_max_pool=spiking_max_pool)
     readers: dict[str, int] = {}
     for layer in chain:
         for source in sources[layer.name]:
@@ -197,7 +198,8 @@ def _inspect(model: tf.keras.Model, *, max_to_avg_pool: bool
     return report, builder, chain
 
 
-def check(model: tf.keras.Model, *, max_to_avg_pool: bool = False) -> CheckReport:
+def check(model: tf.keras.Model, *, max_to_avg_pool: bool = False,
+          spiking_max_pool: bool = False) -> CheckReport:
     """Inspect a Keras model without converting it: every problem at once, each with its fix.
 
     Lists every layer that will not convert (an unsupported layer type, activation or setting;
@@ -217,6 +219,8 @@ def check(model: tf.keras.Model, *, max_to_avg_pool: bool = False) -> CheckRepor
     max_to_avg_pool : bool
         As in :func:`convert`: max pooling is then not a problem (it is converted as average
         pooling, which changes the function).
+    spiking_max_pool : bool
+        As in :func:`convert`: MaxPooling2D is then not a problem (kept, gated on spikes).
 
     Returns
     -------
@@ -224,7 +228,8 @@ def check(model: tf.keras.Model, *, max_to_avg_pool: bool = False) -> CheckRepor
         ``.ok``, ``.problems`` (list of :class:`Problem`), ``.notes``; ``print(report)`` gives
         the readable list.
     """
-    return _inspect(model, max_to_avg_pool=max_to_avg_pool)[0]
+    return _inspect(model, max_to_avg_pool=max_to_avg_pool,
+                    spiking_max_pool=spiking_max_pool)[0]
 
 
 def layer_converter(layer: tf.keras.layers.Layer, **options: Any) -> LayerConverter:
@@ -236,7 +241,8 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
             normalization: str | Callable | NormalizationRule | None = None,
             percentile: float = 99.9, include_zeros: bool = False,
             batch_size: int = 256, granularity: str = "layer", max_to_avg_pool: bool = False,
-            x: np.ndarray | None = None, y: np.ndarray | None = None) -> SpikingNetwork:
+            spiking_max_pool: bool = False, x: np.ndarray | None = None,
+            y: np.ndarray | None = None) -> SpikingNetwork:
     """Convert a trained Keras model to a spiking network, optionally normalized.
 
     Hidden ReLU layers become spiking neurons. The readout, the last layer with weights, has
@@ -288,6 +294,12 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
         ``x`` or ``calibration``, measures in rate mode how many predicted classes change
         against the Keras model (in the warning and in ``network.pooling_change``). Better:
         replace the layers by AveragePooling2D and retrain.
+    spiking_max_pool : bool
+        Keep MaxPooling2D layers as max pooling (:class:`snnlib.network.ops.MaxPool2DOp`): in
+        rate mode the Keras function (``verify`` holds); on spikes each pooling window passes
+        the spikes of the input with the most spikes so far, the gate of Rueckauer et al.
+        (2017, section 2.2.5) with SNN Toolbox's estimate. The simulator runs it on the dense
+        engine (the event-driven one has no gate state); NengoDL does not have it.
     x : ndarray, shape (n,) + input shape, optional
         Inputs on which the change of ``max_to_avg_pool`` is measured (default: ``calibration``).
     y : ndarray of int, shape (n,), optional
@@ -311,7 +323,8 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
     """
     check_normalization_args(normalization, calibration, percentile, include_zeros=include_zeros,
                              batch_size=batch_size, granularity=granularity)
-    report, builder, chain = _inspect(model, max_to_avg_pool=max_to_avg_pool)
+    report, builder, chain = _inspect(model, max_to_avg_pool=max_to_avg_pool,
+                                      spiking_max_pool=spiking_max_pool)
     if not report.ok:
         raise report.error()
     input_name = chain[0].name if isinstance(chain[0], layers.InputLayer) else "input"

@@ -93,6 +93,9 @@ class Op:
         per-channel lambdas carry through it even though it is not :attr:`spatial`.
     join : bool
         The op takes a list of inputs (:class:`JoinOp`: ``Add``, ``Concatenate``).
+    gated : bool
+        On spikes the op keeps state across time steps (:class:`MaxPool2DOp`): the simulator
+        calls :meth:`gate` once per run and that gate on each step's input, instead of the op.
     """
 
     kind: ClassVar[str] = "op"
@@ -102,6 +105,7 @@ class Op:
     one_to_one: ClassVar[bool] = False
     channelwise: ClassVar[bool] = False
     join: ClassVar[bool] = False
+    gated: ClassVar[bool] = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must define __call__ (its forward pass)")
@@ -575,6 +579,81 @@ class Cropping2DOp(Op):
 
     def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
         return self(probe)
+
+
+def _padded_windows(x: np.ndarray, kernel_size: tuple, strides: tuple, padding: str,
+                    fill: float) -> np.ndarray:
+    """:func:`_windows` with the "same" padding filled with ``fill`` (a value that never wins)."""
+    if padding == "same":
+        (kh, kw), (sh, sw) = kernel_size, strides
+        pads = (same_padding(x.shape[1], kh, sh), same_padding(x.shape[2], kw, sw))
+        x = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=fill)
+    return _windows(x, kernel_size, strides, "valid")
+
+
+@dataclass
+class MaxPool2DOp(Op):
+    """Max pooling, NHWC; on spikes, gated by online rate estimates (:meth:`gate`).
+
+    In rate mode (``verify``, the normalization's statistics) it is Keras's max pooling. On
+    spikes, the maximum of spike trains is not the spike train of the maximum (it would pass
+    a spike whenever any input of the window fires), so the simulator runs :meth:`gate`
+    instead: each window passes the spikes of the input that has fired most so far, the
+    gating of Rueckauer et al. (2017, Frontiers in Neuroscience 11:682, section 2.2.5), here
+    with the estimate of SNN Toolbox's TensorFlow INI simulator (``SpikeMaxPooling2D``: the
+    spike amplitudes summed since the run began, this step's included; ties go to the first
+    input of the window in row-major order). The gate is not exact: where two inputs of a
+    window fire at close rates the lead changes hands, and what passes can be more or less
+    than the larger rate (tests/test_simulate.py measures both pooling choices against the
+    rate-mode output; ``benchmarks/max_pooling.py`` their accuracy).
+    """
+
+    pool_size: tuple
+    strides: tuple
+    padding: str
+
+    kind: ClassVar[str] = "maxpool2d"
+    spatial: ClassVar[bool] = True
+    gated: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        windows = _padded_windows(x, self.pool_size, self.strides, self.padding, -np.inf)
+        return windows.max(axis=(-2, -1))
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Pooling windows that contain the element (comparisons, per channel)."""
+        return spatial_fan_out([self], input_shape)
+
+    def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
+        return self(probe)
+
+    def gate(self) -> MaxPoolGate:
+        """A fresh gate (no spikes counted yet) for one simulation run."""
+        return MaxPoolGate(self)
+
+
+class MaxPoolGate:
+    """The state of a spiking max pool during one run: each input's spikes so far.
+
+    Calling it with one step's input (spike amplitudes, NHWC) adds them to the counts, then
+    returns, per window, the input of the neuron with the largest count (see
+    :class:`MaxPool2DOp`).
+    """
+
+    def __init__(self, op: MaxPool2DOp) -> None:
+        self.op = op
+        self.counts: np.ndarray | None = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.counts is None:
+            self.counts = np.zeros(x.shape, dtype=np.float64)
+        self.counts += x
+        op = self.op
+        counts = _padded_windows(self.counts, op.pool_size, op.strides, op.padding, -np.inf)
+        values = _padded_windows(x, op.pool_size, op.strides, op.padding, 0.0)
+        shape = values.shape[:4] + (-1,)
+        winner = counts.reshape(shape).argmax(axis=-1)[..., None]
+        return np.take_along_axis(values.reshape(shape), winner, axis=-1)[..., 0]
 
 
 @dataclass

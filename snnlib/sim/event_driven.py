@@ -18,11 +18,17 @@ in closed form when its model has one
 (:meth:`~snnlib.sim.neurons.NeuronModel.constant_drive_spikes`:
 its spikes are enumerated at once), else step by step.
 
+A graph (joins, fan-out: :func:`run_graph_chunk`) runs stage by stage: a spiking stage's
+output is its events, a stage with a sparse form reads them (a weighted op, or an event map
+such as pooling, whose output stays events), and a join (``Add``, ``Concatenate``) or a
+gated max pool reads its inputs densely, as the dense engine. Graphs run without a synapse.
+
 Results: the spike counts are those of the dense engine except where a changed summation order
 (the sparse sums, the synapse applied after the linear operation rather than before) moves a
 voltage across an integer by rounding: in float64 this changes no spike count in the tests
-(tests/test_event_driven.py compares both engines on the book's convnet and on networks with
-batch normalization and average pooling between spiking layers); in float32 a rare
+(tests/test_event_driven.py compares both engines on the book's convnet, on networks with
+batch normalization and average pooling between spiking layers, and on a graph with a
+residual sum, a concatenation, a subtraction, an average and fan-out); in float32 a rare
 neuron may spike a step earlier or later and outputs differ by float32 rounding.
 """
 from __future__ import annotations
@@ -66,11 +72,15 @@ def segments(network: SpikingNetwork) -> list[tuple[tuple[int, ...], int, int | 
     """
     stages = network.stages
     if not network.is_chain:
-        raise Unsupported("the network is a graph (a join or a fan-out); this engine runs "
-                          "chains")
+        check_graph(network)
+        return []  # a graph runs stage by stage (run_graph_chunk): no segments
     first = next((i for i, s in enumerate(stages) if s.spiking), None)
     if first is None:
         raise Unsupported("the network has no spiking layer")
+    gated = [s.name for s in stages[first + 1:] if s.op.gated]
+    if gated:
+        raise Unsupported(f"stage {gated[0]!r} is a spiking max pool (its gate keeps each "
+                          "input's spike count); this engine has no such state")
     if stages[-1].spiking:
         raise Unsupported(f"the last stage {stages[-1].name!r} spikes; it needs a linear readout")
     rectified = [s.name for s in stages if s.activation is not None and not s.spiking]
@@ -102,6 +112,15 @@ def segments(network: SpikingNetwork) -> list[tuple[tuple[int, ...], int, int | 
             found.append((tuple(maps), weighted, i if s.spiking else None))
             maps, weighted = [], None
     return found
+
+
+def check_graph(network: SpikingNetwork) -> None:
+    """Raise :class:`Unsupported` unless :func:`run_graph_chunk` can run the graph ``network``."""
+    if not any(s.spiking for s in network.stages):
+        raise Unsupported("the network has no spiking layer")
+    if network.stages[-1].spiking:
+        raise Unsupported(f"the last stage {network.stages[-1].name!r} spikes; it needs a "
+                          "linear readout")
 
 
 def _record(layer: LayerState, flat: np.ndarray, n: np.ndarray, t: int) -> None:
@@ -211,3 +230,131 @@ def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: n
     counts = {name: layer.counts.astype(np.int64) for name, layer in neurons.items()}
     spikes = {name: layer.spikes for name, layer in neurons.items() if layer.spikes is not None}
     return output, counts, spikes
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs: stage by stage, each output either events or a dense array
+# --------------------------------------------------------------------------------------------
+
+class _Events:
+    """One step's spikes (or their image through an event map) of a stage: flat indices into
+    the batch's ``shape`` and their values (spike amplitudes)."""
+
+    __slots__ = ("flat", "values", "shape")
+
+    def __init__(self, flat: np.ndarray, values: np.ndarray, shape: tuple) -> None:
+        self.flat, self.values, self.shape = flat, values, shape
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def dense(self) -> np.ndarray:
+        h = np.zeros(self.size, dtype=self.values.dtype)
+        h[self.flat] = self.values
+        return h.reshape(self.shape)
+
+
+def _dense_value(value: np.ndarray | _Events) -> np.ndarray:
+    return value.dense() if isinstance(value, _Events) else value
+
+
+class _GraphStage:
+    """What the engine needs of one stage of a graph, built once per chunk."""
+
+    def __init__(self, stage: Stage, batch: int, dtype: np.dtype) -> None:
+        self.stage, self.batch = stage, batch
+        self.shape = (batch,) + tuple(stage.output_shape)
+        op = stage.op
+        single = not op.join and not op.gated
+        self.linear = op.sparse(stage.input_shape, stage.output_shape) if single else None
+        # an event map (pooling, flatten) only where nothing else happens in the stage
+        plain = stage.bias is None and stage.activation is None and not stage.spiking
+        self.events = (op.sparse_events(stage.input_shape, stage.output_shape)
+                       if single and plain and self.linear is None else None)
+        self.gate = op.gate() if op.gated else None
+        bias = np.zeros(1, dtype) if stage.bias is None else np.asarray(stage.bias, dtype)
+        self.bias = np.ascontiguousarray(np.broadcast_to(bias, self.shape)).reshape(batch, -1)
+
+    def current(self, args: list) -> np.ndarray | _Events:
+        """The stage's linear output ``op(inputs) + bias``: from the events where the op has a
+        sparse form and few inputs spike, else from the dense inputs."""
+        stage, first = self.stage, args[0]
+        if isinstance(first, _Events) and len(args) == 1:
+            if self.events is not None and len(first.flat) <= SPARSE_THRESHOLD * first.size:
+                flat, values = self.events(first.flat, first.values)
+                return _Events(flat, values, self.shape)
+            limit = DENSE_THRESHOLD if self.linear is not None and self.linear.cheap \
+                else SPARSE_THRESHOLD
+            if self.linear is not None and len(first.flat) <= limit * first.size:
+                z = self.linear(first.flat, first.values, self.batch)
+                z += self.bias
+                return z.reshape(self.shape)
+        dense = [_dense_value(a) for a in args]
+        if self.gate is not None:
+            z = self.gate(dense[0]).astype(dense[0].dtype, copy=False)
+            return z if stage.bias is None else z + stage.bias
+        return stage.linear(dense if stage.op.join else dense[0])
+
+
+def run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray,
+                    neurons: dict[str, LayerState], *, fixed: dict, currents: dict,
+                    n_steps: int, dtype: np.dtype) -> np.ndarray:
+    """Simulate one chunk of a graph (joins, fan-out) with this engine; return the output.
+
+    ``fixed``: index -> output of the stages that no neurons feed (computed once, index -1 the
+    input); ``currents``: index -> the constant input current of each spiking stage that reads
+    only those. Each other stage is computed every step, in order, from its inputs: a spiking
+    stage's output is its spikes as events, a stage with a sparse form reads events (a weighted
+    op, an event map such as pooling), anything else (a join, a gated max pool, a step with
+    many spikes) reads dense inputs, as the dense engine. The spike counts are updated in
+    ``neurons``.
+    """
+    batch = len(x)
+    sources = network.sources()
+    last_read: dict[int, int] = {}
+    for i, row in enumerate(sources):
+        for j in row:
+            last_read[j] = i
+    plans = {i: _GraphStage(stage, batch, dtype) for i, stage in enumerate(stages)
+             if i not in fixed and i not in currents}
+    closed, drives = {}, {}
+    for i, current in currents.items():
+        layer = neurons[network.stages[i].name]
+        if layer.model.has_closed_form:
+            closed[i] = _constant_drive_events(layer, current, n_steps)
+        else:
+            drives[i] = layer.model.drive(current.reshape(-1), layer.gain, layer.dt,
+                                          out=layer.drive.reshape(-1))
+    output = np.zeros((batch, n_steps, int(np.prod(network.output_shape))), dtype=dtype)
+    for t in range(n_steps):
+        values: dict = dict(fixed)
+        for i, stage in enumerate(stages):
+            if i in values:
+                continue
+            layer = neurons.get(network.stages[i].name)
+            if i in closed:
+                flat_all, count_all, bounds = closed[i]
+                part = slice(bounds[t], bounds[t + 1])
+                flat, n = flat_all[part], count_all[part]
+                _record(layer, flat, n, t)
+            elif i in drives:
+                flat, n = _sparse_step(layer, drives[i], t)
+            else:
+                z = plans[i].current([values[j] for j in sources[i]])
+                if layer is None:
+                    values[i] = z if isinstance(z, _Events) else stage.activate(z)
+                    flat = None
+                else:
+                    drive = layer.model.drive(_dense_value(z).reshape(-1), layer.gain,
+                                              layer.dt, out=layer.drive.reshape(-1))
+                    flat, n = _sparse_step(layer, drive, t)
+            if layer is not None:
+                values[i] = _Events(flat, np.multiply(n, layer.out_scale, dtype=dtype),
+                                    (batch,) + tuple(stage.output_shape))
+            for j in set(sources[i]):  # an output no later stage reads is dropped
+                if last_read[j] == i:
+                    values.pop(j, None)
+        output[:, t] = _dense_value(values[len(stages) - 1]).reshape(batch, -1)
+    return output
+

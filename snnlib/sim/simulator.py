@@ -466,11 +466,12 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         The engine. "dense": every neuron and every linear operation at each step. "event": the
         event-driven engine (:mod:`snnlib.sim.event_driven`), which computes the linear operations
         out of spiking layers from the spikes alone; it needs a constant input, initial voltages
-        >= 0, a neuron model without other state (not "lif") and stages it can handle (dense
-        and convolution layers between spiking layers, average pooling and flatten before
-        them), and raises a ValueError saying which is missing. "auto" (default): the event-driven
-        engine where it applies and the first layer fires sparsely (at most
-        ``event_driven.SPARSE_THRESHOLD`` spikes per neuron and step), else the dense one. In
+        >= 0, a neuron model without other state (not "lif") and, in a chain, stages it can
+        handle (dense and convolution layers between spiking layers, average pooling and flatten
+        before them; a graph runs whole, without a synapse), and raises a ValueError saying
+        which is missing. "auto" (default): the event-driven engine where it applies and the
+        first layer(s) fire sparsely (at most ``event_driven.SPARSE_THRESHOLD`` spikes per
+        neuron and step), else the dense one. A spiking max pool runs on the dense one. In
         float64 both give the same spikes; in float32 a rare neuron may spike a step earlier or
         later (the summation order differs).
     progress : bool or None
@@ -516,7 +517,8 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
                   sum(int(np.prod(stages[name].output_shape)) for name in set(record)))
     neurons = sum(int(np.prod(stages[name].output_shape)) for name in scales)
     keep = _keep_counts(keep_counts, len(x), batch_size, neurons)
-    segments = _engine(network, method, input, initial_voltage, model)
+    segments = _engine(network, method, input, initial_voltage, model,
+                       synapse=synapse is not None)
     rng = np.random.default_rng(seed)
     options = dict(n_steps=n_steps, dt=dt, scales=scales,
                    synapse=None if synapse is None else Lowpass(synapse, dt), model=model,
@@ -588,7 +590,8 @@ class _Collector:
 
 
 def _engine(network: SpikingNetwork, method: str, input: str,
-            initial_voltage: float | str | dict, model: NeuronModel) -> list | None:
+            initial_voltage: float | str | dict, model: NeuronModel, *,
+            synapse: bool = False) -> list | None:
     """The event-driven engine's plan (its segments), or None for the dense engine.
 
     Raises a ValueError saying why when ``method="event"`` cannot apply.
@@ -601,6 +604,9 @@ def _engine(network: SpikingNetwork, method: str, input: str,
     elif input != "constant":
         reason = (f"input={input!r} changes at every step; it needs a constant input "
                   "(input='constant')")
+    elif synapse and not network.is_chain:
+        reason = ("on a graph it runs without a synapse (synapse=None); the chain's engine "
+                  "filters after each weighted op, which a join would mix")
     elif _lowest_voltage(initial_voltage) < 0:
         reason = (f"it needs initial voltages >= 0 (the lowest is "
                   f"{_lowest_voltage(initial_voltage):g})")
@@ -669,7 +675,8 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
         for s in network.stages if s.spiking}
     if not network.is_chain:
         return _run_graph_chunk(network, stages, x, neurons, n_steps=n_steps, dt=dt,
-                                scales=scales, model=model, input=input, rng=rng, dtype=dtype)
+                                scales=scales, model=model, input=input, rng=rng, dtype=dtype,
+                                segments=segments, forced=forced)
     # With a constant input, everything up to the first neurons' input current is constant too.
     constant = _prefix(stages, first, x.astype(dtype)) if input == "constant" else None
     if constant is not None and first < len(stages):
@@ -694,15 +701,18 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
             _check_counts(neurons, result[0], n_steps=n_steps, dtype=dtype)
             return result
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
+    gates = _gates(stages, first)
     for t in range(n_steps):
         if constant is None:
             spikes_in = (rng.random(x.shape) < x).astype(dtype)
             h = _prefix(stages, first, spikes_in)
         else:
             h = constant
-        for stage, name in zip(stages[first:], [s.name for s in network.stages[first:]],
-                               strict=True):
-            if stage is not stages[first]:
+        for i, stage in enumerate(stages[first:], start=first):
+            name = network.stages[i].name
+            if i in gates:
+                h = gates[i](h).astype(dtype, copy=False)
+            elif i != first:
                 h = stage.linear(h)
             h = neurons[name].step(h, t) if name in neurons else stage.activate(h)
         output[:, t] = h.reshape(len(x), -1)
@@ -712,11 +722,16 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
 def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray,
                      neurons: dict, *, n_steps: int, dt: float, scales: dict,
                      model: NeuronModel, input: str, rng: np.random.Generator,
-                     dtype: np.dtype) -> tuple:
-    """The dense engine on a graph (joins, fan-out): every stage once per step, in order.
+                     dtype: np.dtype, segments: list | None = None,
+                     forced: bool = False) -> tuple:
+    """A graph (joins, fan-out): every stage once per step, in order, on the dense engine or
+    (``segments`` not None: chosen or allowed) the event-driven one.
 
     With a constant input, the stages that no neurons feed are computed once, and so is the
     input current of every spiking stage that reads only them (as the chain's first layer).
+    With ``method="auto"`` the event-driven engine runs where those spiking stages fire at
+    most :data:`snnlib.sim.event_driven.SPARSE_THRESHOLD` spikes per neuron and step on
+    average (as for a chain's first layer).
     """
     sources = network.sources()
     static: list[bool] = []
@@ -739,12 +754,20 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
                 name = network.stages[i].name
                 _check_drive(name, currents[i], scales[name], dt=dt, n_steps=n_steps,
                              model=model, dtype=dtype)
+    if segments is not None and currents and (forced or _sparse_enough(
+            [currents[i] * scales[network.stages[i].name] * dt for i in currents], model,
+            n_steps)):
+        output = event_driven.run_graph_chunk(network, stages, x, neurons, fixed=fixed,
+                                              currents=currents, n_steps=n_steps, dtype=dtype)
+        return _chunk_result(neurons, output, n_steps=n_steps, dtype=dtype)
     last = len(stages) - 1
     last_read: dict[int, int] = {}
     for i, row in enumerate(sources):
         for j in row:
             last_read[j] = i
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
+    gates = {i: stage.op.gate() for i, stage in enumerate(stages)
+             if stage.op.gated and not static[i]}
     for t in range(n_steps):
         if input == "constant":
             values = dict(fixed)
@@ -752,7 +775,10 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
             values = {-1: (rng.random(x.shape) < x).astype(dtype)}
         for i, stage in enumerate(stages):
             if i not in values:
-                z = currents[i] if i in currents else stage.linear(inputs(values, i))
+                if i in gates:
+                    z = gates[i](inputs(values, i)).astype(dtype, copy=False)
+                else:
+                    z = currents[i] if i in currents else stage.linear(inputs(values, i))
                 name = network.stages[i].name
                 values[i] = neurons[name].step(z, t) if name in neurons else stage.activate(z)
             for j in set(sources[i]):  # an output no later stage reads is dropped
@@ -814,6 +840,26 @@ def _check_counts(neurons: dict, output: np.ndarray, *, n_steps: int, dtype: np.
     if not np.all(np.isfinite(output)):
         raise validation.ArgumentError(
             f"the output became NaN or infinite ({dtype.name} overflow): {_fix(dtype)}")
+
+
+def _sparse_enough(rates: list[np.ndarray], model: NeuronModel, n_steps: int) -> bool:
+    """Whether spiking stages with these constant drives (spikes per neuron and step, before
+    rectification) fire sparsely enough for the event-driven engine, within its memory."""
+    rates = [np.maximum(rate, 0) for rate in rates]
+    if model.max_spikes_per_step is not None:
+        rates = [np.minimum(rate, 1) for rate in rates]
+    total = sum(float(rate.sum(dtype=np.float64)) for rate in rates)
+    # the closed form lists every spike of these stages at once: bound its memory
+    events = total * n_steps * _EVENT_BYTES if model.has_closed_form else 0.0
+    return (total / sum(rate.size for rate in rates) <= event_driven.SPARSE_THRESHOLD
+            and events <= EVENT_MEMORY)
+
+
+def _gates(stages: list[Stage], first: int) -> dict:
+    """Index -> a fresh gate, for each stage after the first neurons whose op keeps state on
+    spikes (a spiking max pool); before them the input is not spikes, and the op is exact."""
+    return {i: stage.op.gate() for i, stage in enumerate(stages)
+            if i > first and stage.op.gated}
 
 
 def _prefix(stages: list[Stage], first: int, h: np.ndarray) -> np.ndarray:

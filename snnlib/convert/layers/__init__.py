@@ -1,11 +1,10 @@
 """The built-in layer converters, one module per layer family; importing this package registers
-them all."""
-from snnlib.convert.layers import (  # noqa: F401
-    activations,
-    affine,
-    joins,
-    pooling,
-    refused,
-    reshaping,
-    weighted,
-)
+them all, in this order (the order ``check`` lists the supported types in)."""
+# isort: skip_file
+from snnlib.convert.layers import weighted  # noqa: F401
+from snnlib.convert.layers import pooling  # noqa: F401
+from snnlib.convert.layers import reshaping  # noqa: F401
+from snnlib.convert.layers import activations  # noqa: F401
+from snnlib.convert.layers import affine  # noqa: F401
+from snnlib.convert.layers import joins  # noqa: F401
+from snnlib.convert.layers import refused  # noqa: F401

@@ -13,6 +13,7 @@ from snnlib.network.ops import (
     AvgPool2DOp,
     GlobalAvgPool1DOp,
     GlobalAvgPool2DOp,
+    MaxPool2DOp,
     Op,
 )
 
@@ -61,41 +62,64 @@ class AvgPool1DConverter(LayerConverter):
 
 @register(layers.MaxPooling2D)
 class MaxPoolConverter(LayerConverter):
+    """Max pooling: refused by default; ``max_to_avg_pool=True`` swaps it for average pooling
+    (another function), ``spiking_max_pool=True`` keeps it, gated on spikes by each input's
+    spike count (:class:`~snnlib.network.ops.MaxPool2DOp`, Rueckauer et al. 2017, 2.2.5)."""
+
     supported = False
     #: The average-pooling op that replaces it (``max_to_avg_pool=True``).
     swap = "AveragePooling2D"
+    #: Whether ``spiking_max_pool=True`` converts it.
+    gated = True
 
     def problems(self) -> list[Problem]:
-        if self.max_to_avg_pool:
+        if self.max_to_avg_pool and self.spiking_max_pool:
+            return [self.problem("max_to_avg_pool=True and spiking_max_pool=True both given",
+                                 "choose one")]
+        if self.spiking_max_pool and not self.gated:
+            return [self.problem(
+                "spiking_max_pool=True gates MaxPooling2D only",
+                f"use {self.swap} and retrain, or max_to_avg_pool=True for this layer type")]
+        if self.max_to_avg_pool or self.spiking_max_pool:
             return self.channels_last_problems()
         return [self.problem(
-            "snnlib has no spiking max pooling (it needs a pool gated by online rate "
-            "estimates: Rueckauer et al. 2017, section 2.2.5)",
-            f"use {self.swap} and retrain, or "
-            "convert(..., max_to_avg_pool=True) (changes the function: convert reports the "
-            "rate-mode change of the predictions)")]
+            "the maximum of spike trains is not the spike train of the maximum; spiking max "
+            "pooling needs a gate driven by online rate estimates (Rueckauer et al. 2017, "
+            "section 2.2.5)",
+            "convert(..., spiking_max_pool=True) (that gate: the same function in rate mode), "
+            f"or use {self.swap} and retrain, or convert(..., max_to_avg_pool=True) (changes "
+            "the function: convert reports the rate-mode change of the predictions)")]
 
     def notes(self) -> list[str]:
+        name = f"{type(self.layer).__name__} {self.layer.name!r}"
+        if self.spiking_max_pool and self.gated:
+            return [f"{name} is converted as spiking max pooling (spiking_max_pool=True): in "
+                    "rate mode the same function; on spikes each window passes the spikes of "
+                    "its input with the most spikes so far (dense engine only)"]
         if not self.max_to_avg_pool:
             return []
-        return [f"{type(self.layer).__name__} {self.layer.name!r} is converted as average "
-                "pooling (max_to_avg_pool=True): another function than the Keras model's"]
+        return [f"{name} is converted as average pooling (max_to_avg_pool=True): another "
+                "function than the Keras model's"]
 
     def op(self) -> Op:
         layer = self.layer
+        if self.spiking_max_pool:
+            return MaxPool2DOp(tuple(layer.pool_size), tuple(layer.strides), layer.padding)
         return AvgPool2DOp(tuple(layer.pool_size), tuple(layer.strides), layer.padding)
 
     def convert(self, builder: Builder) -> None:
-        if not self.max_to_avg_pool:
-            problem = self.problems()[0]
-            self.fail(problem.reason, problem.fix)
+        problems = self.problems()
+        if problems:
+            self.fail(problems[0].reason, problems[0].fix)
         builder.add(self.layer.name, self.op(), self.output_shape())
-        builder.swapped_pooling.append(self.layer.name)
+        if self.max_to_avg_pool:
+            builder.swapped_pooling.append(self.layer.name)
 
 
 @register(layers.GlobalMaxPooling2D)
 class GlobalMaxPoolConverter(MaxPoolConverter):
     swap = "GlobalAveragePooling2D"
+    gated = False
 
     def op(self) -> Op:
         return GlobalAvgPool2DOp(bool(self.layer.keepdims))
