@@ -2,17 +2,19 @@
 
 Run: ``.venv/bin/python benchmarks/models.py [--epochs 3] [--output benchmarks/RESULTS.md]``.
 
-Each model kind of :mod:`snnlib.ann.zoo` (the six chains of ``zoo.MODELS``, then the
-graphs and the new layer types of ``zoo.GRAPH_MODELS`` and ``zoo.LAYER_MODELS``) is built with
-seed 0, trained for ``--epochs`` epochs on
-the 4,000 training images of ``load_mnist()`` and converted with its documented fix
-(``spiking_max_pool=True`` for max pooling), normalized with percentile 99.9 on the first 1,000
-training images, and simulated on the whole 1,000-image test split for 64 steps with
-``scale_firing_rates=1000``, at most one spike per step, initial voltage 0.5, no synapse, the
-output averaged over the run (the book's protocol). Two neurons: the papers' integrate-and-fire
-neuron with the signed current (``neuron="if"``, recommended) and NengoDL's rectified spiking
-ReLU (``neuron="spiking_relu"``). Accuracies carry their 95 % Wilson intervals; "vs ANN" is the
-exact McNemar test of the SNN at T = 64 against the ANN on the same images.
+Each model kind of :mod:`snnlib.ann.zoo` (the six chains of ``zoo.MODELS``, then the graphs and
+the new layer types of ``zoo.GRAPH_MODELS`` and ``zoo.LAYER_MODELS``) is built with seed 0,
+trained for ``--epochs`` epochs on the 4,000 training images of ``load_mnist()`` and converted
+with its documented fix (``spiking_max_pool=True`` for max pooling; for the MobileNet-like model
+channel-wise normalization at percentile 99.99, chosen without the test images by
+``benchmarks/normalization_choice.py``), normalized with percentile 99.9 on the first 1,000
+training images (unless the fix says otherwise), and simulated on the whole 1,000-image test
+split for 64 steps with ``scale_firing_rates=1000``, at most one spike per step, initial voltage
+0.5, no synapse, the output averaged over the run (the book's protocol). Two neurons: the
+papers' integrate-and-fire neuron with the signed current (``neuron="if"``, recommended) and
+NengoDL's rectified spiking ReLU (``neuron="spiking_relu"``). Accuracies carry their 95 % Wilson
+intervals; "vs ANN" is the exact McNemar test of the SNN at T = 64 against the ANN on the same
+images.
 """
 import argparse
 import re
@@ -94,7 +96,8 @@ def main(argv=None):
               file=sys.stderr, flush=True)
     text = (f"Each model trained {args.epochs} epochs (seed 0) on the 4,000 training images; "
             f"accuracy (%) with 95 % interval on {len(x_test)} test images. Normalization: "
-            "percentile 99.9 on the first 1,000 training images; scale_firing_rates = 1000, "
+            "percentile 99.9 on the first 1,000 training images (the MobileNet-like model: "
+            "per channel, percentile 99.99, snnlib.ann.zoo.FIXES); scale_firing_rates = 1000, "
             "at most one spike per step, initial voltage 0.5, no synapse, readout: the output "
             "averaged over the run. 'rate mode': the converted network without spikes (the ANN "
             "unless the conversion changes the function). 'SNN-ANN at 64': difference in points "

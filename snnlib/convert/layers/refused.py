@@ -28,12 +28,15 @@ class RefusedConverter(LayerConverter):
         self.fail(self.reason, self.fix)
 
 
-_SIGNED = ("snnlib's neurons fire for positive currents only; NengoDL converts it to "
-           "nengo_dl.SpikingLeakyReLU, a neuron that also fires negative spikes")
+_SIGNED = ("snnlib's neurons fire for positive currents only (a signed neuron, which also "
+           "fires negative spikes, is nengo_dl.SpikingLeakyReLU)")
 #: Refused layer types -> (reason, fix).
 REFUSED = {
     layers.LeakyReLU: (f"negative outputs (slope alpha below zero): {_SIGNED}",
-                       "use ReLU and retrain, or run the model with nengo_dl.Converter"),
+                       "use ReLU and retrain, or run the model in NengoDL with "
+                       "nengo_dl.Converter(model, swap_activations={nengo_dl.LeakyReLU(alpha): "
+                       "nengo_dl.SpikingLeakyReLU(alpha)}) (without the swap its neurons are "
+                       "rate neurons); both measured in benchmarks/RESULTS.md ('LeakyReLU')"),
     layers.PReLU: (f"negative outputs (a learned slope below zero): {_SIGNED}",
                    "use ReLU and retrain"),
     layers.ELU: ("negative outputs (down to -alpha) need negative spikes",
