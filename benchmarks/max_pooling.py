@@ -9,7 +9,7 @@ conversions use the zoo's recommended settings (percentile 99.9 on 1,000 trainin
 papers' IF neuron, one spike per step at most, initial voltage 0.5, no synapse, the output
 averaged over the run). ``max_to_avg_pool=True`` computes another function (average pooling);
 ``spiking_max_pool=True`` keeps max pooling, gated on spikes by each input's spike count
-(Rueckauer et al. 2017, section 2.2.5; SNN Toolbox's default ``fir_max``-style estimate).
+(Rueckauer et al. 2017, section 2.2.5; the estimate of SNN Toolbox's TensorFlow simulator).
 """
 import argparse
 import sys

@@ -112,7 +112,7 @@ from snnlib.sim.neurons import (  # noqa: E402
 from snnlib.sim.simulator import SimulationResult, simulate  # noqa: E402
 from snnlib.sim.synapses import Lowpass  # noqa: E402
 
-_moved.alias_public()
+_moved.install()
 
 __version__ = "0.1.0"
 

@@ -1,11 +1,14 @@
 """The flat module names of snnlib 0.1, kept importable while users move to the subpackages.
 
-``import snnlib.ops`` or ``from snnlib.nengo_bridge import run_nengo`` still work: the old name
-is a stand-in module that forwards every attribute to the module's new home and says where that
-is, once, with a ``FutureWarning`` (shown by default, also outside ``__main__``, so students see
-it). ``snnlib.zoo`` and ``snnlib.stats`` stay public names without a warning. Assigning to an
-attribute of a stand-in (a test's monkeypatch) does not reach the real module: patch the new
-path.
+``import snnlib.ops`` or ``from snnlib.nengo_bridge import run_nengo`` still work: each old
+name is a stand-in module, registered in ``sys.modules`` when snnlib is imported, that forwards
+every attribute to the module's new home and says where that is, once, with a ``FutureWarning``
+(shown by default, also outside ``__main__``, so students see it) at its first use. Being
+registered up front matters for ``snnlib.simulate``: importing it as a module must not replace
+the function ``snnlib.simulate`` (Python sets a newly imported submodule as an attribute of its
+package). ``snnlib.zoo`` and ``snnlib.stats`` stay public names, without a warning. Assigning
+to an attribute of a stand-in (a test's monkeypatch) does not reach the real module: patch the
+new path.
 """
 from __future__ import annotations
 
@@ -52,46 +55,36 @@ class _MovedModule(types.ModuleType):
     def __init__(self, old: str, new: str) -> None:
         super().__init__(old, f"Moved to {new}.")
         self._new = new
+        self._warned = False
 
     def __getattr__(self, name: str):
-        return getattr(importlib.import_module(self._new), name)
+        if name.startswith("__") and name != "__all__":
+            raise AttributeError(name)  # the import machinery's questions: not a use
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"{self.__name__} moved to {self._new} in snnlib 0.2; import it "
+                          "from there (the old name will be removed in 0.3)", FutureWarning,
+                          stacklevel=2)
+        module = importlib.import_module(self._new)
+        if name == "__all__":  # from snnlib.<old> import *
+            return getattr(module, "__all__",
+                           [key for key in vars(module) if not key.startswith("_")])
+        return getattr(module, name)
 
     def __dir__(self) -> list[str]:
         return dir(importlib.import_module(self._new))
 
 
+def install() -> None:
+    """Register the old names in ``sys.modules``: stand-ins, and the public aliases (``import
+    snnlib.zoo`` / ``from snnlib.stats import ...``: the modules themselves)."""
+    for name, new in MOVED.items():
+        if name in PUBLIC:
+            sys.modules.setdefault(f"snnlib.{name}", importlib.import_module(new))
+        else:
+            sys.modules.setdefault(f"snnlib.{name}", _MovedModule(f"snnlib.{name}", new))
+
+
 def load(name: str) -> types.ModuleType:
-    """The module once called ``snnlib.<name>``: the module itself where the old name stays
-    public, else a stand-in (after the warning)."""
-    new = MOVED[name]
-    if name in PUBLIC:
-        return importlib.import_module(new)
-    warnings.warn(f"snnlib.{name} moved to {new} in snnlib 0.2; import it from there (the old "
-                  "name will be removed in 0.3)", FutureWarning, stacklevel=3)
-    return _MovedModule(f"snnlib.{name}", new)
-
-
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """``import snnlib.<old name>``: the module that :func:`load` returns."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        package, _, name = fullname.partition(".")
-        if package == "snnlib" and name in MOVED:
-            return importlib.util.spec_from_loader(fullname, self)
-        return None
-
-    def create_module(self, spec):
-        return load(spec.name.partition(".")[2])
-
-    def exec_module(self, module) -> None:
-        pass  # the stand-in forwards; the public aliases are in sys.modules already
-
-
-def alias_public() -> None:
-    """``import snnlib.zoo`` / ``from snnlib.stats import ...``: the modules themselves."""
-    for name in PUBLIC:
-        sys.modules.setdefault(f"snnlib.{name}", importlib.import_module(MOVED[name]))
-
-
-if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
-    sys.meta_path.append(_Finder())
+    """The module once called ``snnlib.<name>`` (``snnlib.ops`` as an attribute)."""
+    return sys.modules[f"snnlib.{name}"]

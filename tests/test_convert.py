@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from snnlib.analysis import stats
 from snnlib.ann.activations import soft_lif
-from snnlib.convert import ConversionError, check, convert, register, verify
+from snnlib.convert import ConversionError, convert, register, verify
 
 layers = tf.keras.layers
 
@@ -599,14 +599,17 @@ def test_spiking_max_pool_keeps_the_function(rng):
     assert network.stage("pool").kind == "maxpool2d" and network.swapped_pooling == []
     assert verify(network, model, x) < 1e-5
     assert any("spiking max pooling" in note for note in network.notes)
-    # one choice at a time; global max pooling has no gate (yet): named, with its options
+    # one choice at a time
     with pytest.raises(ConversionError, match="choose one"):
         convert(model, spiking_max_pool=True, max_to_avg_pool=True)
+    # global max pooling too (one window per channel), beside a pooling window
     pooled = chain((8, 8, 1), layers.Conv2D(4, 3, activation="relu", name="c"),
+                   layers.MaxPooling2D(2, name="pool"),
+                   layers.Conv2D(4, 2, activation="relu", name="c2"),
                    layers.GlobalMaxPooling2D(name="gmax"), layers.Dense(3, name="out"))
-    problems = check(pooled, spiking_max_pool=True).problems
-    assert [p.name for p in problems] == ["gmax"]
-    assert "MaxPooling2D only" in problems[0].reason and "max_to_avg_pool" in problems[0].fix
+    network = convert(pooled, calibration=x, normalization="max", spiking_max_pool=True)
+    assert network.stage("gmax").kind == "globalmaxpool2d"
+    assert verify(network, pooled, x) < 1e-5
 
 
 def test_normalization_report_prints_whole(convnet, mnist):

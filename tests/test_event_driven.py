@@ -164,3 +164,30 @@ def test_recorded_spikes_of_a_graph_are_the_dense_engine_s(rng):
     events = simulate(network, x, method="event", **kwargs)
     for name in ("c0", "add_relu", "b2"):
         np.testing.assert_array_equal(events.spikes[name], dense.spikes[name])
+
+
+def test_pooled_events_into_a_join_add_up(rng):
+    # average pooling of one step's spikes can send several spikes to one pooled cell; a join
+    # reads the pooled events densely, so they must add up (not overwrite each other)
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((12, 12, 1))
+    a = layers.AveragePooling2D(2, name="pool")(layers.Conv2D(4, 3, activation="relu",
+                                                               name="a")(inp))
+    b1 = layers.Conv2D(4, 3, padding="same", activation="relu", name="b1")(a)
+    b2 = layers.Conv2D(4, 1, activation="relu", name="b2")(a)
+    out = layers.Dense(3, name="out")(layers.Flatten(name="flat")(layers.Add(name="add")(
+        [b1, layers.AveragePooling2D(1, name="same_pool")(b2)])))
+    model = tf.keras.Model(inp, out)
+    x = rng.random((6, 12, 12, 1)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    for scale in (30.0, 60.0, 300.0):  # default thresholds: sparse and dense steps
+        kwargs = dict(n_steps=40, scale_firing_rates=scale, neuron="if", max_spikes_per_step=1,
+                      dtype=np.float64)
+        dense = simulate(network, x, method="dense", **kwargs)
+        events = simulate(network, x, method="event", **kwargs)
+        for name in dense.spike_counts:
+            np.testing.assert_array_equal(events.spike_counts[name], dense.spike_counts[name])
+        np.testing.assert_allclose(events.output, dense.output, rtol=0, atol=1e-9)

@@ -109,3 +109,32 @@ def test_spiking_neurons_and_expected_rates(dense_model, images6):
     # rate-mode activation times the layer's scale (missing layers: 1)
     np.testing.assert_allclose(expected["hidden0"], 10 * activations["hidden0"], rtol=1e-6)
     np.testing.assert_allclose(expected["hidden1"], activations["hidden1"], rtol=1e-6)
+
+
+def test_fan_out_through_a_reshape_into_a_1d_convolution():
+    # a spiking Conv2D whose map is read as a sequence (Reshape (h, w, c) -> (h * w, c)) by a
+    # Conv1D: each spike moves to one place, then reaches the Conv1D's targets from there
+    import tensorflow as tf
+
+    from snnlib.analysis.measures import fan_out
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([
+        tf.keras.Input((5, 4, 1)), layers.Conv2D(3, 2, activation="relu", name="c"),
+        layers.Reshape((-1, 3), name="rows"),
+        layers.Conv1D(4, 3, padding="same", dilation_rate=2, activation="relu", name="c1d"),
+        layers.Flatten(name="flat"), layers.Dense(2, name="out")])
+    network = convert(model)
+    shape = network.stage("c").output_shape
+    # brute force: one spike at a time through the reshape and the convolution (all ones, so
+    # every connection shows), counting the target neurons it reaches
+    conv = network.stage("c1d").op
+    ones = conv.with_kernel(np.ones_like(conv.kernel))
+    expected = np.zeros(shape, dtype=np.int64)
+    for index in np.ndindex(*shape):
+        spike = np.zeros((1,) + shape)
+        spike[(0,) + index] = 1
+        expected[index] = np.count_nonzero(ones(spike.reshape(1, -1, shape[-1])))
+    np.testing.assert_array_equal(fan_out(network, "c"), expected)
+    assert expected.max() > expected.min() > 0  # borders reach fewer: the check can fail

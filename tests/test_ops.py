@@ -286,3 +286,22 @@ def test_new_ops_have_sparse_forms_only_where_the_engine_has_them(rng):
     out_flat, values = pool.sparse_events((9, 2), (5, 2))(flat, x.ravel()[flat])
     pooled = np.bincount(out_flat, weights=values, minlength=3 * 10)
     np.testing.assert_allclose(pooled, pool(x).ravel(), rtol=1e-12, atol=1e-15)
+
+
+def test_global_max_pool_matches_tensorflow_and_gates_per_channel(rng):
+    from snnlib.network.ops import GlobalMaxPool2DOp
+
+    x = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
+    for keepdims in (False, True):
+        expected = tf.keras.layers.GlobalMaxPooling2D(keepdims=keepdims)(x).numpy()
+        np.testing.assert_array_equal(GlobalMaxPool2DOp(keepdims)(x), expected)
+    # on spikes: each channel passes the spike of the position with the most spikes so far
+    gate = GlobalMaxPool2DOp().gate()
+    counted = np.zeros((1, 2, 2, 2))
+    for _ in range(20):
+        spikes = (rng.random((1, 2, 2, 2)) < [[[[0.2, 0.7]], [[0.5, 0.1]]]]).astype(float)
+        counted += spikes
+        out = gate(spikes)
+        winner = counted.reshape(1, 4, 2).argmax(axis=1)[0]
+        expected = spikes.reshape(1, 4, 2)[0, winner, [0, 1]]
+        np.testing.assert_array_equal(out, expected[None])

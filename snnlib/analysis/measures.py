@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from snnlib import validation
-from snnlib.network.ops import spatial_fan_out
+from snnlib.network.ops import ReshapeOp, spatial_fan_out
 
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork, Stage
@@ -135,6 +135,13 @@ def chain_fan_out(stages: list[Stage], shape: tuple) -> np.ndarray:
     last = stages[-1]
     if last.op.all_to_all:
         return last.op.fan_out(shape)
+    for i, stage in enumerate(stages[:-1]):
+        if isinstance(stage.op, ReshapeOp) and all(
+                s.op.one_to_one and not s.op.arithmetic for s in stages[:i + 1]):
+            # only moves so far, each element to one place (C order): count from its new place
+            # with the ops after it (a Reshape from 2-D maps into a Conv1D), then move back
+            after = chain_fan_out(stages[i + 1:], tuple(stage.output_shape))
+            return after.reshape(shape)
     for stage in stages:
         if not stage.op.spatial:
             raise ValueError(f"cannot count connections through {stage.kind} {stage.name!r} "
@@ -204,7 +211,9 @@ def synaptic_operations(network: SpikingNetwork, result: SimulationResult) -> di
     the synapses of every route it takes: a fan-out into two layers, and a residual sum or a
     concatenation without neurons passes it on to the layer after the join (a join with
     neurons receives it through one synapse). Connections count whether or not their weight
-    is zero.
+    is zero. Through a spiking max pool (``spiking_max_pool=True``) every spike is counted as
+    if it passed: its gate passes only the spikes of each window's leader, so the count is an
+    upper bound there (by at most the window's size).
 
     Energy-proxy caveat: a synaptic operation (an addition triggered by an event) is cheaper
     than a multiply-accumulate on most hardware, so ``synops / MACs`` is only a proxy; it ignores

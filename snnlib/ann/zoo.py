@@ -16,8 +16,8 @@ types that real models have and that a conversion must handle (or refuse with a 
   batch normalization; a 1-D convnet over the image's rows.
 - :func:`residual` and :func:`inception` (:data:`GRAPH_MODELS`): graphs with a residual ``Add``,
   ``Concatenate`` and ``Average``, which ``nengo_dl.Converter`` and snnlib both convert
-  (``snnlib.nengo_scale_firing_rates`` scales them for NengoDL; snnlib runs graphs on its dense
-  engine).
+  (``snnlib.nengo_scale_firing_rates`` scales them for NengoDL; both of snnlib's engines run
+  graphs).
 
 :data:`MODELS` maps their names to the builders; :func:`train` trains any of them briefly and
 deterministically; :func:`evaluate` converts one with the recommended settings

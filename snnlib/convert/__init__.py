@@ -40,8 +40,15 @@ The modules, in the order a model goes through them:
 - :mod:`~snnlib.convert.verify`: :func:`verify`, the self-check.
 """
 from snnlib.convert import layers  # noqa: F401  (registers the built-in converters)
-from snnlib.convert.activation_rules import ACTIVATION_FIXES, RELUS
-from snnlib.convert.assemble import add_affine, add_relu
+from snnlib.convert.activation_rules import ACTIVATION_FIXES, RELUS, softmax_note
+from snnlib.convert.assemble import (
+    add_affine,
+    add_relu,
+    finish,
+    fold_backward,
+    fold_forward,
+    readout_note,
+)
 from snnlib.convert.builder import Builder, LayerConverter
 from snnlib.convert.layers.activations import (
     ActivationConverter,
@@ -100,6 +107,7 @@ __all__ = [
     "JoinConverter", "LayerConverter", "MaxPoolConverter", "NormalizationConverter", "Problem",
     "ReLUConverter", "RefusedConverter", "RescalingConverter", "ReshapeConverter",
     "SeparableConv2DConverter", "SoftmaxConverter", "SubtractConverter", "UpSampling2DConverter",
-    "ZeroPadding2DConverter", "add_affine", "add_relu", "check", "convert", "keras_reference",
-    "layer_converter", "model_graph", "register", "supported_layers", "verify",
+    "ZeroPadding2DConverter", "add_affine", "add_relu", "check", "convert", "finish",
+    "fold_backward", "fold_forward", "keras_reference", "layer_converter",
+    "model_graph", "readout_note", "register", "softmax_note", "supported_layers", "verify",
 ]

@@ -596,14 +596,15 @@ class MaxPool2DOp(Op):
     """Max pooling, NHWC; on spikes, gated by online rate estimates (:meth:`gate`).
 
     In rate mode (``verify``, the normalization's statistics) it is Keras's max pooling. On
-    spikes, the maximum of spike trains is not the spike train of the maximum (it would pass
-    a spike whenever any input of the window fires), so the simulator runs :meth:`gate`
-    instead: each window passes the spikes of the input that has fired most so far, the
-    gating of Rueckauer et al. (2017, Frontiers in Neuroscience 11:682, section 2.2.5), here
-    with the estimate of SNN Toolbox's TensorFlow INI simulator (``SpikeMaxPooling2D``: the
-    spike amplitudes summed since the run began, this step's included; ties go to the first
-    input of the window in row-major order). The gate is not exact: where two inputs of a
-    window fire at close rates the lead changes hands, and what passes can be more or less
+    spikes, the maximum of spike trains is not the spike train of the maximum (it would pass a
+    spike whenever any input of the window fires), so the simulator runs :meth:`gate` instead:
+    each window passes the spikes of the input that has fired most so far, the gating of
+    Rueckauer et al. (2017, Frontiers in Neuroscience 11:682, section 2.2.5), here with the
+    estimate of SNN Toolbox's TensorFlow INI simulator (``SpikeMaxPooling2D``: the spike
+    amplitudes summed since the run began, this step's included; its option ``maxpool_type``,
+    default ``fir_max``, selects other estimates in its older Theano simulator only). Ties go to
+    the first input of the window in row-major order. The gate is not exact: where two inputs of
+    a window fire at close rates the lead changes hands, and what passes can be more or less
     than the larger rate (tests/test_simulate.py measures both pooling choices against the
     rate-mode output; ``benchmarks/max_pooling.py`` their accuracy).
     """
@@ -654,6 +655,48 @@ class MaxPoolGate:
         shape = values.shape[:4] + (-1,)
         winner = counts.reshape(shape).argmax(axis=-1)[..., None]
         return np.take_along_axis(values.reshape(shape), winner, axis=-1)[..., 0]
+
+
+@dataclass
+class GlobalMaxPool2DOp(Op):
+    """``GlobalMaxPooling2D``: the maximum over height and width, per channel; on spikes,
+    gated as :class:`MaxPool2DOp` (each channel passes the spikes of its position that has
+    fired most so far)."""
+
+    keepdims: bool = False
+
+    kind: ClassVar[str] = "globalmaxpool2d"
+    channelwise: ClassVar[bool] = True
+    gated: ClassVar[bool] = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return x.max(axis=tuple(range(1, x.ndim - 1)), keepdims=self.keepdims)
+
+    def fan_out(self, input_shape: tuple) -> np.ndarray:
+        """Each element is compared once (in its channel's maximum)."""
+        return np.ones(input_shape, dtype=np.int64)
+
+    def gate(self) -> GlobalMaxPoolGate:
+        """A fresh gate (no spikes counted yet) for one simulation run."""
+        return GlobalMaxPoolGate(self)
+
+
+class GlobalMaxPoolGate:
+    """:class:`MaxPoolGate` with one window per channel, the whole map."""
+
+    def __init__(self, op: GlobalMaxPool2DOp) -> None:
+        self.op = op
+        self.counts: np.ndarray | None = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.counts is None:
+            self.counts = np.zeros(x.shape, dtype=np.float64)
+        self.counts += x
+        batch, channels = x.shape[0], x.shape[-1]
+        winner = self.counts.reshape(batch, -1, channels).argmax(axis=1)[:, None, :]
+        out = np.take_along_axis(x.reshape(batch, -1, channels), winner, axis=1)[:, 0, :]
+        return out.reshape((batch,) + (1,) * (x.ndim - 2) + (channels,)) if self.op.keepdims \
+            else out
 
 
 @dataclass

@@ -20,8 +20,9 @@ its spikes are enumerated at once), else step by step.
 
 A graph (joins, fan-out: :func:`run_graph_chunk`) runs stage by stage: a spiking stage's
 output is its events, a stage with a sparse form reads them (a weighted op, or an event map
-such as pooling, whose output stays events), and a join (``Add``, ``Concatenate``) or a
-gated max pool reads its inputs densely, as the dense engine. Graphs run without a synapse.
+such as pooling, whose output stays events), and a join (``Add``, ``Concatenate``) reads its
+inputs densely, as the dense engine. Graphs run without a synapse; a spiking max pool (its
+gate's state) runs on the dense engine only.
 
 Results: the spike counts are those of the dense engine except where a changed summation order
 (the sparse sums, the synapse applied after the linear operation rather than before) moves a
@@ -121,6 +122,16 @@ def check_graph(network: SpikingNetwork) -> None:
     if network.stages[-1].spiking:
         raise Unsupported(f"the last stage {network.stages[-1].name!r} spikes; it needs a "
                           "linear readout")
+    # a max pool reading spikes needs its gate; before any neurons (a constant input) it is
+    # exact, computed once
+    sources, static = network.sources(), []
+    for i, stage in enumerate(network.stages):
+        static.append(not stage.spiking and all(j < 0 or static[j] for j in sources[i]))
+    gated = [s.name for i, s in enumerate(network.stages)
+             if s.op.gated and any(j >= 0 and not static[j] for j in sources[i])]
+    if gated:
+        raise Unsupported(f"stage {gated[0]!r} is a spiking max pool (its gate keeps each "
+                          "input's spike count); this engine has no such state")
 
 
 def _record(layer: LayerState, flat: np.ndarray, n: np.ndarray, t: int) -> None:
@@ -250,9 +261,9 @@ class _Events:
         return int(np.prod(self.shape))
 
     def dense(self) -> np.ndarray:
-        h = np.zeros(self.size, dtype=self.values.dtype)
-        h[self.flat] = self.values
-        return h.reshape(self.shape)
+        # an event map (pooling) may send several spikes to one cell in a step: they add up
+        h = np.bincount(self.flat, weights=self.values, minlength=self.size)
+        return h.astype(self.values.dtype, copy=False).reshape(self.shape)
 
 
 def _dense_value(value: np.ndarray | _Events) -> np.ndarray:
@@ -266,13 +277,12 @@ class _GraphStage:
         self.stage, self.batch = stage, batch
         self.shape = (batch,) + tuple(stage.output_shape)
         op = stage.op
-        single = not op.join and not op.gated
+        single = not op.join
         self.linear = op.sparse(stage.input_shape, stage.output_shape) if single else None
         # an event map (pooling, flatten) only where nothing else happens in the stage
         plain = stage.bias is None and stage.activation is None and not stage.spiking
         self.events = (op.sparse_events(stage.input_shape, stage.output_shape)
                        if single and plain and self.linear is None else None)
-        self.gate = op.gate() if op.gated else None
         bias = np.zeros(1, dtype) if stage.bias is None else np.asarray(stage.bias, dtype)
         self.bias = np.ascontiguousarray(np.broadcast_to(bias, self.shape)).reshape(batch, -1)
 
@@ -291,9 +301,6 @@ class _GraphStage:
                 z += self.bias
                 return z.reshape(self.shape)
         dense = [_dense_value(a) for a in args]
-        if self.gate is not None:
-            z = self.gate(dense[0]).astype(dense[0].dtype, copy=False)
-            return z if stage.bias is None else z + stage.bias
         return stage.linear(dense if stage.op.join else dense[0])
 
 
@@ -306,8 +313,8 @@ def run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray,
     input); ``currents``: index -> the constant input current of each spiking stage that reads
     only those. Each other stage is computed every step, in order, from its inputs: a spiking
     stage's output is its spikes as events, a stage with a sparse form reads events (a weighted
-    op, an event map such as pooling), anything else (a join, a gated max pool, a step with
-    many spikes) reads dense inputs, as the dense engine. The spike counts are updated in
+    op, an event map such as pooling), anything else (a join, a step with many spikes) reads
+    dense inputs, as the dense engine. The spike counts are updated in
     ``neurons``.
     """
     batch = len(x)

@@ -701,19 +701,17 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
             _check_counts(neurons, result[0], n_steps=n_steps, dtype=dtype)
             return result
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
-    gates = _gates(stages, first)
+    gates = _gates(stages, first, spiking_input=constant is None)
     for t in range(n_steps):
         if constant is None:
             spikes_in = (rng.random(x.shape) < x).astype(dtype)
-            h = _prefix(stages, first, spikes_in)
+            h = _prefix(stages, first, spikes_in, gates)
         else:
             h = constant
         for i, stage in enumerate(stages[first:], start=first):
             name = network.stages[i].name
-            if i in gates:
-                h = gates[i](h).astype(dtype, copy=False)
-            elif i != first:
-                h = stage.linear(h)
+            if i != first:  # (the first stage's input current came from the prefix)
+                h = _gated(gates[i], stage, h, dtype) if i in gates else stage.linear(h)
             h = neurons[name].step(h, t) if name in neurons else stage.activate(h)
         output[:, t] = h.reshape(len(x), -1)
     return _chunk_result(neurons, output, n_steps=n_steps, dtype=dtype)
@@ -766,8 +764,9 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
         for j in row:
             last_read[j] = i
     output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
+    # a max pool reading spikes (of neurons, or of a Poisson input) runs its gate
     gates = {i: stage.op.gate() for i, stage in enumerate(stages)
-             if stage.op.gated and not static[i]}
+             if stage.op.gated and (input != "constant" or not static[i])}
     for t in range(n_steps):
         if input == "constant":
             values = dict(fixed)
@@ -776,7 +775,7 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
         for i, stage in enumerate(stages):
             if i not in values:
                 if i in gates:
-                    z = gates[i](inputs(values, i)).astype(dtype, copy=False)
+                    z = _gated(gates[i], stages[i], inputs(values, i), dtype)
                 else:
                     z = currents[i] if i in currents else stage.linear(inputs(values, i))
                 name = network.stages[i].name
@@ -855,17 +854,30 @@ def _sparse_enough(rates: list[np.ndarray], model: NeuronModel, n_steps: int) ->
             and events <= EVENT_MEMORY)
 
 
-def _gates(stages: list[Stage], first: int) -> dict:
-    """Index -> a fresh gate, for each stage after the first neurons whose op keeps state on
-    spikes (a spiking max pool); before them the input is not spikes, and the op is exact."""
+def _gates(stages: list[Stage], first: int, *, spiking_input: bool = False) -> dict:
+    """Index -> a fresh gate, for each stage whose op keeps state on spikes (a spiking max
+    pool) and reads spikes: after the first neurons, or anywhere with a spiking (Poisson)
+    input; before them a constant input is not spikes, and the op is exact."""
     return {i: stage.op.gate() for i, stage in enumerate(stages)
-            if i > first and stage.op.gated}
+            if stage.op.gated and (i > first or spiking_input)}
 
 
-def _prefix(stages: list[Stage], first: int, h: np.ndarray) -> np.ndarray:
-    """Run the stages before the first spiking one, then that one's input current."""
-    for stage in stages[:first]:
-        h = stage.rates(h)  # no neurons: linear, or a rectified readout
+def _gated(gate: Any, stage: Stage, h: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A gated stage's linear output: the gate in place of the op, then the bias."""
+    z = gate(h).astype(dtype, copy=False)
+    return z if stage.bias is None else z + stage.bias
+
+
+def _prefix(stages: list[Stage], first: int, h: np.ndarray, gates: dict | None = None
+            ) -> np.ndarray:
+    """Run the stages before the first spiking one, then that one's input current (with
+    ``gates``, the gated stages among them run their gates: a spiking input)."""
+    gates = gates or {}
+    for i, stage in enumerate(stages[:first]):
+        # no neurons: linear, or a rectified readout
+        h = stage.activate(_gated(gates[i], stage, h, h.dtype)) if i in gates else stage.rates(h)
+    if first < len(stages) and first in gates:
+        return _gated(gates[first], stages[first], h, h.dtype)
     return stages[first].linear(h) if first < len(stages) else h
 
 

@@ -13,6 +13,7 @@ from snnlib.network.ops import (
     AvgPool2DOp,
     GlobalAvgPool1DOp,
     GlobalAvgPool2DOp,
+    GlobalMaxPool2DOp,
     MaxPool2DOp,
     Op,
 )
@@ -69,17 +70,11 @@ class MaxPoolConverter(LayerConverter):
     supported = False
     #: The average-pooling op that replaces it (``max_to_avg_pool=True``).
     swap = "AveragePooling2D"
-    #: Whether ``spiking_max_pool=True`` converts it.
-    gated = True
 
     def problems(self) -> list[Problem]:
         if self.max_to_avg_pool and self.spiking_max_pool:
             return [self.problem("max_to_avg_pool=True and spiking_max_pool=True both given",
                                  "choose one")]
-        if self.spiking_max_pool and not self.gated:
-            return [self.problem(
-                "spiking_max_pool=True gates MaxPooling2D only",
-                f"use {self.swap} and retrain, or max_to_avg_pool=True for this layer type")]
         if self.max_to_avg_pool or self.spiking_max_pool:
             return self.channels_last_problems()
         return [self.problem(
@@ -92,7 +87,7 @@ class MaxPoolConverter(LayerConverter):
 
     def notes(self) -> list[str]:
         name = f"{type(self.layer).__name__} {self.layer.name!r}"
-        if self.spiking_max_pool and self.gated:
+        if self.spiking_max_pool:
             return [f"{name} is converted as spiking max pooling (spiking_max_pool=True): in "
                     "rate mode the same function; on spikes each window passes the spikes of "
                     "its input with the most spikes so far (dense engine only)"]
@@ -119,7 +114,8 @@ class MaxPoolConverter(LayerConverter):
 @register(layers.GlobalMaxPooling2D)
 class GlobalMaxPoolConverter(MaxPoolConverter):
     swap = "GlobalAveragePooling2D"
-    gated = False
 
     def op(self) -> Op:
+        if self.spiking_max_pool:
+            return GlobalMaxPool2DOp(bool(self.layer.keepdims))
         return GlobalAvgPool2DOp(bool(self.layer.keepdims))
