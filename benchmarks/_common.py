@@ -41,3 +41,15 @@ def write_section(path, title, command, body):
            f"{body.strip()}\n")
     path.write_text("\n## ".join([head.rstrip() + "\n"] + [s.rstrip() + "\n" for s in rest]
                                  + [new]))
+
+
+def accuracy_cell(accuracy):
+    """An accuracy with its 95 % interval (``snnlib.stats.Accuracy``), in percent."""
+    return f"{100 * accuracy.value:.1f} ({100 * accuracy.low:.1f}-{100 * accuracy.high:.1f})"
+
+
+def command_line(script, argv):
+    """How the results page says a script was run (``argv``: its arguments, None: sys.argv)."""
+    args = argv if argv is not None else sys.argv[1:]
+    return " ".join([f"python benchmarks/{script}", *args])
+

@@ -24,7 +24,7 @@ import sys
 
 import _common  # noqa: F401
 import numpy as np
-from _common import markdown_table, write_section
+from _common import accuracy_cell, command_line, markdown_table, write_section
 
 N_STEPS = 64
 
@@ -93,8 +93,7 @@ def main(argv=None):
     retrained = zoo.evaluate(relu, x_train, x_test, y_test, steps=(N_STEPS,))
 
     def cell(correct):
-        a = stats.accuracy_interval(correct)
-        return f"{100 * a.value:.1f} ({100 * a.low:.1f}-{100 * a.high:.1f})"
+        return accuracy_cell(stats.accuracy_interval(correct))
 
     def versus(correct):
         c = stats.compare_paired(correct, ann)
@@ -119,10 +118,8 @@ def main(argv=None):
             + markdown_table(rows))
     print(text)
     if args.output:
-        command = "python benchmarks/leaky_relu.py " + " ".join(
-            argv if argv is not None else sys.argv[1:])
         write_section(args.output, "LeakyReLU: the refusal's alternatives (issue 20)",
-                      command.strip(), text)
+                      command_line("leaky_relu.py", argv), text)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,12 @@ import sys
 import warnings
 
 import _common  # noqa: F401
-from _common import markdown_table, write_section
+from _common import accuracy_cell as cell
+from _common import command_line, markdown_table, write_section
 
 CHOICES = {"average-pooling swap (max_to_avg_pool=True)": {"max_to_avg_pool": True},
            "spiking max pool (spiking_max_pool=True)": {"spiking_max_pool": True}}
 STEPS = (32, 64, 128)
-
-
-def cell(accuracy):
-    return f"{100 * accuracy.value:.1f} ({100 * accuracy.low:.1f}-{100 * accuracy.high:.1f})"
 
 
 def main(argv=None):
@@ -66,9 +63,8 @@ def main(argv=None):
             f"p = {between.p_value:.2g}).\n\n" + markdown_table(rows))
     print(text)
     if args.output:
-        command = "python benchmarks/max_pooling.py " + " ".join(
-            argv if argv is not None else sys.argv[1:])
-        write_section(args.output, "Max pooling on spikes (issue 20)", command.strip(), text)
+        write_section(args.output, "Max pooling on spikes (issue 20)",
+                      command_line("max_pooling.py", argv), text)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import sys
 import warnings
 
 import _common  # noqa: F401
-from _common import markdown_table, write_section
+from _common import accuracy_cell as cell
+from _common import command_line, markdown_table, write_section
 
 NEURONS = {"if": "IF (signed)", "spiking_relu": "rectified (NengoDL)"}
 
@@ -51,10 +52,6 @@ def short_notes(notes):
     if "has a ReLU: it is a non-spiking readout" in text:
         out.append("ReLU readout (lambda = 1)")
     return "; ".join(out) or "-"
-
-
-def cell(accuracy):
-    return f"{100 * accuracy.value:.1f} ({100 * accuracy.low:.1f}-{100 * accuracy.high:.1f})"
 
 
 def main(argv=None):
@@ -104,9 +101,8 @@ def main(argv=None):
             "and exact McNemar p on the same images.\n\n" + markdown_table(rows))
     print(text)
     if args.output:
-        command = "python benchmarks/models.py " + " ".join(argv if argv is not None
-                                                            else sys.argv[1:])
-        write_section(args.output, "Typical models (issue 11)", command.strip(), text)
+        write_section(args.output, "Typical models (issue 11)",
+                      command_line("models.py", argv), text)
 
 
 if __name__ == "__main__":

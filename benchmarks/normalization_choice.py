@@ -16,7 +16,7 @@ import argparse
 import sys
 
 import _common  # noqa: F401
-from _common import markdown_table, write_section
+from _common import command_line, markdown_table, write_section
 
 CANDIDATES = [("layer", 99.9), ("layer", 99.99), ("channel", 99.9), ("channel", 99.99)]
 N_STEPS = 64
@@ -56,10 +56,8 @@ def main(argv=None):
             "(snnlib.ann.zoo.FIXES['mobilenet']).\n\n" + markdown_table(rows))
     print(text)
     if args.output:
-        command = "python benchmarks/normalization_choice.py " + " ".join(
-            argv if argv is not None else sys.argv[1:])
         write_section(args.output, "Normalization of the MobileNet-like model (issue 20)",
-                      command.strip(), text)
+                      command_line("normalization_choice.py", argv), text)
 
 
 if __name__ == "__main__":

@@ -628,6 +628,16 @@ class MaxPool2DOp(Op):
     def spatial_reach(self, probe: np.ndarray) -> np.ndarray:
         return self(probe)
 
+    def windows(self, x: np.ndarray, fill: float) -> np.ndarray:
+        """The pooling windows of ``x``, flattened: (batch, out_h, out_w, channels, cells);
+        "same" padding filled with ``fill``."""
+        windows = _padded_windows(x, self.pool_size, self.strides, self.padding, fill)
+        return windows.reshape(windows.shape[:4] + (-1,))
+
+    def pooled(self, out: np.ndarray) -> np.ndarray:
+        """One value per window (the windows' leading axes) in the op's output shape."""
+        return out
+
     def gate(self) -> MaxPoolGate:
         """A fresh gate (no spikes counted yet) for one simulation run."""
         return MaxPoolGate(self)
@@ -637,11 +647,12 @@ class MaxPoolGate:
     """The state of a spiking max pool during one run: each input's spikes so far.
 
     Calling it with one step's input (spike amplitudes, NHWC) adds them to the counts, then
-    returns, per window, the input of the neuron with the largest count (see
-    :class:`MaxPool2DOp`).
+    returns, per window (the op's :meth:`~MaxPool2DOp.windows`), the input of the neuron with
+    the largest count (see :class:`MaxPool2DOp`; :class:`GlobalMaxPool2DOp` has one window
+    per channel).
     """
 
-    def __init__(self, op: MaxPool2DOp) -> None:
+    def __init__(self, op: MaxPool2DOp | GlobalMaxPool2DOp) -> None:
         self.op = op
         self.counts: np.ndarray | None = None
 
@@ -649,19 +660,16 @@ class MaxPoolGate:
         if self.counts is None:
             self.counts = np.zeros(x.shape, dtype=np.float64)
         self.counts += x
-        op = self.op
-        counts = _padded_windows(self.counts, op.pool_size, op.strides, op.padding, -np.inf)
-        values = _padded_windows(x, op.pool_size, op.strides, op.padding, 0.0)
-        shape = values.shape[:4] + (-1,)
-        winner = counts.reshape(shape).argmax(axis=-1)[..., None]
-        return np.take_along_axis(values.reshape(shape), winner, axis=-1)[..., 0]
+        winner = self.op.windows(self.counts, -np.inf).argmax(axis=-1)[..., None]
+        out = np.take_along_axis(self.op.windows(x, 0.0), winner, axis=-1)[..., 0]
+        return self.op.pooled(out)
 
 
 @dataclass
 class GlobalMaxPool2DOp(Op):
-    """``GlobalMaxPooling2D``: the maximum over height and width, per channel; on spikes,
-    gated as :class:`MaxPool2DOp` (each channel passes the spikes of its position that has
-    fired most so far)."""
+    """``GlobalMaxPooling2D`` of (h, w, c) maps: the maximum over height and width, per
+    channel; on spikes, gated as :class:`MaxPool2DOp` (each channel passes the spikes of its
+    position that has fired most so far)."""
 
     keepdims: bool = False
 
@@ -676,27 +684,17 @@ class GlobalMaxPool2DOp(Op):
         """Each element is compared once (in its channel's maximum)."""
         return np.ones(input_shape, dtype=np.int64)
 
-    def gate(self) -> GlobalMaxPoolGate:
+    def windows(self, x: np.ndarray, fill: float) -> np.ndarray:
+        """One window per example and channel, the whole map: (batch, channels, cells)."""
+        return x.reshape(x.shape[0], -1, x.shape[-1]).swapaxes(1, 2)
+
+    def pooled(self, out: np.ndarray) -> np.ndarray:
+        """(batch, channels), or (batch, 1, 1, channels) with ``keepdims``."""
+        return out[:, None, None, :] if self.keepdims else out
+
+    def gate(self) -> MaxPoolGate:
         """A fresh gate (no spikes counted yet) for one simulation run."""
-        return GlobalMaxPoolGate(self)
-
-
-class GlobalMaxPoolGate:
-    """:class:`MaxPoolGate` with one window per channel, the whole map."""
-
-    def __init__(self, op: GlobalMaxPool2DOp) -> None:
-        self.op = op
-        self.counts: np.ndarray | None = None
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if self.counts is None:
-            self.counts = np.zeros(x.shape, dtype=np.float64)
-        self.counts += x
-        batch, channels = x.shape[0], x.shape[-1]
-        winner = self.counts.reshape(batch, -1, channels).argmax(axis=1)[:, None, :]
-        out = np.take_along_axis(x.reshape(batch, -1, channels), winner, axis=1)[:, 0, :]
-        return out.reshape((batch,) + (1,) * (x.ndim - 2) + (channels,)) if self.op.keepdims \
-            else out
+        return MaxPoolGate(self)
 
 
 @dataclass
