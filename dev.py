@@ -159,9 +159,31 @@ def book():
     log(f"book built: {index}")
 
 
+#: What installs the browser the book's browser tests drive (Debian/Ubuntu; .ci/run runs it).
+CHROMIUM_INSTALL = "sudo apt-get install -y chromium"
+
+
+def find_chromium():
+    """Debian's chromium (or SNNLIB_CHROMIUM), as tests/test_book.py looks for it."""
+    for candidate in (os.environ.get("SNNLIB_CHROMIUM"), "chromium", "chromium-browser",
+                      "google-chrome"):
+        path = candidate and shutil.which(candidate)
+        if path:
+            return path
+    return None
+
+
 def test(pytest_args):
+    """The whole suite (or the given tests); the whole suite includes the browser tests, so
+    it refuses to start without Chromium rather than skip them."""
+    if not pytest_args and find_chromium() is None:
+        sys.exit("dev.py: the whole test suite includes the book's browser tests, which need "
+                 f"Chromium. Install it with:\n    {CHROMIUM_INSTALL}\n(or set SNNLIB_CHROMIUM "
+                 "to a Chrome/Chromium executable), then run python3 dev.py test again.")
     setup()
-    run(venv_python(), "-m", "pytest", *pytest_args, env=test_env())
+    env = test_env()
+    env["SNNLIB_REQUIRE_BROWSER"] = "1"  # tests/test_book.py fails instead of skipping
+    run(venv_python(), "-m", "pytest", *pytest_args, env=env)
 
 
 #: Settings that change the order in which TensorFlow and BLAS add numbers on this machine: a

@@ -1,24 +1,37 @@
-"""Speed: images x steps per second of snnlib.simulate vs NengoDL vs T Keras forward passes.
+"""Speed: snnlib.simulate against NengoDL and against T Keras forward passes, in one process.
 
-Run: ``.venv/bin/python benchmarks/speed.py [--batch 200] [--steps 32] [--repeats 3]``;
-``--model deep`` times the deeper network (:func:`snnlib.load_pretrained_deep_convnet`,
-percentile 99.9, one spike per step, initial voltage 0.5, float32) with each engine, at the
-book's setting (scale 1000) and at a low rate (scale 100), as seconds per 1,000 images x 128
-steps (measured on ``--batch`` images x ``--steps`` steps, default 200 x 128).
-All timings are taken in this one process, best of ``--repeats``, after a warm-up; the ratios
-(not the absolute numbers) are the result, since the machine may be shared.
+Run: ``.venv/bin/python benchmarks/speed.py [--batch 200] [--steps 32] [--repeats 3]
+[--output benchmarks/RESULTS.md]``.
+
+For the book's convnet (:func:`snnlib.load_pretrained_convnet`, not normalized, as the book
+converts it first) and the deeper network (:func:`snnlib.load_pretrained_deep_convnet`,
+percentile 99.9 as in its chapter), at ``scale_firing_rates`` 100 and 1000, NengoDL's neuron
+(``spiking_relu``, several spikes per step, initial voltage 0) and float32, it times:
+
+- ``snnlib.simulate`` with ``method="auto"`` (the compiled engine on these networks) and with
+  the dense engine;
+- ``nengo_dl.Simulator.predict`` on what ``nengo_dl.Converter(scale_firing_rates=s)`` builds
+  from the same Keras model (NengoDL computes every layer densely, so its time does not depend
+  on the rates; it receives the weights unnormalized, which changes its rates, not its work);
+- T forward passes of the Keras model (``model(x)``), the ANN's cost of T steps.
+
+All timings are taken in this one process, best of ``--repeats`` after a warm-up (which also
+compiles the kernels); the ratios, not the seconds, are the result, since the machine may be
+shared. It also reports the synaptic operations per second of the compiled engine against the
+multiply-accumulates per second of a float32 matrix product on this machine (how far the
+engine is from that floor).
 """
 import argparse
-import sys
+import functools
 import time
 
 import _common  # noqa: F401  (sets up paths and warnings first)
 import numpy as np
-from _common import markdown_table, write_section
+from _common import command_line, markdown_table, write_section
 
 
 def best_time(function, repeats):
-    function()  # warm-up (graph building, caches)
+    function()  # warm-up (graph building, compilation, caches)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -27,143 +40,146 @@ def best_time(function, repeats):
     return min(times)
 
 
-def best_times(function, repeats):
-    """(wall, CPU) seconds, best of ``repeats`` after a warm-up. CPU time (all threads of this
-    process) is the steadier one on a shared machine; wall time is what a reader waits."""
-    function()
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        function()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), min(cpus)
+class KernelTimes:
+    """Seconds spent in the compiled engine's kernels while active: neuron updates (with the
+    listing of spikes) and fan-out (synaptic operations, pooling of events)."""
+
+    def __init__(self):
+        from snnlib.sim import compiled
+
+        self.kernels = compiled._compile()
+        self.original = dict(self.kernels)
+        self.seconds = {"neurons": 0.0, "fan-out": 0.0}
+
+    def __enter__(self):
+        for name, kernel in self.original.items():
+            part = "neurons" if name in ("neuron_step", "gather_active", "return_counts") \
+                else "fan-out"
+            self.kernels[name] = self._timed(kernel, part)
+        return self
+
+    def __exit__(self, *exc):
+        self.kernels.update(self.original)
+
+    def _timed(self, kernel, part):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            kernel(*args, **kwargs)
+            self.seconds[part] += time.perf_counter() - start
+        return run
 
 
-def deep(args):
-    """The deeper network's table (text)."""
-    from snnlib import convert, load_mnist, load_pretrained_deep_convnet, simulate
+def mac_rate(repeats):
+    """Multiply-accumulates per second of a float32 matrix product (NumPy's BLAS)."""
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    return 1024 ** 3 / best_time(lambda: a @ a, repeats)
 
-    model = load_pretrained_deep_convnet()
-    (x_train, _), (x_test, _) = load_mnist()
-    x = x_test[:args.batch]
-    steps = args.steps or 128
-    network = convert(model, calibration=x_train[:1000], normalization="percentile")
-    per_1000 = (1000 / len(x)) * (128 / steps)
-    table = []
-    for neuron in ("if", "spiking_relu"):
-        for scale in (1000.0, 100.0):
-            times = {}
-            for method in ("dense", "event", "auto"):
-                options = dict(n_steps=steps, scale_firing_rates=scale, neuron=neuron,
-                               max_spikes_per_step=1, initial_voltage=0.5, method=method)
-                times[method] = best_times(lambda o=options: simulate(network, x, **o),
-                                           args.repeats)
-                wall, cpu = times[method]
-                table.append({"neuron": neuron, "scale (Hz)": f"{scale:g}", "engine": method,
-                              "CPU s per 1,000 x 128": f"{cpu * per_1000:.1f}",
-                              "wall s per 1,000 x 128": f"{wall * per_1000:.1f}",
-                              "CPU time / dense": f"{cpu / times['dense'][1]:.2f}"})
-            print(table[-3:], file=sys.stderr, flush=True)
-    return (f"Deeper network, percentile 99.9, one spike per step, initial voltage 0.5, float32; "
-            f"{len(x)} images x {steps} steps, best of {args.repeats}, scaled to 1,000 images x "
-            "128 steps. CPU: process time of all threads (steadier than wall time when others "
-            "share the machine).\n\n" + markdown_table(table))
+
+def keras_passes(model, x, steps):
+    for _ in range(steps):
+        model(x, training=False)
+
+
+def nengo_time(model, x, steps, scale, repeats):
+    """Seconds of ``nengo_dl.Simulator.predict`` on the converter's network, T steps."""
+    import tensorflow as tf
+
+    from snnlib.nengo.bridge import build_nengo_converter, import_nengo
+
+    _, nengo_dl = import_nengo()
+    converter = build_nengo_converter(model, scale_firing_rates=scale)
+    tiled = np.tile(x.reshape(len(x), 1, -1), (1, steps, 1))
+    with nengo_dl.Simulator(converter.net, minibatch_size=len(x), progress_bar=False) as sim:
+        node = converter.inputs[model.inputs[0]]
+        seconds = best_time(lambda: sim.predict({node: tiled}, verbose=0), repeats)
+    tf.keras.backend.clear_session()
+    return seconds
+
+
+def measure(network, model, x, steps, scale, args):
+    """One row: snnlib (auto and dense), NengoDL, the compiled kernels' share, synaptic
+    operations per second."""
+    from snnlib import simulate
+    from snnlib.analysis.measures import synaptic_operations
+
+    options = dict(n_steps=steps, scale_firing_rates=scale)
+    result = simulate(network, x, **options)
+    synops = sum(synaptic_operations(network, result).values()) * len(x)
+    t_auto = best_time(functools.partial(simulate, network, x, **options), args.repeats)
+    with KernelTimes() as kernels:  # one more run, to see where its time goes
+        simulate(network, x, **options)
+    t_dense = best_time(functools.partial(simulate, network, x, method="dense", **options),
+                        args.repeats)
+    return {"mean rate (Hz)": float(np.mean(list(result.mean_rates.values()))),
+            "snnlib (s)": t_auto, "dense engine (s)": t_dense,
+            "NengoDL (s)": (np.nan if args.no_nengo
+                            else nengo_time(model, x, steps, scale, args.repeats)),
+            "in neuron updates (s)": kernels.seconds["neurons"],
+            "in fan-out (s)": kernels.seconds["fan-out"],
+            "synaptic ops / s": synops / t_auto}
+
+
+def networks():
+    from snnlib import convert, load_mnist, load_pretrained_convnet, load_pretrained_deep_convnet
+
+    (x_train, _), _ = load_mnist()
+    convnet = load_pretrained_convnet()
+    deep = load_pretrained_deep_convnet()
+    yield "book's convnet", convnet, convert(convnet)
+    yield "deeper network", deep, convert(deep, calibration=x_train[:1000],
+                                          normalization="percentile")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="convnet", choices=["convnet", "deep"],
-                        help="convnet: the book's convnet against NengoDL and Keras (default); "
-                        "deep: the deeper network, engine by engine")
     parser.add_argument("--batch", type=int, default=200, help="images per batch")
-    parser.add_argument("--steps", type=int, help="time steps T (default 32; deep: 128)")
+    parser.add_argument("--steps", type=int, default=32, help="time steps T")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (best is kept)")
-    parser.add_argument("--scale", type=float, default=100.0, help="scale_firing_rates (Hz)")
     parser.add_argument("--no-nengo", action="store_true", help="skip NengoDL (slow import)")
     parser.add_argument("--output", help="append the table to this markdown file")
     args = parser.parse_args(argv)
-    if args.model == "deep":
-        text = deep(args)
-        print(text)
-        if args.output:
-            command = "python benchmarks/speed.py " + " ".join(argv if argv is not None
-                                                               else sys.argv[1:])
-            write_section(args.output, "Speed of the deeper network", command.strip(), text)
-        return
-    args.steps = args.steps or 32
 
-    import tensorflow as tf
+    from snnlib import load_mnist
 
-    from snnlib import convert, load_mnist, load_pretrained_convnet, simulate
-
-    model = load_pretrained_convnet()
     (_, _), (x_test, _) = load_mnist()
-    x = x_test[:args.batch]
-    batch, steps = len(x), args.steps
-    network = convert(model)
-    work = batch * steps
+    x, steps = x_test[:args.batch], args.steps
+    macs_per_s = mac_rate(args.repeats)
     rows = []
-
-    def keras():
-        for _ in range(steps):
-            model(x, training=False)
-
-    t_keras = best_time(keras, args.repeats)
-    rows.append(("Keras forward x T", t_keras))
-
-    def ours():
-        simulate(network, x, n_steps=steps, scale_firing_rates=args.scale)
-
-    t_ours = best_time(ours, args.repeats)
-    rows.append(("snnlib.simulate (float32)", t_ours))
-
-    def ours64():
-        simulate(network, x, n_steps=steps, scale_firing_rates=args.scale, dtype=np.float64)
-
-    rows.append(("snnlib.simulate (float64)", best_time(ours64, args.repeats)))
-
-    # the same with the dense engine (every linear operation at every step)
-    def ours_dense():
-        simulate(network, x, n_steps=steps, scale_firing_rates=args.scale, method="dense")
-
-    rows.append(("snnlib.simulate (float32, dense path)", best_time(ours_dense, args.repeats)))
-
-    if not args.no_nengo:
-        from snnlib.nengo.bridge import build_nengo_converter, import_nengo
-
-        _, nengo_dl = import_nengo()
-        converter = build_nengo_converter(model, scale_firing_rates=args.scale)
-        tiled = np.tile(x.reshape(batch, 1, -1), (1, steps, 1))
-        with nengo_dl.Simulator(converter.net, minibatch_size=batch, progress_bar=False) as sim:
-            node = converter.inputs[model.inputs[0]]
-
-            def nengo():
-                sim.predict({node: tiled}, verbose=0)
-
-            rows.append(("NengoDL Simulator.predict", best_time(nengo, args.repeats)))
-        tf.keras.backend.clear_session()
-
-    table = []
-    for name, seconds in rows:
-        table.append({"method": name, "seconds": f"{seconds:.3f}",
-                      "images x steps / s": f"{work / seconds:,.0f}",
-                      "time / snnlib float32": f"{seconds / t_ours:.2f}"})
-    text = (f"Batch {batch}, T = {steps} steps, scale_firing_rates = {args.scale:g}, "
-            f"best of {args.repeats}.\n\n" + markdown_table(table))
-    named = dict(rows)
-    if "NengoDL Simulator.predict" in named:
-        text += (f"\n\nsnnlib is {named['NengoDL Simulator.predict'] / t_ours:.1f}x faster than "
-                 f"NengoDL (aim: >= 10x) and takes {t_ours / t_keras:.2f}x the time of T Keras "
-                 "forward passes (aim: <= 1.5x).")
-    else:
-        text += (f"\n\nsnnlib takes {t_ours / t_keras:.2f}x the time of T Keras forward passes "
-                 "(aim: <= 1.5x).")
+    for name, model, network in networks():
+        t_keras = best_time(functools.partial(keras_passes, model, x, steps), args.repeats)
+        for scale in (100.0, 1000.0):
+            row = measure(network, model, x, steps, scale, args)
+            row.update({"network": name, "scale (Hz)": f"{scale:g}",
+                        "T Keras passes (s)": t_keras,
+                        "synaptic ops / s / MAC rate": row["synaptic ops / s"] / macs_per_s})
+            rows.append(row)
+            print(row, flush=True)
+    columns = ["network", "scale (Hz)", "mean rate (Hz)", "snnlib (s)", "dense engine (s)",
+               "NengoDL (s)", "T Keras passes (s)", "NengoDL / snnlib", "snnlib / T Keras",
+               "in neuron updates (s)", "in fan-out (s)", "synaptic ops / s",
+               "synaptic ops / s / MAC rate"]
+    for row in rows:
+        row["NengoDL / snnlib"] = f"{row['NengoDL (s)'] / row['snnlib (s)']:.1f}"
+        row["snnlib / T Keras"] = f"{row['snnlib (s)'] / row['T Keras passes (s)']:.2f}"
+    summary = [(row["network"], row["scale (Hz)"], row["NengoDL / snnlib"],
+                row["snnlib / T Keras"]) for row in rows]
+    formats = {"mean rate (Hz)": "{:.0f}", "synaptic ops / s": "{:.3g}",
+               "synaptic ops / s / MAC rate": "{:.3f}"}
+    rows = [{key: formats.get(key, "{:.3f}").format(value) if isinstance(value, float)
+             else value for key, value in row.items()} for row in rows]
+    text = (f"{len(x)} images x T = {steps} steps, float32, best of {args.repeats}; snnlib: "
+            "`method=\"auto\"` (the compiled engine here); \"in neuron updates\" and \"in "
+            "fan-out\": the seconds its kernels took in one more run (the rest: the first "
+            "layer's input current, computed once, and the result's bookkeeping). This "
+            f"machine's float32 matrix product: {macs_per_s:.3g} multiply-accumulates per "
+            "second.\n\n"
+            + markdown_table(rows, columns) + "\n\n"
+            + "; ".join(f"{name} at {scale} Hz: {nengo}x faster than NengoDL (aim >= 10x), "
+                        f"{keras}x the time of T Keras passes (aim <= 0.5x)"
+                        for name, scale, nengo, keras in summary) + ".")
     print(text)
     if args.output:
-        command = "python benchmarks/speed.py " + " ".join(argv if argv is not None
-                                                           else sys.argv[1:])
-        write_section(args.output, "Speed", command.strip(), text)
+        write_section(args.output, "Speed", command_line("speed.py", argv), text)
 
 
 if __name__ == "__main__":

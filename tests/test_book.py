@@ -2,8 +2,8 @@
 
 The browser checks open every page in headless Chromium (Debian's ``chromium`` package, which
 ``.ci/run`` installs; Playwright drives it, no browser is downloaded) at desktop (1280 x 900) and
-phone (390 x 844) size. Where no Chromium exists they are skipped, except in CI where they must
-run. Screenshots of every page at both sizes are kept under ``artifacts/screenshots/``.
+phone (390 x 844) size. Where no Chromium exists they are skipped when pytest is called
+directly, and fail under ``python3 dev.py test`` (which refuses to start without it) and in CI. Screenshots of every page at both sizes are kept under ``artifacts/screenshots/``.
 
 What a page must satisfy in the browser: every formula typeset, every image loaded, no request
 outside the book, no console error, and the layout checks of ``tests/layout_checks.js``: nothing
@@ -197,9 +197,10 @@ def book_url(html_dir):
 def browser():
     chromium = find_chromium()
     if chromium is None:
-        message = "no Chromium found: install Debian's chromium package (or set SNNLIB_CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; in CI the browser test must run (.ci/run installs it)")
+        message = ("no Chromium found: install it with `sudo apt-get install -y chromium` (or set "
+                   "SNNLIB_CHROMIUM)")
+        if os.environ.get("CI") or os.environ.get("SNNLIB_REQUIRE_BROWSER"):
+            pytest.fail(message + "; python3 dev.py test and CI run the browser tests")
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 

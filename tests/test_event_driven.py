@@ -30,7 +30,7 @@ def test_event_driven_path_gives_the_dense_path_spike_counts(monkeypatch, thresh
         kwargs = dict(n_steps=30, scale_firing_rates=scale, synapse=synapse, reset=reset,
                       max_spikes_per_step=max_spikes, dtype=np.float64)
         dense = simulate(network, x, method="dense", **kwargs)
-        sparse = simulate(network, x, method="auto", **kwargs)
+        sparse = simulate(network, x, method="event", **kwargs)
         # float64: the same spikes; outputs agree to summation-order rounding
         for name in dense.spike_counts:
             np.testing.assert_array_equal(sparse.spike_counts[name], dense.spike_counts[name])

@@ -203,3 +203,19 @@ def test_dev_py_and_tidy_tool_use_only_the_standard_library():
         modules |= {node.module.split(".")[0] for node in ast.walk(tree)
                     if isinstance(node, ast.ImportFrom) and node.module and not node.level}
         assert modules <= sys.stdlib_module_names, f"{path.name}: {modules - sys.stdlib_module_names}"
+
+
+def test_the_whole_suite_refuses_to_start_without_chromium(tmp_path, dev):
+    """The README's test command runs the browser tests, or stops at once with the command that
+    installs the browser (the one .ci/run runs); it does not skip them silently."""
+    import subprocess
+    import sys
+
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}  # no chromium on this PATH
+    result = subprocess.run([sys.executable, str(ROOT / "dev.py"), "test"], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode != 0
+    assert dev.CHROMIUM_INSTALL in result.stderr
+    assert dev.CHROMIUM_INSTALL == "sudo apt-get install -y chromium"
+    assert "apt-get install -y -qq chromium" in (ROOT / ".ci" / "run").read_text()
+    assert dev.CHROMIUM_INSTALL in (ROOT / "README.md").read_text()

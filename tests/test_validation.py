@@ -62,7 +62,7 @@ def test_row_overflow_in_a_deeper_layer_is_named(network, images6):
         simulate(network, images6, n_steps=20, scale_firing_rates=100.0, method="dense")
 
 
-@pytest.mark.parametrize("method", ["auto", "dense", "event"])
+@pytest.mark.parametrize("method", ["auto", "compiled", "dense", "event"])
 def test_row_n_steps_10_to_the_12_is_refused_at_once(network, images6, method):
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"n_steps=1000000000000 must be an integer in "

@@ -34,6 +34,7 @@ neuron may spike a step earlier or later and outputs differ by float32 rounding.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,8 +58,10 @@ class Unsupported(ValueError):
     """The network has a stage this engine cannot compute from spikes (the message says which)."""
 
 
-def segments(network: SpikingNetwork) -> list[tuple[tuple[int, ...], int, int | None]]:
-    """The linear maps between spiking layers, for this engine.
+def segments(network: SpikingNetwork, weighted_op: Callable[[Stage], bool] | None = None
+             ) -> list[tuple[tuple[int, ...], int, int | None]]:
+    """The linear maps between spiking layers, for this engine (or, with ``weighted_op``, for
+    an engine that computes the stages it accepts: the compiled one).
 
     Returns a list of (event map stage indices, weighted stage index, spiking stage index or
     None) for each group of stages after the first spiking one: stages without weights or bias
@@ -71,6 +74,9 @@ def segments(network: SpikingNetwork) -> list[tuple[tuple[int, ...], int, int | 
     Unsupported
         Saying which stage (or what) this engine cannot handle.
     """
+    if weighted_op is None:
+        def weighted_op(stage: Stage) -> bool:
+            return stage.op.sparse(stage.input_shape, stage.output_shape) is not None
     stages = network.stages
     if not network.is_chain:
         check_graph(network)
@@ -91,7 +97,7 @@ def segments(network: SpikingNetwork) -> list[tuple[tuple[int, ...], int, int | 
     found, maps, weighted = [], [], None
     for i in range(first + 1, len(stages)):
         s = stages[i]
-        if s.op.sparse(s.input_shape, s.output_shape) is not None:
+        if weighted_op(s):
             if weighted is not None:
                 raise Unsupported(f"stages {stages[weighted].name!r} and {s.name!r} follow each "
                                   "other without spiking neurons in between")

@@ -24,7 +24,7 @@ Built-in models, registered by name (:data:`NEURON_MODELS`, :func:`register_neur
   users: exact exponential decay towards ``J`` over each step, a refractory period with the
   spike time found within the step, at most one spike per step, reset to zero. It keeps a
   second state variable per neuron (the refractory time, :meth:`NeuronModel.initial_state`)
-  and runs on the dense engine only.
+  and runs on the dense and compiled engines (not the event-driven one).
 
 The first two reset by subtraction (keep the excess charge, as Nengo) or to zero, and emit
 ``floor(v)`` spikes per step (Nengo) or at most one. Units: the voltage is in units of the
@@ -451,7 +451,8 @@ class LIF(NeuronModel):
     state_variables = ("refractory_time",)
     options = ()
     event_driven_unsupported = ("the 'lif' neuron keeps a refractory time per neuron and "
-                                "decays between spikes; it runs on the dense engine only")
+                                "decays between spikes; it runs on the dense and compiled "
+                                "engines only")
 
     def __init__(self, *, tau_rc: float = 0.02, tau_ref: float = 0.002,
                  min_voltage: float = 0.0, amplitude: float = 1.0) -> None:

@@ -18,10 +18,12 @@ With the default neuron (``neuron="spiking_relu"``) configured like NengoDL
 - the output layer is a non-spiking readout of the last spiking layer (a ReLU output layer
   applies its ReLU to the readout at every step, as Keras does).
 
-Two engines give the same spikes (``method=``): the *dense* engine updates every neuron and
+Three engines give the same spikes (``method=``): the *dense* engine updates every neuron and
 computes every linear operation at each step, vectorized over the batch and the neurons; the
 *event-driven* engine (:mod:`snnlib.sim.event_driven`) computes the linear operations out of
-spiking layers from the spikes alone, which is faster at the usual low rates.
+spiking layers from the spikes alone, which is faster at the usual low rates; the *compiled*
+engine (:mod:`snnlib.sim.compiled`, the default where it applies) does the same in machine
+code, fusing each layer's neuron update with the listing of its spikes.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from snnlib.analysis import measures, protocol
 from snnlib.config import CHUNK, DT, MAX_STEPS
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.progress import progress_bar
-from snnlib.sim import event_driven
+from snnlib.sim import compiled, event_driven
 from snnlib.sim.counts import LayerCounts
 from snnlib.sim.neurons import NeuronModel, get_neuron_model
 from snnlib.sim.synapses import Lowpass
@@ -44,7 +46,7 @@ from snnlib.sim.synapses import Lowpass
 INPUTS = ("constant", "poisson")
 READOUTS = protocol.READOUTS
 DEFAULT_READOUT = protocol.DEFAULT_READOUT
-METHODS = ("auto", "dense", "event")
+METHODS = ("auto", "compiled", "dense", "event")
 
 
 class CountsNotKept(AttributeError):
@@ -462,17 +464,24 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         Simulate this many examples at a time (bounds memory: the neurons' state, and the spike
         counts unless kept); None: all at once. Either way a constant input is computed in
         chunks of :data:`snnlib.config.CHUNK` examples (for speed; no result changes).
-    method : {"auto", "dense", "event"}
-        The engine. "dense": every neuron and every linear operation at each step. "event": the
-        event-driven engine (:mod:`snnlib.sim.event_driven`), which computes the linear operations
-        out of spiking layers from the spikes alone; it needs a constant input, initial voltages
-        >= 0, a neuron model without other state (not "lif") and, in a chain, stages it can
-        handle (dense and convolution layers between spiking layers, average pooling and flatten
-        before them; a graph runs whole, without a synapse), and raises a ValueError saying
-        which is missing. "auto" (default): the event-driven engine where it applies and the
+    method : {"auto", "compiled", "dense", "event"}
+        The engine. "compiled" (:mod:`snnlib.sim.compiled`): the neuron updates and the
+        linear operations out of spiking layers computed from the spikes alone, in machine code
+        compiled with numba (on first use in a process: a few seconds), on every core; it runs
+        chains of dense, convolution, average pooling and flatten layers with snnlib's own
+        neuron models, any reset, spike cap, synapse and initial voltage, and either input (a
+        spiking max pool reading a Poisson input excepted). "dense": every
+        neuron and every linear operation at each step, in NumPy and TensorFlow. "event": the
+        event-driven engine (:mod:`snnlib.sim.event_driven`), which computes the linear
+        operations out of spiking layers from the spikes alone in NumPy; it needs a constant
+        input, initial voltages >= 0, a neuron model without other state (not "lif") and, in a
+        chain, stages it can handle (dense and convolution layers between spiking layers,
+        average pooling and flatten before them; a graph runs whole, without a synapse).
+        "compiled" and "event" raise a ValueError saying what is missing. "auto" (default): the
+        compiled engine where it applies; else the event-driven one where it applies and the
         first layer(s) fire sparsely (at most ``event_driven.SPARSE_THRESHOLD`` spikes per
         neuron and step), else the dense one. A spiking max pool runs on the dense one. In
-        float64 both give the same spikes; in float32 a rare neuron may spike a step earlier or
+        float64 all give the same spikes; in float32 a rare neuron may spike a step earlier or
         later (the summation order differs).
     progress : bool or None
         Show a progress bar over the batches (``tqdm``; None: on unless ``SNNLIB_PROGRESS=0``,
@@ -517,14 +526,14 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
                   sum(int(np.prod(stages[name].output_shape)) for name in set(record)))
     neurons = sum(int(np.prod(stages[name].output_shape)) for name in scales)
     keep = _keep_counts(keep_counts, len(x), batch_size, neurons)
-    segments = _engine(network, method, input, initial_voltage, model,
-                       synapse=synapse is not None)
+    engine, segments = _engine(network, method, input, initial_voltage, model,
+                               synapse=synapse is not None)
     rng = np.random.default_rng(seed)
     options = dict(n_steps=n_steps, dt=dt, scales=scales,
                    synapse=None if synapse is None else Lowpass(synapse, dt), model=model,
                    initial_voltage=initial_voltage, input=input, rng=rng,
                    record=set(record), dtype=dtype, segments=segments,
-                   forced=method == "event")
+                   forced=method == "event", engine=engine)
     collector = _Collector(len(x), n_steps, n_out, dtype,
                            {name: stages[name].output_shape for name in dict.fromkeys(record)},
                            keep)
@@ -591,13 +600,24 @@ class _Collector:
 
 def _engine(network: SpikingNetwork, method: str, input: str,
             initial_voltage: float | str | dict, model: NeuronModel, *,
-            synapse: bool = False) -> list | None:
-    """The event-driven engine's plan (its segments), or None for the dense engine.
+            synapse: bool = False) -> tuple[str, list | None]:
+    """The engine that runs the simulation and its plan: ("compiled", segments), ("event",
+    segments) or ("dense", None).
 
-    Raises a ValueError saying why when ``method="event"`` cannot apply.
+    "auto" takes the compiled engine where it applies, else the event-driven one where it
+    applies (it still falls back to the dense one per chunk when the first layer fires
+    densely), else the dense one. Raises a ValueError saying why when the engine named by
+    ``method`` cannot run it.
     """
+    if method in ("auto", "compiled"):
+        plan, why = compiled.plan(network, model, input)
+        if why is None:
+            return "compiled", plan
+        if method == "compiled":
+            raise ValueError(f"method='compiled' cannot simulate this: {why}; use "
+                             "method='auto', 'event' or 'dense'")
     if method == "dense":
-        return None
+        return "dense", None
     reason = None
     if model.event_driven_unsupported:
         reason = model.event_driven_unsupported
@@ -612,21 +632,22 @@ def _engine(network: SpikingNetwork, method: str, input: str,
                   f"{_lowest_voltage(initial_voltage):g})")
     else:
         try:
-            return event_driven.segments(network)
+            return "event", event_driven.segments(network)
         except event_driven.Unsupported as err:
             reason = str(err)
     if method == "event":
         raise ValueError(f"method='event' cannot simulate this: {reason}; use method='dense' "
                          "or 'auto'")
-    return None
+    return "dense", None
 
 
 def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, scales: dict,
          synapse: Lowpass | None, model: NeuronModel, initial_voltage: float | str | dict,
          input: str, rng: np.random.Generator, record: set, dtype: np.dtype,
-         segments: list | None, forced: bool) -> tuple:
+         segments: list | None, forced: bool, engine: str) -> tuple:
     """Simulate one batch; with a constant input, in chunks of :data:`snnlib.config.CHUNK`,
-    :data:`snnlib.config.THREADS` of them at a time.
+    :data:`snnlib.config.THREADS` of them at a time (the compiled engine chunks the batch
+    itself: :data:`snnlib.sim.compiled.CHUNK`).
 
     Random initial voltages are drawn for the whole batch first, layer by layer (the order of
     the draws does not depend on the chunking), then sliced.
@@ -642,8 +663,8 @@ def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, sca
     stages = [_cast(stage, dtype) for stage in network.stages]
     options = dict(n_steps=n_steps, dt=dt, scales=scales, synapse=synapse, model=model,
                    input=input, rng=rng, record=record, dtype=dtype, segments=segments,
-                   forced=forced)
-    if input != "constant" or len(x) <= CHUNK:
+                   forced=forced, engine=engine)
+    if input != "constant" or len(x) <= CHUNK or engine == "compiled":
         return _run_chunk(network, stages, x, voltages, **options)
 
     def run_part(start: int) -> tuple:
@@ -666,7 +687,7 @@ def _run(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float, sca
 def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, voltages: dict, *,
                n_steps: int, dt: float, scales: dict, synapse: Lowpass | None,
                model: NeuronModel, input: str, rng: np.random.Generator, record: set,
-               dtype: np.dtype, segments: list | None, forced: bool) -> tuple:
+               dtype: np.dtype, segments: list | None, forced: bool, engine: str) -> tuple:
     first = next((i for i, s in enumerate(network.stages) if s.spiking), len(stages))
     neurons = {
         s.name: LayerState(model, (len(x),) + s.output_shape, scales[s.name], dt=dt,
@@ -682,6 +703,11 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
     if constant is not None and first < len(stages):
         _check_drive(network.stages[first].name, constant, scales[network.stages[first].name],
                      dt=dt, n_steps=n_steps, model=model, dtype=dtype)
+    if engine == "compiled":
+        output = compiled.run_chunk(network, stages, segments, x, neurons, constant,
+                                    n_steps=n_steps, dtype=dtype, synapse=synapse, rng=rng,
+                                    prefix=lambda h: _prefix(stages, first, h))
+        return _chunk_result(neurons, output, n_steps=n_steps, dtype=dtype)
     if segments is not None:
         # spikes per neuron and step of the first layer (its rate): dense ones are faster dense
         rate = np.maximum(constant * scales[network.stages[first].name] * dt, 0)
