@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -170,11 +169,11 @@ def test_chapters_have_a_binder_launch_button(html_dir):
 
 
 def find_chromium():
-    for candidate in (os.environ.get("SNNLIB_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        path = candidate and shutil.which(candidate)
-        if path:
-            return path
-    return None
+    """dev.py's search (the README's test command refuses to start without what it finds)."""
+    spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    return dev.find_chromium()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -301,11 +301,10 @@ def plan(network: SpikingNetwork, model: NeuronModel, input: str
     if input != "constant" and any(s.op.gated for s in stages[:first + 1]):
         return None, "a spiking max pool reads the Poisson input"
     for maps, weighted, spiking in segments:
-        after = range(weighted + 1, len(stages) if spiking is None else spiking)
-        for i in list(maps) + list(after):
+        for i in maps:
             if type(stages[i].op) not in _POOLS + _MOVES:
                 return None, f"stage {stages[i].name!r} ({stages[i].kind}) has no compiled form"
-        for i in after:
+        for i in range(weighted + 1, len(stages) if spiking is None else spiking):
             if type(stages[i].op) not in _MOVES:
                 return None, (f"stage {stages[i].name!r} ({stages[i].kind}) follows the "
                               f"weighted stage {stages[weighted].name!r}; it needs neurons "
