@@ -1,4 +1,5 @@
 """Tests of snnlib.sim.compiled: the compiled engine gives the dense engine's spikes."""
+import itertools
 import threading
 
 import numpy as np
@@ -140,7 +141,66 @@ def test_unsupported_simulations_say_why_and_auto_falls_back(book_convnet):
     np.testing.assert_array_equal(auto.spike_counts["conv0"], dense.spike_counts["conv0"])
 
 
-def test_a_graph_is_named(rng):
+@pytest.mark.parametrize("input", ["constant", "poisson"])
+@pytest.mark.parametrize("synapse", [None, 0.005])
+def test_graphs_give_the_dense_engine_s_spikes(rng, input, synapse):
+    """Residual sum, concatenation, subtraction, average and fan-out, run stage by stage: the
+    same spikes for every neuron model, reset and spike cap, at low and high rates (several
+    chunks of examples: the synapse's state starts again in each)."""
+    from test_convert import residual_inception
+
+    model = residual_inception(rng)
+    x = rng.random((compiled.CHUNK + 8, 10, 10, 2)).astype(np.float32)
+    network = convert(model, calibration=x, normalization="max")
+    assert not network.is_chain and compiled.plan(network, SpikingReLU(), input) == ([], None)
+    for scale, neuron, reset, max_spikes in itertools.product(
+            [20.0, 500.0], ["spiking_relu", "if", "lif"], ["subtract", "zero"], [None, 1]):
+        if neuron == "lif" and (reset == "zero" or max_spikes == 1):
+            continue  # (nengo.LIF's own reset and rate)
+        dense = assert_same_spikes(network, x, n_steps=30, scale_firing_rates=scale,
+                                   neuron=neuron, reset=reset, max_spikes_per_step=max_spikes,
+                                   synapse=synapse, input=input, seed=3,
+                                   record_spikes=["c0", "add_relu"])
+        if scale == 500.0:
+            assert all(c.sum() > 0 for c in dense.spike_counts.values())
+
+
+def test_pooled_events_into_a_graph_add_up(rng):
+    """Average pooling of spikes into a join, and into a scatter: several spikes of one step
+    reach one pooled cell and add up."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((12, 12, 1))
+    a = layers.AveragePooling2D(2, name="pool")(layers.Conv2D(4, 3, activation="relu",
+                                                               name="a")(inp))
+    b1 = layers.Conv2D(4, 3, padding="same", activation="relu", name="b1")(a)
+    b2 = layers.Conv2D(4, 1, activation="relu", name="b2")(a)
+    joined = layers.Add(name="add")([b1, layers.AveragePooling2D(1, name="same_pool")(b2)])
+    out = layers.Dense(3, name="out")(layers.Flatten(name="flat")(
+        layers.AveragePooling2D(2, name="last_pool")(joined)))
+    network = convert(tf.keras.Model(inp, out), calibration=rng.random((6, 12, 12, 1)),
+                      normalization="max")
+    x = rng.random((6, 12, 12, 1)).astype(np.float32)
+    for scale in (30.0, 300.0):
+        assert_same_spikes(network, x, n_steps=40, scale_firing_rates=scale, neuron="if",
+                           max_spikes_per_step=1)
+
+
+def test_auto_runs_graphs_on_the_compiled_engine(rng, monkeypatch):
+    from test_convert import residual_inception
+
+    network = convert(residual_inception(rng))
+    calls = []
+    run_graph = compiled.run_graph
+    monkeypatch.setattr(compiled, "run_graph",
+                        lambda *a, **k: calls.append(1) or run_graph(*a, **k))
+    simulate(network, rng.random((3, 10, 10, 2)), n_steps=5, scale_firing_rates=100.0)
+    assert calls
+
+
+def test_a_spiking_max_pool_in_a_graph_is_named(rng):
     import tensorflow as tf
 
     layers = tf.keras.layers
@@ -148,10 +208,11 @@ def test_a_graph_is_named(rng):
     inp = tf.keras.Input((6, 6, 1))
     a = layers.Conv2D(3, 3, padding="same", activation="relu")(inp)
     b = layers.Conv2D(3, 3, padding="same", activation="relu")(a)
-    out = layers.Dense(2)(layers.Flatten()(layers.Add()([a, b])))
-    network = convert(tf.keras.Model(inp, out))
-    with pytest.raises(ValueError, match="method='compiled' cannot simulate this: the network "
-                                         "is a graph"):
+    pooled = layers.MaxPooling2D(2)(layers.Add()([a, b]))
+    out = layers.Dense(2)(layers.Flatten()(pooled))
+    network = convert(tf.keras.Model(inp, out), spiking_max_pool=True)
+    with pytest.raises(ValueError, match="method='compiled' cannot simulate this: stage "
+                                         ".* is a spiking max pool"):
         simulate(network, rng.random((2, 6, 6, 1)), n_steps=5, method="compiled")
 
 

@@ -8,7 +8,7 @@ import pytest
 from snnlib.ann.data import load_mnist
 from snnlib.ann.models import load_pretrained_convnet
 from snnlib.convert import convert
-from snnlib.sim import event_driven
+from snnlib.sim import compiled, event_driven
 from snnlib.sim.simulator import simulate
 
 
@@ -139,8 +139,10 @@ def test_the_event_driven_engine_runs_graphs(rng, monkeypatch, threshold):
         if scale == 500.0:
             assert all(c.sum() > 0 for c in dense.spike_counts.values())
     assert calls
-    # "auto" picks it where the first spiking layers fire sparsely, and not at high rates
+    # without the compiled engine, "auto" picks it where the first spiking layers fire
+    # sparsely, and not at high rates
     calls.clear()
+    monkeypatch.setattr(compiled, "available", lambda: False)
     monkeypatch.setattr(event_driven, "SPARSE_THRESHOLD", 0.015)
     simulate(network, x, n_steps=10, scale_firing_rates=5.0)
     assert calls

@@ -27,9 +27,12 @@ It runs chains of spiking layers joined by dense layers (on vectors) and convolu
 strides, padding, dilation and groups; ``Conv1D`` too), with average pooling, flatten and
 reshape between them, and a linear readout (a max pool only before the first spiking layer,
 with a constant input: computed once there); the neuron models ``spiking_relu``, ``if`` and
-``lif`` as registered in snnlib (not subclasses). :func:`plan` says why anything else runs on
-the other engines (graphs with joins, a spiking max pool, a rectified readout, user-defined
-neuron models).
+``lif`` as registered in snnlib (not subclasses). It runs graphs (residual sums,
+concatenations, fan-out) stage by stage (:func:`run_graph`): spikes are scattered through the
+weighted ops that read one spiking stage, and a join, or an op without a compiled form, runs
+its NumPy form on dense inputs, as the dense engine. :func:`plan` says why anything else runs
+on the other engines (a spiking max pool, a rectified readout or a stage without a compiled
+form in a chain, user-defined neuron models).
 The kernels are compiled on first use in a process (a few seconds; cached on disk by numba
 afterwards). Runs are serialized by a lock: numba's default threading layer may not be entered
 by two threads at once, and each run already uses every core.
@@ -249,9 +252,19 @@ def _compile() -> dict:
             for a in range(n_active[b]):
                 counts[b, active[b, a]] += gathered[b, a]
 
+    @jit
+    def events_to_dense(ev_index, ev_value, ev_count, out):
+        """Events written into a dense array (several events to one cell add up)."""
+        for b in prange(out.shape[0]):
+            row = out[b]
+            row[:] = 0
+            for e in range(ev_count[b]):
+                row[ev_index[b, e]] += ev_value[b, e]
+
     _KERNELS.update(gather_active=gather_active, return_counts=return_counts,
                     neuron_step=neuron_step, scatter_conv=scatter_conv,
-                    scatter_dense=scatter_dense, map_events=map_events)
+                    scatter_dense=scatter_dense, map_events=map_events,
+                    events_to_dense=events_to_dense)
     return _KERNELS
 
 
@@ -282,8 +295,9 @@ def plan(network: SpikingNetwork, model: NeuronModel, input: str
          ) -> tuple[list | None, str | None]:
     """(segments, None) when this engine can run the simulation, else (None, why not).
 
-    The segments are :func:`snnlib.sim.event_driven.segments`' with the weighted stages this
-    engine computes (dense and convolution layers of any geometry).
+    The segments of a chain are :func:`snnlib.sim.event_driven.segments`' with the weighted
+    stages this engine computes (dense and convolution layers of any geometry); a graph has
+    none (``[]``: :func:`run_graph` runs it stage by stage).
     """
     if not available():
         return None, "numba is not installed (pip install numba)"
@@ -291,7 +305,13 @@ def plan(network: SpikingNetwork, model: NeuronModel, input: str
         return None, (f"the neuron model {type(model).__name__} is not one of snnlib's own "
                       f"({', '.join(kind.name for kind in _KINDS)}); the other engines run it")
     if not network.is_chain:
-        return None, "the network is a graph (joins or fan-out); the other engines run it"
+        try:
+            event_driven.check_graph(network)
+        except event_driven.Unsupported as err:
+            return None, str(err)
+        if input != "constant" and any(s.op.gated for s in network.stages):
+            return None, "a spiking max pool reads the Poisson input"
+        return [], None  # a graph runs stage by stage (run_graph): no segments
     try:
         segments = event_driven.segments(network, weighted_op=_compiled_op)
     except event_driven.Unsupported as err:
@@ -357,28 +377,29 @@ def _conv_arguments(stage: Stage, dtype: np.dtype) -> tuple:
     return kernel, tap_out, tap_kernel, tap_count, int(c), int(op.groups)
 
 
-class _Link:
-    """One segment: the events of a spiking layer, through its maps and its weighted stage, to
-    the next spiking layer (or the output)."""
+class _Pool:
+    """Average pooling of events (``SparsePool``'s tables) into buffers of its own."""
 
-    def __init__(self, stages: list[Stage], maps: tuple, weighted: int, batch: int,
-                 dtype: np.dtype, events: int) -> None:
-        # (buffers for ``batch`` examples; a step may use the first rows only; ``events``: the
-        # most events the source layer lists per example, one per neuron)
-        self.maps = []  # (targets, weights, channels, output events) per pooling stage
-        capacity = events
-        for i in maps:
-            op = stages[i].op
-            if type(op) in _POOLS:  # (reshapes move nothing)
-                pool = op.sparse_events(stages[i].input_shape, stages[i].output_shape)
-                # each event goes to up to `width` cells, which may repeat (no merging)
-                capacity *= pool.targets.shape[1]
-                self.maps.append((pool.targets.astype(np.int64), pool.weights.astype(dtype),
-                                  int(pool.c),
-                                  (np.empty((batch, capacity), np.int64),
-                                   np.empty((batch, capacity), dtype),
-                                   np.empty(batch, np.int64))))
-        stage = stages[weighted]
+    def __init__(self, stage: Stage, batch: int, dtype: np.dtype, capacity: int) -> None:
+        # ``capacity``: the most events per example it reads; each goes to up to ``width``
+        # cells, which may repeat (no merging)
+        pool = stage.op.sparse_events(stage.input_shape, stage.output_shape)
+        self.capacity = capacity * pool.targets.shape[1]
+        self.tables = (pool.targets.astype(np.int64), pool.weights.astype(dtype), int(pool.c))
+        self.buffers = (np.empty((batch, self.capacity), np.int64),
+                        np.empty((batch, self.capacity), dtype), np.empty(batch, np.int64))
+
+    def __call__(self, kernels: dict, events: tuple, batch: int) -> tuple:
+        """The pooled events of the first ``batch`` examples."""
+        pooled = tuple(buffer[:batch] for buffer in self.buffers)
+        kernels["map_events"](*events, *self.tables, *pooled)
+        return pooled
+
+
+class _Scatter:
+    """A weighted stage (dense or convolution) computed from its input's events."""
+
+    def __init__(self, stage: Stage, batch: int, dtype: np.dtype) -> None:
         self.conv = None if type(stage.op) is DenseOp else _conv_arguments(stage, dtype)
         self.kernel = np.ascontiguousarray(stage.op.kernel, dtype=dtype)
         self.size = int(np.prod(stage.output_shape))
@@ -386,13 +407,8 @@ class _Link:
         self.bias = np.ascontiguousarray(np.broadcast_to(bias, stage.output_shape)).reshape(-1)
         self.z = np.empty((batch, self.size), dtype)
 
-    def current(self, kernels: dict, events: tuple, batch: int) -> np.ndarray:
-        """This step's ``W h`` (without the bias) of the first ``batch`` examples of the
-        buffers, from the source layer's events."""
-        for targets, weights, channels, pooled in self.maps:
-            pooled = tuple(buffer[:batch] for buffer in pooled)
-            kernels["map_events"](*events, targets, weights, channels, *pooled)
-            events = pooled
+    def __call__(self, kernels: dict, events: tuple, batch: int) -> np.ndarray:
+        """This step's ``W h`` (without the bias) of the first ``batch`` examples."""
         z = self.z[:batch]
         z.fill(0)
         if self.conv is None:
@@ -400,6 +416,30 @@ class _Link:
         else:
             kernels["scatter_conv"](*events, *self.conv, z)
         return z
+
+
+class _Link:
+    """One segment of a chain: the events of a spiking layer, through its maps and its
+    weighted stage, to the next spiking layer (or the output)."""
+
+    def __init__(self, stages: list[Stage], maps: tuple, weighted: int, batch: int,
+                 dtype: np.dtype, events: int) -> None:
+        # (buffers for ``batch`` examples; a step may use the first rows only; ``events``: the
+        # most events the source layer lists per example, one per neuron)
+        self.maps = []
+        for i in maps:
+            if type(stages[i].op) in _POOLS:  # (reshapes move nothing)
+                self.maps.append(_Pool(stages[i], batch, dtype, events))
+                events = self.maps[-1].capacity
+        self.scatter = _Scatter(stages[weighted], batch, dtype)
+        self.size, self.bias = self.scatter.size, self.scatter.bias
+
+    def current(self, kernels: dict, events: tuple, batch: int) -> np.ndarray:
+        """This step's ``W h`` (without the bias) of the first ``batch`` examples of the
+        buffers, from the source layer's events."""
+        for pool in self.maps:
+            events = pool(kernels, events, batch)
+        return self.scatter(kernels, events, batch)
 
 
 def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: np.ndarray,
@@ -483,28 +523,10 @@ def _run(network: SpikingNetwork, stages: list[Stage], segments: list, x: np.nda
     events = tuple(buffer[:batch] for buffer in events)
     events_of = dict(ev_index=events[0], ev_value=events[1], ev_count=events[2])
     every = dict(active=np.zeros((1, 1), np.int64), n_active=np.full(1, -1, np.int64))
-    first_layer = {**arguments[0], **every, "bias": np.zeros(arguments[0]["voltage"].shape[1],
-                                                             dtype)}
     constant = current is not None
-    if constant:
-        # the drive of a constant current, once (the neuron model's own NumPy rule; LIF's
-        # "drive" is its input current J)
-        drive = layer0.model.drive(current.reshape(batch, -1), layer0.gain, layer0.dt)
-        first_layer.update(inp=np.ascontiguousarray(drive.astype(dtype, copy=False)),
-                           is_drive=True)
-        if not isinstance(layer0.model, LIF):
-            # A constant drive d <= 0 never lifts a voltage that starts below the threshold,
-            # so those neurons never spike: only the others are updated, gathered (voltages
-            # are not returned; a start at the threshold itself counts as another)
-            gathered = dict(active=np.empty(drive.shape, np.int64),
-                            n_active=np.empty(batch, np.int64),
-                            inp=np.empty_like(first_layer["inp"]),
-                            voltage=np.empty_like(first_layer["voltage"]),
-                            counts=np.zeros_like(first_layer["voltage"]))
-            kernels["gather_active"](first_layer["inp"], first_layer["voltage"],
-                                     gathered["active"], gathered["n_active"],
-                                     gathered["inp"], gathered["voltage"])
-            first_layer.update(gathered)
+    first_layer = (_constant_drive(kernels, layer0, arguments[0], current, dtype) if constant
+                   else {**arguments[0], **every, "bias": np.zeros(arguments[0]["voltage"].shape[1],
+                                                                   dtype)})
     filtered = [np.zeros((batch, link.size), dtype) if synapse is not None else None
                 for link in links]
     for t in range(n_steps):
@@ -525,6 +547,209 @@ def _run(network: SpikingNetwork, stages: list[Stage], segments: list, x: np.nda
             else:
                 _call(kernels["neuron_step"], layer_arguments, inp=np.ascontiguousarray(h),
                       bias=bias, t=t, is_drive=False, **every, **events_of)
-    if first_layer["n_active"][0] >= 0:  # the gathered counts, back in the layer's
-        kernels["return_counts"](first_layer["active"], first_layer["n_active"],
-                                 first_layer["counts"], arguments[0]["counts"])
+    _return_counts(kernels, first_layer, arguments[0])
+
+
+def _constant_drive(kernels: dict, layer: LayerState, arguments: dict, current: np.ndarray,
+                    dtype: np.dtype) -> dict:
+    """The kernel's arguments for a layer with a constant input ``current`` (examples x
+    neurons): its drive, computed once (the neuron model's own NumPy rule; LIF's "drive" is
+    its input current J).
+
+    A constant drive d <= 0 never lifts a voltage that starts below the threshold, so those
+    neurons never spike: only the others are updated, gathered (their voltages are not
+    returned, their counts by :func:`_return_counts`; a start at the threshold itself counts
+    as another). LIF neurons are all updated (a voltage decays).
+    """
+    batch = len(current)
+    drive = layer.model.drive(current.reshape(batch, -1), layer.gain, layer.dt)
+    out = {**arguments, "active": np.zeros((1, 1), np.int64), "n_active": np.full(1, -1, np.int64),
+           "bias": np.zeros(1, dtype), "is_drive": True,
+           "inp": np.ascontiguousarray(drive.astype(dtype, copy=False))}
+    if not isinstance(layer.model, LIF):
+        gathered = dict(active=np.empty(drive.shape, np.int64),
+                        n_active=np.empty(batch, np.int64), inp=np.empty_like(out["inp"]),
+                        voltage=np.empty_like(out["voltage"]),
+                        counts=np.zeros_like(out["voltage"]))
+        kernels["gather_active"](out["inp"], out["voltage"], gathered["active"],
+                                 gathered["n_active"], gathered["inp"], gathered["voltage"])
+        out.update(gathered)
+    return out
+
+
+def _return_counts(kernels: dict, gathered: dict, arguments: dict) -> None:
+    """A gathered layer's counts (:func:`_constant_drive`), back in the layer's."""
+    if gathered["n_active"][0] >= 0:
+        kernels["return_counts"](gathered["active"], gathered["n_active"], gathered["counts"],
+                                 arguments["counts"])
+
+
+# --------------------------------------------------------------------------------------------
+# Graphs: joins and fan-out, stage by stage
+# --------------------------------------------------------------------------------------------
+
+class _GraphStage:
+    """How this engine computes one stage of a graph at every step, with its buffers.
+
+    A stage passes on either events (a spiking stage's spikes, or their image through average
+    pooling, flatten or reshape) or a dense array (anything else, and a spiking stage's
+    filtered spikes when there is a synapse). A weighted op reading one stage's events
+    scatters them (``how = "scatter"``); a join, or an op without a compiled form, reads its
+    inputs densely (events are first written into a dense array) and runs its NumPy form, as
+    the dense engine (``how = "dense"``).
+    """
+
+    def __init__(self, stages: list[Stage], i: int, sources: list[int], emits: dict,
+                 capacity: dict, batch: int, dtype: np.dtype, *, spiking: bool,
+                 synapse: bool) -> None:
+        stage = stages[i]
+        self.stage, self.sources, self.spiking = stage, sources, spiking
+        self.shape = tuple(stage.output_shape)
+        self.size = int(np.prod(self.shape))
+        single_events = len(sources) == 1 and emits[sources[0]]
+        plain = stage.bias is None and stage.activation is None and not spiking
+        self.pool = self.scatter = None
+        if single_events and plain and type(stage.op) in _MOVES:
+            self.how = "move"  # flat, C-ordered events stay what they are
+            capacity[i] = capacity[sources[0]]
+        elif single_events and plain and type(stage.op) in _POOLS:
+            self.how = "pool"
+            self.pool = _Pool(stage, batch, dtype, capacity[sources[0]])
+            capacity[i] = self.pool.capacity
+        else:
+            self.how = "scatter" if single_events and _compiled_op(stage) else "dense"
+            if self.how == "scatter":
+                self.scatter = _Scatter(stage, batch, dtype)
+            capacity[i] = self.size
+        emits[i] = self.how in ("move", "pool") or (spiking and not synapse)
+        self.events = ((np.empty((batch, self.size), np.int64),
+                        np.empty((batch, self.size), dtype), np.empty(batch, np.int64))
+                       if spiking else None)
+        self.dense = np.empty((batch, self.size), dtype)  # where events are written densely
+        self.filtered = np.zeros((batch, self.size), dtype) if spiking and synapse else None
+        self.no_bias = np.zeros(self.size, dtype)  # (the kernel reads one per neuron)
+
+    def current(self, kernels: dict, values: dict, batch: int, dtype: np.dtype
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """This step's linear output (batch x size) and the bias still to add to it (None:
+        added)."""
+        if self.scatter is not None:
+            return self.scatter(kernels, values[self.sources[0]].events, batch), \
+                self.scatter.bias
+        args = [_dense(kernels, values[j], batch) for j in self.sources]
+        z = self.stage.linear(args if self.stage.op.join else args[0])
+        return np.ascontiguousarray(z.reshape(batch, -1), dtype=dtype), None
+
+
+class _Events:
+    """A stage's events at one step, and the dense array they are written into on demand."""
+
+    __slots__ = ("events", "out", "shape", "written")
+
+    def __init__(self, events: tuple, out: np.ndarray, shape: tuple) -> None:
+        self.events, self.out, self.shape, self.written = events, out, shape, False
+
+
+def _dense(kernels: dict, value: _Events | np.ndarray, batch: int) -> np.ndarray:
+    """A stage's value as a dense array (batch, ...)."""
+    if not isinstance(value, _Events):
+        return value
+    out = value.out[:batch]
+    if not value.written:
+        kernels["events_to_dense"](*value.events, out)
+        value.written = True
+    return out.reshape((batch,) + value.shape)
+
+
+def run_graph(network: SpikingNetwork, stages: list[Stage], x: np.ndarray,
+              neurons: dict[str, LayerState], *, fixed: dict, currents: dict, n_steps: int,
+              dtype: np.dtype, synapse: Lowpass | None, rng: np.random.Generator,
+              ) -> np.ndarray:
+    """Simulate a batch of a graph (joins, fan-out) on this engine; return its output
+    (examples x steps x outputs). The layers' counts and recorded spikes are updated in
+    ``neurons``.
+
+    ``fixed``: index -> the batch's output of each stage that no neurons feed (index -1: the
+    input), computed once; ``currents``: index -> the constant input current of each spiking
+    stage that reads only those (as a chain's first layer: its drive is computed once). Both
+    empty: a Poisson input, drawn at every step for the whole batch as the dense engine
+    draws it. Every other stage is computed at every step, in order (:class:`_GraphStage`);
+    with a synapse, a spiking stage passes on its filtered spikes, as the dense engine.
+    """
+    kernels = _compile()
+    constant = -1 in fixed
+    size = min(CHUNK, len(x)) if constant else len(x)
+    sources = network.sources()
+    emits: dict = {-1: False} | {j: False for j in fixed}
+    capacity: dict = {}
+    nodes = {}
+    for i in range(len(stages)):
+        if i not in fixed:
+            nodes[i] = _GraphStage(stages, i, sources[i], emits, capacity, size, dtype,
+                                   spiking=network.stages[i].spiking,
+                                   synapse=synapse is not None)
+    output = np.zeros((len(x), n_steps, int(np.prod(network.output_shape))), dtype=dtype)
+    with _LOCK:
+        for start in range(0, len(x), size):
+            part = slice(start, start + size)
+            _run_graph_part(network, nodes, x[part], neurons, kernels, part, output[part],
+                            fixed={j: v[part] for j, v in fixed.items()},
+                            currents={i: c[part] for i, c in currents.items()},
+                            n_steps=n_steps, dtype=dtype, synapse=synapse, rng=rng)
+    return output
+
+
+def _run_graph_part(network: SpikingNetwork, nodes: dict, x: np.ndarray, neurons: dict,
+                    kernels: dict, part: slice, output: np.ndarray, *, fixed: dict,
+                    currents: dict, n_steps: int, dtype: np.dtype, synapse: Lowpass | None,
+                    rng: np.random.Generator) -> None:
+    """Simulate the examples ``part`` of a graph's batch (``x``, ``fixed``, ``currents``:
+    theirs) into ``output``."""
+    batch = len(x)
+    every = dict(active=np.zeros((1, 1), np.int64), n_active=np.full(1, -1, np.int64))
+    arguments, own, events_of = {}, {}, {}
+    for i, node in nodes.items():
+        if node.filtered is not None:  # (buffers shared by the parts of a batch)
+            node.filtered.fill(0)
+        if node.spiking:
+            layer = neurons[network.stages[i].name]
+            own[i] = _layer_arguments(layer, part, dtype)
+            arguments[i] = (_constant_drive(kernels, layer, own[i], currents[i], dtype)
+                            if i in currents else {**own[i], **every})
+            events = tuple(buffer[:batch] for buffer in node.events)
+            events_of[i] = (events, dict(ev_index=events[0], ev_value=events[1],
+                                         ev_count=events[2]))
+    last = len(network.stages) - 1
+    for t in range(n_steps):
+        values = dict(fixed)
+        if -1 not in values:  # a Poisson input
+            values[-1] = (rng.random(x.shape) < x).astype(dtype)
+        for i, node in nodes.items():
+            if node.how == "move":
+                values[i] = _Events(values[node.sources[0]].events, node.dense, node.shape)
+                continue
+            if node.how == "pool":
+                pooled = node.pool(kernels, values[node.sources[0]].events, batch)
+                values[i] = _Events(pooled, node.dense, node.shape)
+                continue
+            if node.spiking:
+                events, named = events_of[i]
+                if i in currents:
+                    _call(kernels["neuron_step"], arguments[i], t=t, **named)
+                else:
+                    z, bias = node.current(kernels, values, batch, dtype)
+                    _call(kernels["neuron_step"], arguments[i], inp=z, t=t, is_drive=False,
+                          bias=node.no_bias if bias is None else bias, **named)
+                value = _Events(events, node.dense, node.shape)
+                if node.filtered is not None:  # read the filter, then update it (as Nengo)
+                    value = synapse.step(node.filtered[:batch],
+                                         _dense(kernels, value, batch).reshape(batch, -1))
+                    value = value.reshape((batch,) + node.shape)
+                values[i] = value
+            else:
+                z, bias = node.current(kernels, values, batch, dtype)
+                z = z if bias is None else z + bias
+                values[i] = node.stage.activate(z).reshape((batch,) + node.shape)
+        output[:, t] = _dense(kernels, values[last], batch).reshape(batch, -1)
+    for i in currents:
+        _return_counts(kernels, arguments[i], own[i])

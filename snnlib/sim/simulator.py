@@ -468,9 +468,10 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         The engine. "compiled" (:mod:`snnlib.sim.compiled`): the neuron updates and the
         linear operations out of spiking layers computed from the spikes alone, in machine code
         compiled with numba (on first use in a process: a few seconds), on every core; it runs
-        chains of dense, convolution, average pooling and flatten layers with snnlib's own
-        neuron models, any reset, spike cap, synapse and initial voltage, and either input (a
-        spiking max pool reading a Poisson input excepted). "dense": every
+        chains of dense, convolution, average pooling and flatten layers, and graphs (joins
+        and other ops on dense inputs, as the dense engine), with snnlib's own neuron models,
+        any reset, spike cap, synapse and initial voltage, and either input (a spiking max
+        pool reading spikes excepted). "dense": every
         neuron and every linear operation at each step, in NumPy and TensorFlow. "event": the
         event-driven engine (:mod:`snnlib.sim.event_driven`), which computes the linear
         operations out of spiking layers from the spikes alone in NumPy; it needs a constant
@@ -697,7 +698,8 @@ def _run_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray, volt
     if not network.is_chain:
         return _run_graph_chunk(network, stages, x, neurons, n_steps=n_steps, dt=dt,
                                 scales=scales, model=model, input=input, rng=rng, dtype=dtype,
-                                segments=segments, forced=forced)
+                                segments=segments, forced=forced, engine=engine,
+                                synapse=synapse)
     # With a constant input, everything up to the first neurons' input current is constant too.
     constant = _prefix(stages, first, x.astype(dtype)) if input == "constant" else None
     if constant is not None and first < len(stages):
@@ -747,9 +749,11 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
                      neurons: dict, *, n_steps: int, dt: float, scales: dict,
                      model: NeuronModel, input: str, rng: np.random.Generator,
                      dtype: np.dtype, segments: list | None = None,
-                     forced: bool = False) -> tuple:
-    """A graph (joins, fan-out): every stage once per step, in order, on the dense engine or
-    (``segments`` not None: chosen or allowed) the event-driven one.
+                     forced: bool = False, engine: str = "dense",
+                     synapse: Lowpass | None = None) -> tuple:
+    """A graph (joins, fan-out): every stage once per step, in order, on the compiled engine
+    (``engine="compiled"``), the dense engine or (``segments`` not None: chosen or allowed) the
+    event-driven one.
 
     With a constant input, the stages that no neurons feed are computed once, and so is the
     input current of every spiking stage that reads only them (as the chain's first layer).
@@ -778,6 +782,10 @@ def _run_graph_chunk(network: SpikingNetwork, stages: list[Stage], x: np.ndarray
                 name = network.stages[i].name
                 _check_drive(name, currents[i], scales[name], dt=dt, n_steps=n_steps,
                              model=model, dtype=dtype)
+    if engine == "compiled":
+        output = compiled.run_graph(network, stages, x, neurons, fixed=fixed, currents=currents,
+                                    n_steps=n_steps, dtype=dtype, synapse=synapse, rng=rng)
+        return _chunk_result(neurons, output, n_steps=n_steps, dtype=dtype)
     if segments is not None and currents and (forced or _sparse_enough(
             [currents[i] * scales[network.stages[i].name] * dt for i in currents], model,
             n_steps)):
