@@ -188,6 +188,32 @@ def test_pooled_events_into_a_graph_add_up(rng):
                            max_spikes_per_step=1)
 
 
+@pytest.mark.parametrize("method", ["compiled", "event"])
+def test_a_pooled_shortcut_into_a_sum_is_the_dense_engine_s(rng, method):
+    """A pool of spikes read densely (by a sum) is the pool's ``sum / cells``, as on the dense
+    engine, not pooled events' ``spike / cells`` added up: without normalization voltages
+    land on the threshold, where that rounding moves spikes (a 3 x 3 window, 1/9)."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    inp = tf.keras.Input((12, 12, 1))
+    stem = layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inp)
+    shortcut = layers.AveragePooling2D(3, strides=2, padding="same", name="pool")(stem)
+    path = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="r0")(stem)
+    path = layers.Conv2D(8, 3, padding="same", name="r1")(path)
+    joined = layers.ReLU(name="add_relu")(layers.Add(name="add")([shortcut, path]))
+    network = convert(tf.keras.Model(inp, layers.Dense(10, name="out")(
+        layers.Flatten()(joined))))
+    x = rng.random((40, 12, 12, 1)).astype(np.float32)
+    options = dict(n_steps=40, scale_firing_rates=100.0, dtype=np.float64,
+                   record_spikes=["add_relu"])
+    dense = simulate(network, x, method="dense", **options)
+    other = simulate(network, x, method=method, **options)
+    np.testing.assert_array_equal(other.spikes["add_relu"], dense.spikes["add_relu"])
+    np.testing.assert_allclose(other.output, dense.output, rtol=0, atol=1e-9)
+
+
 def test_auto_runs_graphs_on_the_compiled_engine(rng, monkeypatch):
     from test_convert import residual_inception
 

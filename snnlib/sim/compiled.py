@@ -642,23 +642,34 @@ class _GraphStage:
 
 
 class _Events:
-    """A stage's events at one step, and the dense array they are written into on demand."""
+    """A stage's events at one step, and its dense value on demand: a spiking stage's events
+    written into a dense array (each neuron once: exact), a move's or a pool's computed from
+    its source's dense value (``source``, ``op``) as the dense engine computes it (pooled
+    events add ``spike / cells`` products one by one, which rounds otherwise than the pool's
+    ``sum / cells``)."""
 
-    __slots__ = ("events", "out", "shape", "written")
+    __slots__ = ("events", "out", "shape", "source", "op", "dense")
 
-    def __init__(self, events: tuple, out: np.ndarray, shape: tuple) -> None:
-        self.events, self.out, self.shape, self.written = events, out, shape, False
+    def __init__(self, events: tuple, out: np.ndarray, shape: tuple,
+                 source: _Events | None = None, op: Callable | None = None) -> None:
+        self.events, self.out, self.shape, self.source, self.op = events, out, shape, source, op
+        self.dense = None
 
 
 def _dense(kernels: dict, value: _Events | np.ndarray, batch: int) -> np.ndarray:
     """A stage's value as a dense array (batch, ...)."""
     if not isinstance(value, _Events):
         return value
-    out = value.out[:batch]
-    if not value.written:
-        kernels["events_to_dense"](*value.events, out)
-        value.written = True
-    return out.reshape((batch,) + value.shape)
+    if value.dense is None:
+        if value.source is None:
+            out = value.out[:batch]
+            kernels["events_to_dense"](*value.events, out)
+            value.dense = out.reshape((batch,) + value.shape)
+        else:
+            source = _dense(kernels, value.source, batch)
+            value.dense = (source if value.op is None else value.op(source)).reshape(
+                (batch,) + value.shape)
+    return value.dense
 
 
 def run_graph(network: SpikingNetwork, stages: list[Stage], x: np.ndarray,
@@ -725,12 +736,12 @@ def _run_graph_part(network: SpikingNetwork, nodes: dict, x: np.ndarray, neurons
         if -1 not in values:  # a Poisson input
             values[-1] = (rng.random(x.shape) < x).astype(dtype)
         for i, node in nodes.items():
-            if node.how == "move":
-                values[i] = _Events(values[node.sources[0]].events, node.dense, node.shape)
-                continue
-            if node.how == "pool":
-                pooled = node.pool(kernels, values[node.sources[0]].events, batch)
-                values[i] = _Events(pooled, node.dense, node.shape)
+            if node.how in ("move", "pool"):
+                source = values[node.sources[0]]
+                events = (source.events if node.pool is None
+                          else node.pool(kernels, source.events, batch))
+                values[i] = _Events(events, node.dense, node.shape, source,
+                                    None if node.pool is None else node.stage.op)
                 continue
             if node.spiking:
                 events, named = events_of[i]

@@ -255,19 +255,27 @@ def run_chunk(network: SpikingNetwork, stages: list[Stage], segments: list, x: n
 
 class _Events:
     """One step's spikes (or their image through an event map) of a stage: flat indices into
-    the batch's ``shape`` and their values (spike amplitudes)."""
+    the batch's ``shape`` and their values (spike amplitudes).
 
-    __slots__ = ("flat", "values", "shape")
+    The image through an event map keeps its ``source`` and the map's dense ``op``: its dense
+    value is the op of the source's, as the dense engine computes it (pooled events add
+    ``spike / cells`` products, which round otherwise than the pool's ``sum / cells``).
+    """
 
-    def __init__(self, flat: np.ndarray, values: np.ndarray, shape: tuple) -> None:
-        self.flat, self.values, self.shape = flat, values, shape
+    __slots__ = ("flat", "values", "shape", "source", "op")
+
+    def __init__(self, flat: np.ndarray, values: np.ndarray, shape: tuple,
+                 source: _Events | None = None, op: Callable | None = None) -> None:
+        self.flat, self.values, self.shape, self.source, self.op = flat, values, shape, source, op
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape))
 
     def dense(self) -> np.ndarray:
-        # an event map (pooling) may send several spikes to one cell in a step: they add up
+        if self.source is not None:
+            return self.op(self.source.dense()).reshape(self.shape)
+        # a spiking stage's events: each neuron at most once
         h = np.bincount(self.flat, weights=self.values, minlength=self.size)
         return h.astype(self.values.dtype, copy=False).reshape(self.shape)
 
@@ -299,7 +307,7 @@ class _GraphStage:
         if isinstance(first, _Events) and len(args) == 1:
             if self.events is not None and len(first.flat) <= SPARSE_THRESHOLD * first.size:
                 flat, values = self.events(first.flat, first.values)
-                return _Events(flat, values, self.shape)
+                return _Events(flat, values, self.shape, first, stage.op)
             limit = DENSE_THRESHOLD if self.linear is not None and self.linear.cheap \
                 else SPARSE_THRESHOLD
             if self.linear is not None and len(first.flat) <= limit * first.size:
