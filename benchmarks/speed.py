@@ -4,12 +4,14 @@ Run: ``.venv/bin/python benchmarks/speed.py [--batch 200] [--steps 32] [--repeat
 [--output benchmarks/RESULTS.md]``.
 
 For the book's convnet (:func:`snnlib.load_pretrained_convnet`, not normalized, as the book
-converts it first) and the deeper network (:func:`snnlib.load_pretrained_deep_convnet`,
-percentile 99.9 as in its chapter), at ``scale_firing_rates`` 100 and 1000, NengoDL's neuron
-(``spiking_relu``, several spikes per step, initial voltage 0) and float32, it times:
+converts it first), the deeper network (:func:`snnlib.load_pretrained_deep_convnet`,
+percentile 99.9 as in its chapter) and chapter 9's residual network (a graph: ``snnlib.zoo``'s
+"residual", trained here for 3 epochs, normalized as ``zoo.RECOMMENDED_NORMALIZATION``), at
+``scale_firing_rates`` 100 and 1000, NengoDL's neuron (``spiking_relu``, several spikes per
+step, initial voltage 0) and float32, it times:
 
-- ``snnlib.simulate`` with ``method="auto"`` (the compiled engine on these networks) and with
-  the dense engine;
+- ``snnlib.simulate`` with ``method="auto"`` (the compiled engine on these networks), with the
+  event-driven engine and with the dense engine;
 - ``nengo_dl.Simulator.predict`` on what ``nengo_dl.Converter(scale_firing_rates=s)`` builds
   from the same Keras model (NengoDL computes every layer densely, so its time does not depend
   on the rates; it receives the weights unnormalized, which changes its rates, not its work);
@@ -108,10 +110,11 @@ def measure(network, model, x, steps, scale, args):
     t_auto = best_time(functools.partial(simulate, network, x, **options), args.repeats)
     with KernelTimes() as kernels:  # one more run, to see where its time goes
         simulate(network, x, **options)
-    t_dense = best_time(functools.partial(simulate, network, x, method="dense", **options),
-                        args.repeats)
+    t_event, t_dense = (best_time(functools.partial(simulate, network, x, method=method,
+                                                    **options), args.repeats)
+                        for method in ("event", "dense"))
     return {"mean rate (Hz)": float(np.mean(list(result.mean_rates.values()))),
-            "snnlib (s)": t_auto, "dense engine (s)": t_dense,
+            "snnlib (s)": t_auto, "event engine (s)": t_event, "dense engine (s)": t_dense,
             "NengoDL (s)": (np.nan if args.no_nengo
                             else nengo_time(model, x, steps, scale, args.repeats)),
             "in neuron updates (s)": kernels.seconds["neurons"],
@@ -121,13 +124,17 @@ def measure(network, model, x, steps, scale, args):
 
 def networks():
     from snnlib import convert, load_mnist, load_pretrained_convnet, load_pretrained_deep_convnet
+    from snnlib.ann import zoo
 
-    (x_train, _), _ = load_mnist()
+    (x_train, y_train), _ = load_mnist()
     convnet = load_pretrained_convnet()
     deep = load_pretrained_deep_convnet()
     yield "book's convnet", convnet, convert(convnet)
     yield "deeper network", deep, convert(deep, calibration=x_train[:1000],
                                           normalization="percentile")
+    residual = zoo.build_and_train("residual", x_train, y_train, epochs=3)
+    yield "residual graph (ch. 9)", residual, convert(residual, calibration=x_train[:1000],
+                                                      **zoo.RECOMMENDED_NORMALIZATION)
 
 
 def main(argv=None):
@@ -154,7 +161,8 @@ def main(argv=None):
                         "synaptic ops / s / MAC rate": row["synaptic ops / s"] / macs_per_s})
             rows.append(row)
             print(row, flush=True)
-    columns = ["network", "scale (Hz)", "mean rate (Hz)", "snnlib (s)", "dense engine (s)",
+    columns = ["network", "scale (Hz)", "mean rate (Hz)", "snnlib (s)", "event engine (s)",
+               "dense engine (s)",
                "NengoDL (s)", "T Keras passes (s)", "NengoDL / snnlib", "snnlib / T Keras",
                "in neuron updates (s)", "in fan-out (s)", "synaptic ops / s",
                "synaptic ops / s / MAC rate"]

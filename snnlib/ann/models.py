@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from snnlib import validation
+from snnlib.ann.predict import predict
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -320,7 +321,7 @@ def accuracy(model: tf.keras.Model, x: np.ndarray, y: np.ndarray, *,
     n_classes = model.output_shape[-1]
     y = validation.labels(y, len(x), "y", n_classes=n_classes)
     validation.integer(batch_size, "batch_size", low=1)
-    scores = model.predict(x, batch_size=batch_size, verbose=0)
+    scores = predict(model, x, batch_size=batch_size)
     return float(np.mean(np.argmax(scores, axis=-1) == y))
 
 

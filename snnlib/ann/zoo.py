@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from snnlib.analysis import protocol, stats
+from snnlib.ann.predict import predict
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -398,7 +399,7 @@ def evaluate(model: tf.keras.Model, x_train: np.ndarray, x_test: np.ndarray,
     network = convert(model, calibration=x_train[:n_calibration], **options)
     difference = verify(network, model, x_test)
     y_test = np.asarray(y_test)
-    keras = np.asarray(model.predict(x_test, batch_size=256, verbose=0))
+    keras = predict(model, x_test, batch_size=256)
     ann_correct = keras.reshape(len(x_test), -1).argmax(axis=1) == y_test
     rate_correct = network.forward(x_test).reshape(len(x_test), -1).argmax(axis=1) == y_test
     options = dict(RECOMMENDED_SIMULATION, neuron=neuron)

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from snnlib.analysis import stats
+from snnlib.ann.predict import predict
 from snnlib.convert.assemble import finish, readout_note
 from snnlib.convert.builder import Builder, LayerConverter
 from snnlib.convert.registry import CONVERTERS, supported_layers
@@ -352,7 +353,7 @@ def _pooling_change(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarra
                  "predictions")
     else:
         x = network.check_input(x, what="x")
-        keras = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        keras = predict(model, x, batch_size=batch_size)
         keras = keras.reshape(len(x), -1).argmax(axis=1)
         ours = network.forward(x, batch_size=batch_size).reshape(len(x), -1).argmax(axis=1)
         changed = keras != ours

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from snnlib import validation
+from snnlib.ann.predict import predict
 from snnlib.convert.pipeline import check, convert
 from snnlib.convert.registry import supported_layers
 from snnlib.network import SpikingNetwork
@@ -116,7 +117,7 @@ def verify(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray, *, ato
     reference = keras_reference(network, model)
     what = _reference_text(network)
     ours = network.forward(x, dtype=np.float64, batch_size=batch_size)
-    keras = np.asarray(reference.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    keras = np.asarray(predict(reference, x, batch_size=batch_size), dtype=np.float64)
     if ours.size != keras.size:
         raise ValueError(f"the converted network outputs {ours.shape[1:]} per example and "
                          f"{what} {keras.shape[1:]}: was the network converted from this model?")

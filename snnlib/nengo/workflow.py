@@ -40,6 +40,7 @@ import numpy as np
 
 from snnlib import validation
 from snnlib.analysis import protocol, stats
+from snnlib.ann.predict import predict
 from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ def measure(model: tf.keras.Model, calibration: np.ndarray, x: np.ndarray, y: np
     x = validation.images(x, "x")
     y = validation.labels(y, len(x), "y")
     network_model = logits_model(model)
-    keras_correct = np.argmax(np.asarray(model.predict(x, batch_size=256, verbose=0)).reshape(
+    keras_correct = np.argmax(predict(model, x, batch_size=256).reshape(
         len(x), -1), axis=1) == y
     recipe_rate = RECOMMENDED_SIMULATION["scale_firing_rates"]
     rates = {recipe_rate if s.max_rate is None else s.max_rate
