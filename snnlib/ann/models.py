@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from snnlib import validation
-from snnlib.ann.predict import predict
+from snnlib.keras_predict import predict
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from snnlib.analysis import protocol, stats
-from snnlib.ann.predict import predict
+from snnlib.keras_predict import predict
 
 if TYPE_CHECKING:
     import tensorflow as tf

@@ -9,11 +9,11 @@ import numpy as np
 import tensorflow as tf
 
 from snnlib.analysis import stats
-from snnlib.ann.predict import predict
 from snnlib.convert.assemble import finish, readout_note
 from snnlib.convert.builder import Builder, LayerConverter
 from snnlib.convert.registry import CONVERTERS, supported_layers
 from snnlib.convert.report import CheckReport, ConversionError, Problem
+from snnlib.keras_predict import predict
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.normalize.rules import NormalizationRule, check_normalization_args, normalize
 

@@ -5,9 +5,9 @@ import numpy as np
 import tensorflow as tf
 
 from snnlib import validation
-from snnlib.ann.predict import predict
 from snnlib.convert.pipeline import check, convert
 from snnlib.convert.registry import supported_layers
+from snnlib.keras_predict import predict
 from snnlib.network import SpikingNetwork
 
 layers = tf.keras.layers

@@ -40,7 +40,7 @@ import numpy as np
 
 from snnlib import validation
 from snnlib.analysis import protocol, stats
-from snnlib.ann.predict import predict
+from snnlib.keras_predict import predict
 from snnlib.progress import progress_bar
 
 if TYPE_CHECKING:
