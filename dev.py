@@ -33,6 +33,12 @@ LOCK = ROOT / "requirements.lock"
 GUARD = ROOT / "constraints-guard.txt"
 STAMP = VENV / ".snnlib-env-stamp"
 NENGO_DL = "nengo-dl==3.6.0"
+# The neuromorphic references of chapter 12, installed like nengo-dl without their dependencies:
+# nengo-loihi 1.1.0 (its neurons and emulator; it declares only packages the lock already pins),
+# nengo-extras 0.5.0 (NengoDL's builders for Loihi's neurons, moved there from nengo-loihi) and
+# keras-spiking 0.3.0 (ModelEnergy's device table), which declares `tensorflow` and would
+# otherwise pull in a second TensorFlow 2.21 with Keras 3 and NumPy 2.
+REFERENCE_PACKAGES = ("nengo-loihi==1.1.0", "nengo-extras==0.5.0", "keras-spiking==0.3.0")
 RECIPE_VERSION = "1"  # bump when the install steps below change
 PYTHON = (3, 11)
 # jupyter-book 1.x has no `python -m jupyter_book`; this runs its command line on any OS.
@@ -64,6 +70,7 @@ def fingerprint():
     for path in (LOCK, GUARD, ROOT / "pyproject.toml"):
         digest.update(path.read_bytes())
     digest.update(NENGO_DL.encode())
+    digest.update(" ".join(REFERENCE_PACKAGES).encode())
     return digest.hexdigest()
 
 
@@ -109,12 +116,14 @@ def install_steps(py):
 
     The lock first, without dependencies (it pins every package); then nengo-dl, without
     dependencies and without build isolation, so that it builds with the pinned setuptools and
-    cannot pull in a second TensorFlow; then this project, editable.
+    cannot pull in a second TensorFlow; then the reference packages (NengoLoihi, KerasSpiking),
+    also without dependencies; then this project, editable.
     """
     pip = (py, "-m", "pip", "--disable-pip-version-check")
     return [
         (*pip, "install", "--no-deps", "-r", LOCK),
         (*pip, "install", "--no-deps", "--no-build-isolation", NENGO_DL),
+        (*pip, "install", "--no-deps", *REFERENCE_PACKAGES),
         (*pip, "install", "--no-deps", "--no-build-isolation", "-e", ROOT),
     ]
 

@@ -101,7 +101,9 @@ from snnlib.nengo.bridge import (  # noqa: E402
 )
 from snnlib.network import SpikingNetwork  # noqa: E402
 from snnlib.network.ops import Op  # noqa: E402
+from snnlib.normalize.quantize import quantization_report, quantize  # noqa: E402
 from snnlib.normalize.rules import NormalizationRule, normalize, register_normalization  # noqa: E402
+from snnlib.sim.loihi import LoihiLIF, LoihiSpikingReLU  # noqa: E402
 from snnlib.sim.neurons import (  # noqa: E402
     LIF,
     IntegrateAndFire,
@@ -136,6 +138,8 @@ __all__ = [
     "IntegrateAndFire",
     "LIF",
     "LayerConverter",
+    "LoihiLIF",
+    "LoihiSpikingReLU",
     "Lowpass",
     "NeuronModel",
     "NormalizationRule",
@@ -180,6 +184,8 @@ __all__ = [
     "plot_tradeoffs",
     "plot_training_history",
     "plot_voltage_trace",
+    "quantization_report",
+    "quantize",
     "register_converter",
     "register_neuron_model",
     "register_normalization",

@@ -157,9 +157,12 @@ def test_dev_py_installs_exactly_the_lock_then_nengo_dl(dev):
     # 2. nengo-dl after it, without dependencies and without build isolation (one TensorFlow)
     assert steps_[1][5:] == ["--no-deps", "--no-build-isolation", dev.NENGO_DL]
     assert re.fullmatch(r"nengo-dl==\d+\.\d+\.\d+", dev.NENGO_DL)
-    # 3. this project, editable, also without dependencies; nothing else
-    assert steps_[2][5:] == ["--no-deps", "--no-build-isolation", "-e", str(ROOT)]
-    assert len(steps_) == 3
+    # 3. the reference packages of chapter 12 (NengoLoihi, KerasSpiking), pinned, no dependencies
+    assert steps_[2][5:] == ["--no-deps", *dev.REFERENCE_PACKAGES]
+    assert all(re.fullmatch(r"[a-z-]+==\d+\.\d+\.\d+", pin) for pin in dev.REFERENCE_PACKAGES)
+    # 4. this project, editable, also without dependencies; nothing else
+    assert steps_[3][5:] == ["--no-deps", "--no-build-isolation", "-e", str(ROOT)]
+    assert len(steps_) == 4
 
 
 def test_lock_pins_everything_binder_installs():

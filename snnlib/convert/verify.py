@@ -102,7 +102,11 @@ def verify(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray, *, ato
     Returns
     -------
     float
-        The largest absolute difference between the two outputs.
+        The largest absolute difference between the two outputs. For a quantized network
+        (:func:`snnlib.quantize`), the float network it came from is checked within the
+        tolerance, and the return value is the quantized network's largest difference from
+        the Keras outputs: the rate-mode error the quantization introduces (not checked
+        against the tolerance; :func:`snnlib.quantization_report` gives it layer by layer).
 
     Raises
     ------
@@ -114,6 +118,13 @@ def verify(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray, *, ato
     x = network.check_input(x)
     atol = validation.real(atol, "atol", low=0)
     rtol = validation.real(rtol, "rtol", low=0)
+    if getattr(network, "quantization", None) is not None:
+        # the conversion must be exact; the quantization's error is what is reported
+        verify(network.unquantized, model, x, atol=atol, rtol=rtol, batch_size=batch_size)
+        keras = np.asarray(predict(keras_reference(network, model), x, batch_size=batch_size),
+                           dtype=np.float64)
+        ours = network.forward(x, dtype=np.float64, batch_size=batch_size)
+        return float(np.abs(ours.reshape(keras.shape) - keras).max())
     reference = keras_reference(network, model)
     what = _reference_text(network)
     ours = network.forward(x, dtype=np.float64, batch_size=batch_size)

@@ -188,6 +188,11 @@ class SpikingNetwork:
         (fractions), ``paired`` (a :class:`snnlib.analysis.stats.PairedComparison` of the converted
         network, A, against the Keras model, B, on the same examples: exact McNemar test) and
         ``difference_interval`` (95 % interval of accuracy(converted) - accuracy(Keras)).
+    quantization : dict or None
+        The settings of :func:`snnlib.normalize.quantize.quantize` (bits, granularity, rule)
+        when the weights are quantized, else None.
+    unquantized : SpikingNetwork or None
+        The network a quantized one was made from (float weights), else None.
     """
 
     def __init__(self, stages: list[Stage], input_shape: tuple, input_name: str = "input",
@@ -202,6 +207,8 @@ class SpikingNetwork:
         self.dropped_softmax: str | None = None
         self.swapped_pooling: list[str] = []
         self.pooling_change: dict | None = None
+        self.quantization: dict | None = None
+        self.unquantized: SpikingNetwork | None = None
 
     def __repr__(self) -> str:
         def label(s: Stage) -> str:

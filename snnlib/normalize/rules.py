@@ -466,6 +466,9 @@ def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray])
     then the next kernel is rescaled per input channel (its second-to-last axis, or the
     channels of each output's group: :meth:`snnlib.network.ops.Op.channel_factors`).
     """
+    if getattr(network, "quantization", None) is not None:
+        raise ValueError("this network is quantized: rescaling rebuilds the kernels from the "
+                         "float Keras weights and would undo it; rescale before quantizing")
     sources = network.sources()
     for i, stage in enumerate(network.stages):
         into = [1.0 if j < 0 else network.stages[j].scale for j in sources[i]]
@@ -742,6 +745,9 @@ def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
     check_normalization_args(method, calibration, percentile, include_zeros=include_zeros,
                              batch_size=batch_size, granularity=granularity)
     rule = get_rule(method, percentile=percentile, include_zeros=include_zeros)
+    if getattr(network, "quantization", None) is not None:
+        raise ValueError("this network is quantized: convert the model again, normalize that "
+                         "network, then quantize it (a chip stores the normalized weights)")
     if any(np.any(np.asarray(stage.scale) != 1.0) for stage in network.stages):
         raise ValueError("this network is already normalized; convert the model again")
     scales, stats = calibrate(network, calibration, rule, granularity=granularity,

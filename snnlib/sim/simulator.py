@@ -431,7 +431,10 @@ def simulate(network: SpikingNetwork, x: np.ndarray, *, n_steps: int, dt: float 
         so ``scale_firing_rates`` changes the function the network computes (train with
         :func:`snnlib.ann.activations.soft_lif` at the scale you run at). Other LIF parameters:
         pass ``snnlib.sim.neurons.LIF(tau_rc=..., tau_ref=..., min_voltage=..., amplitude=...)``.
-        Or any :class:`NeuronModel` instance (it carries its own reset and spike cap).
+        "loihi_relu" and "loihi_lif": NengoLoihi's ``LoihiSpikingRectifiedLinear`` and
+        ``LoihiLIF`` (:mod:`snnlib.sim.loihi`: one spike per step at most, reset to zero, a
+        strict threshold; dense engine). Or any :class:`NeuronModel` instance (it carries its
+        own reset and spike cap).
     reset : {"subtract", "zero"}
         After a spike, subtract the threshold (keeps the excess charge; as Nengo) or set the
         voltage to zero (loses it: rates are biased low). Not for "lif" (its reset to zero and
