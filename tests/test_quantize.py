@@ -199,3 +199,15 @@ def test_the_unquantized_network_is_a_snapshot(network, rng):
     np.testing.assert_array_equal(q.unquantized.stage("hidden0").kernel, before)
     with pytest.raises(ValueError, match="quantized"):
         apply_scales(q, {stage.name: 1.0 for stage in q.stages})
+
+
+def test_only_the_named_layers_are_quantized(network):
+    q = snnlib.quantize(network, 4, layers=["hidden1"])
+    assert "quantization" in q.stage("hidden1").stats
+    assert "quantization" not in q.stage("hidden0").stats
+    np.testing.assert_array_equal(q.stage("hidden0").kernel, network.stage("hidden0").kernel)
+    assert q.quantization["layers"] == ["hidden1"]
+    with pytest.raises(ArgumentError, match="not among"):
+        snnlib.quantize(network, 4, layers=["flatten"])
+    with pytest.raises(ArgumentError, match="list"):
+        snnlib.quantize(network, 4, layers="hidden1")

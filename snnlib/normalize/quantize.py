@@ -162,7 +162,7 @@ def check_quantize_args(bits: Any, granularity: Any, rule: Any, percentile: Any,
 
 def quantize(network: SpikingNetwork, bits: int, *, granularity: str = "layer",
              rule: str = "max", percentile: float = 99.9,
-             bias_bits: int | None = None) -> SpikingNetwork:
+             bias_bits: int | None = None, layers: list[str] | None = None) -> SpikingNetwork:
     """A copy of ``network`` with k-bit weights, biases and thresholds on one scale per layer.
 
     Quantize after normalizing (``normalize`` refuses a quantized network): the normalized
@@ -184,6 +184,9 @@ def quantize(network: SpikingNetwork, bits: int, *, granularity: str = "layer",
         In (0, 100]; used by ``rule="percentile"``.
     bias_bits : int or None
         Clip the integer biases to this many bits (sign included); None: round only.
+    layers : list of str, optional
+        Quantize only these stages (names of stages with weights), e.g. the layers that run on
+        the chip when the first one runs on the host; None: every stage with weights.
 
     Returns
     -------
@@ -201,9 +204,16 @@ def quantize(network: SpikingNetwork, bits: int, *, granularity: str = "layer",
     if getattr(network, "quantization", None) is not None:
         raise ValueError(f"this network is already quantized ({network.quantization}); quantize "
                          "its .unquantized network instead")
+    weighted = [stage.name for stage in network.stages if stage.has_weights]
+    if layers is not None:
+        unknown = [name for name in layers if name not in weighted]
+        if isinstance(layers, str) or unknown:
+            raise validation.ArgumentError(
+                f"layers={layers!r}: give a list of the names of stages with weights; "
+                f"{unknown if not isinstance(layers, str) else layers!r} not among {weighted}")
     quantized = copy.deepcopy(network)
     for stage in quantized.stages:
-        if not stage.has_weights:
+        if not stage.has_weights or (layers is not None and stage.name not in layers):
             continue
         kernel, bias, info = quantize_stage_weights(
             stage.kernel, stage.bias, bits, spiking=stage.spiking, granularity=granularity,
@@ -213,7 +223,8 @@ def quantize(network: SpikingNetwork, bits: int, *, granularity: str = "layer",
         stage.stats = {**stage.stats, "quantization": info}
     quantized.quantization = {"bits": bits, "granularity": granularity, "rule": rule,
                               **({"percentile": percentile} if rule == "percentile" else {}),
-                              "bias_bits": bias_bits}
+                              "bias_bits": bias_bits,
+                              **({"layers": list(layers)} if layers is not None else {})}
     # a snapshot: normalize() works in place, and the report compares with this
     quantized.unquantized = copy.deepcopy(network)
     return quantized
