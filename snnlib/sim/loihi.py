@@ -32,13 +32,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from snnlib.config import DT
-from snnlib.sim.neurons import NeuronModel, register_neuron_model
+from snnlib.sim.neurons import NeuronModel, lif_parameters, register_neuron_model
 
 #: Bits of Loihi's compartment decay constants (NengoLoihi ``discretize_tau_rc``).
 DECAY_BITS = 12
 
 _UNSUPPORTED = ("the Loihi neurons floor the voltage at zero and fire only above the threshold "
                 "(strictly); they run on the dense engine (method='dense' or 'auto')")
+
+
+def _amplitude(value: float) -> float:
+    """A spike's output amplitude, checked: a positive number (not a bool)."""
+    if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"amplitude={value!r} must be a positive number")
+    return float(value)
 
 
 def discretize_tau_ref(tau_ref: float, dt: float = DT) -> float:
@@ -94,9 +101,7 @@ class LoihiSpikingReLU(NeuronModel):
 
     def __init__(self, *, amplitude: float = 1.0) -> None:
         super().__init__(reset="zero", max_spikes_per_step=1)
-        if not np.isscalar(amplitude) or not np.isfinite(amplitude) or amplitude <= 0:
-            raise ValueError(f"amplitude={amplitude!r} must be a positive number")
-        self.amplitude = float(amplitude)
+        self.amplitude = _amplitude(amplitude)
 
     def drive(self, current: np.ndarray, gain: float, dt: float,
               out: np.ndarray | None = None) -> np.ndarray:
@@ -144,16 +149,8 @@ class LoihiLIF(NeuronModel):
     def __init__(self, *, tau_rc: float = 0.02, tau_ref: float = 0.002,
                  min_voltage: float = 0.0, amplitude: float = 1.0) -> None:
         super().__init__(reset="zero", max_spikes_per_step=1)
-        if not np.isscalar(tau_rc) or not np.isfinite(tau_rc) or tau_rc <= 0:
-            raise ValueError(f"tau_rc={tau_rc!r} must be a positive number of seconds")
-        if not np.isscalar(tau_ref) or not np.isfinite(tau_ref) or tau_ref < 0:
-            raise ValueError(f"tau_ref={tau_ref!r} must be a non-negative number of seconds")
-        if not np.isscalar(min_voltage) or min_voltage > 0:
-            raise ValueError(f"min_voltage={min_voltage!r} must be <= 0")
-        if not np.isscalar(amplitude) or not np.isfinite(amplitude) or amplitude <= 0:
-            raise ValueError(f"amplitude={amplitude!r} must be a positive number")
-        self.tau_rc, self.tau_ref = float(tau_rc), float(tau_ref)
-        self.min_voltage, self.amplitude = float(min_voltage), float(amplitude)
+        self.tau_rc, self.tau_ref, self.min_voltage = lif_parameters(tau_rc, tau_ref, min_voltage)
+        self.amplitude = _amplitude(amplitude)
 
     def drive(self, current: np.ndarray, gain: float, dt: float,
               out: np.ndarray | None = None) -> np.ndarray:

@@ -417,6 +417,18 @@ class IntegrateAndFire(NeuronModel):
         return out
 
 
+def lif_parameters(tau_rc: float, tau_ref: float, min_voltage: float
+                   ) -> tuple[float, float, float]:
+    """A leaky neuron's ``tau_rc``, ``tau_ref`` (seconds) and ``min_voltage``, checked."""
+    if not np.isscalar(tau_rc) or not np.isfinite(tau_rc) or tau_rc <= 0:
+        raise ValueError(f"tau_rc={tau_rc!r} must be a positive number of seconds")
+    if not np.isscalar(tau_ref) or not np.isfinite(tau_ref) or tau_ref < 0:
+        raise ValueError(f"tau_ref={tau_ref!r} must be a non-negative number of seconds")
+    if not np.isscalar(min_voltage) or min_voltage > 0:
+        raise ValueError(f"min_voltage={min_voltage!r} must be <= 0")
+    return float(tau_rc), float(tau_ref), float(min_voltage)
+
+
 @register_neuron_model
 class LIF(NeuronModel):
     """``nengo.LIF``: the leaky integrate-and-fire neuron, step for step as Nengo computes it.
@@ -458,14 +470,8 @@ class LIF(NeuronModel):
                  min_voltage: float = 0.0, amplitude: float = 1.0) -> None:
         # the reset (to zero, then refractory) and the limit (one spike per step) are the model's
         super().__init__(reset="zero", max_spikes_per_step=1)
-        if not np.isscalar(tau_rc) or not np.isfinite(tau_rc) or tau_rc <= 0:
-            raise ValueError(f"tau_rc={tau_rc!r} must be a positive number of seconds")
-        if not np.isscalar(tau_ref) or not np.isfinite(tau_ref) or tau_ref < 0:
-            raise ValueError(f"tau_ref={tau_ref!r} must be a non-negative number of seconds")
-        if not np.isscalar(min_voltage) or min_voltage > 0:
-            raise ValueError(f"min_voltage={min_voltage!r} must be <= 0")
-        self.tau_rc, self.tau_ref = float(tau_rc), float(tau_ref)
-        self.min_voltage, self.amplitude = float(min_voltage), float(amplitude)
+        self.tau_rc, self.tau_ref, self.min_voltage = lif_parameters(tau_rc, tau_ref, min_voltage)
+        self.amplitude = float(amplitude)
 
     def drive(self, current: np.ndarray, gain: float, dt: float,
               out: np.ndarray | None = None) -> np.ndarray:
