@@ -64,6 +64,7 @@ from snnlib.ann.models import (  # noqa: E402
     train_convnet,
     train_deep_convnet,
 )
+from snnlib.ann.qcfs import QCFS, train_qcfs, use_qcfs  # noqa: E402
 from snnlib.config import DT  # noqa: E402
 from snnlib.convert import (  # noqa: E402
     ConversionError,
@@ -79,6 +80,7 @@ from snnlib.experiments.diagnostics import (  # noqa: E402
     sweep,
 )
 from snnlib.experiments.plots import (  # noqa: E402
+    plot_accuracy_against_steps,
     plot_accuracy_over_time,
     plot_digits,
     plot_filtered_spike_train,
@@ -103,6 +105,11 @@ from snnlib.network import SpikingNetwork  # noqa: E402
 from snnlib.network.ops import Op  # noqa: E402
 from snnlib.normalize.quantize import quantization_report, quantize  # noqa: E402
 from snnlib.normalize.rules import NormalizationRule, normalize, register_normalization  # noqa: E402
+from snnlib.sim.calibration import (  # noqa: E402
+    calibrate_bias,
+    calibrate_potential,
+    threshold_shift,
+)
 from snnlib.sim.loihi import LoihiLIF, LoihiSpikingReLU  # noqa: E402
 from snnlib.sim.neurons import (  # noqa: E402
     LIF,
@@ -146,6 +153,7 @@ __all__ = [
     "Op",
     "PRETRAINED_INFO",
     "PRETRAINED_WEIGHTS",
+    "QCFS",
     "SimulationResult",
     "SoftLIF",
     "SpikingNetwork",
@@ -157,6 +165,8 @@ __all__ = [
     "build_deep_convnet",
     "build_nengo_converter",
     "cache_dir",
+    "calibrate_bias",
+    "calibrate_potential",
     "check",
     "convert",
     "fan_out",
@@ -170,6 +180,7 @@ __all__ = [
     "mnist_cache_path",
     "nengo_scale_firing_rates",
     "normalize",
+    "plot_accuracy_against_steps",
     "plot_accuracy_over_time",
     "plot_digits",
     "plot_filtered_spike_train",
@@ -196,7 +207,10 @@ __all__ = [
     "spikes_per_example",
     "sweep",
     "synaptic_operations",
+    "threshold_shift",
     "train_convnet",
     "train_deep_convnet",
+    "train_qcfs",
+    "use_qcfs",
     "verify",
 ]

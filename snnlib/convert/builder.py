@@ -40,6 +40,11 @@ class Builder:
         Max-pooling layers converted as average pooling.
     layer_types : dict
         Keras layer name -> class name, for the notes.
+    trained_scales : dict
+        Spiking layer name -> a lambda the model learned (a QCFS layer's threshold,
+        :mod:`snnlib.ann.qcfs`); ``convert`` normalizes with them when no data rule is given.
+    relu_stand_ins : list of str
+        Layers that :func:`snnlib.verify` compares as ReLU (their rate-mode equivalent).
     """
 
     def __init__(self, input_shape: tuple, input_name: str = "input") -> None:
@@ -50,6 +55,8 @@ class Builder:
         self.dropped_softmax: str | None = None
         self.swapped_pooling: list[str] = []
         self.layer_types: dict[str, str] = {}
+        self.trained_scales: dict[str, float] = {}
+        self.relu_stand_ins: list[str] = []
         self.reading: list[Stage | None] = [None]
         self._sources: dict[int, list[Stage | None]] = {}
         self._shared: dict[int, bool] = {}

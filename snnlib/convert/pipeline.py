@@ -15,7 +15,14 @@ from snnlib.convert.registry import CONVERTERS, supported_layers
 from snnlib.convert.report import CheckReport, ConversionError, Problem
 from snnlib.keras_predict import predict
 from snnlib.network import SpikingNetwork, Stage
-from snnlib.normalize.rules import NormalizationRule, check_normalization_args, normalize
+from snnlib.normalize.rules import (
+    NormalizationRule,
+    apply_scales,
+    assign_scales,
+    check_normalization_args,
+    measured,
+    normalize,
+)
 
 layers = tf.keras.layers
 
@@ -336,10 +343,34 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
     network.swapped_pooling = list(builder.swapped_pooling)
     if network.swapped_pooling:
         _pooling_change(network, model, x if x is not None else calibration, y, batch_size)
+    network.relu_stand_ins = list(builder.relu_stand_ins)
+    network.trained_scales = dict(builder.trained_scales)
     if normalization is not None:
         normalize(network, calibration, method=normalization, percentile=percentile,
                   include_zeros=include_zeros, batch_size=batch_size, granularity=granularity)
+        if network.trained_scales:
+            network.notes.append("the data rule's lambdas replace the thresholds the model "
+                                 f"learned ({sorted(network.trained_scales)})")
+    elif network.trained_scales:
+        _use_trained_scales(network)
     return network
+
+
+def _use_trained_scales(network: SpikingNetwork) -> None:
+    """Normalize with the lambdas the model learned (QCFS thresholds); every spiking layer
+    whose lambda is measured must have one."""
+    missing = [stage.name for stage in network.stages
+               if measured(stage) and stage.name not in network.trained_scales]
+    if missing:
+        raise ConversionError(
+            f"Cannot convert: layers {missing} have ReLU neurons but no trained threshold, "
+            f"while {sorted(network.trained_scales)} have one (QCFS layers); give every "
+            "spiking layer a QCFS activation (snnlib.ann.qcfs.use_qcfs), or normalize all of "
+            "them with data (normalization='percentile' and calibration images)")
+    apply_scales(network, assign_scales(network, lambda i, stage: network.trained_scales[
+        stage.name]))
+    network.normalization = "trained"
+    network.granularity = "layer"
 
 
 def _pooling_change(network: SpikingNetwork, model: tf.keras.Model, x: np.ndarray | None,

@@ -24,13 +24,17 @@ def keras_reference(network: SpikingNetwork, model: tf.keras.Model) -> tf.keras.
     with the same weights and the same change: without the final softmax it dropped (the
     copy outputs the logits), with average instead of max pooling (``max_to_avg_pool``). The
     copy is a new model, so no predict function compiled for ``model`` (which would still apply
-    the softmax) is reused.
+    the softmax) is reused. Layers in ``network.relu_stand_ins`` (QCFS activations) become
+    ``ReLU`` layers: the rate mode is their unquantized, unclipped limit.
     """
-    if network.dropped_softmax is None and not network.swapped_pooling:
+    stand_ins = getattr(network, "relu_stand_ins", [])
+    if network.dropped_softmax is None and not network.swapped_pooling and not stand_ins:
         return model
 
     def clone(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
         config = layer.get_config()
+        if layer.name in stand_ins:
+            return layers.ReLU(name=layer.name)
         if layer.name == network.dropped_softmax:
             if isinstance(layer, (layers.Softmax, layers.Activation)):
                 return layers.Activation("linear", name=layer.name)
@@ -47,7 +51,9 @@ def keras_reference(network: SpikingNetwork, model: tf.keras.Model) -> tf.keras.
     except Exception as err:  # e.g. a custom layer without get_config
         raise ValueError(f"cannot build {_reference_text(network)} to compare with: "
                          f"{type(err).__name__}: {err}") from err
-    reference.set_weights(model.get_weights())
+    for layer in model.layers:  # a stand-in has no weights (a QCFS threshold): copy by layer
+        if layer.weights and layer.name not in stand_ins:
+            reference.get_layer(layer.name).set_weights(layer.get_weights())
     return reference
 
 
@@ -55,6 +61,9 @@ def _reference_text(network: SpikingNetwork) -> str:
     parts = []
     if network.dropped_softmax is not None:
         parts.append(f"the logits of {network.dropped_softmax!r} (its softmax is dropped)")
+    if getattr(network, "relu_stand_ins", []):
+        parts.append("ReLU in place of the QCFS layers " + ", ".join(
+            repr(n) for n in network.relu_stand_ins))
     if network.swapped_pooling:
         parts.append("average instead of max pooling in "
                      + ", ".join(repr(n) for n in network.swapped_pooling))

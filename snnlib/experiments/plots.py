@@ -229,6 +229,46 @@ def plot_accuracy_over_time(curves: dict, *, dt: float = DT, ann_accuracy: float
     return fig
 
 
+def plot_accuracy_against_steps(table: pd.DataFrame, references: dict[str, float], *,
+                                title: str | None = None) -> Figure:
+    """Accuracy after T steps, one line per method, against T (log scale).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`snnlib.experiments.few_steps.steps_table` (``method``, ``T``,
+        ``accuracy``).
+    references : dict
+        Label -> ANN accuracy (0-1), each drawn as a dashed horizontal line.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        x: time steps T (log scale), y: accuracy (%) with 95 % intervals as error bars.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for method, rows in table.groupby("method", sort=False):
+        values = np.array([100 * a.value for a in rows["accuracy"]])
+        low = values - np.array([100 * a.low for a in rows["accuracy"]])
+        high = np.array([100 * a.high for a in rows["accuracy"]]) - values
+        ax.errorbar(rows["T"], values, yerr=[low, high], marker="o", capsize=3, label=method)
+    for (label, value), style in zip(references.items(), ("--", ":", "-."), strict=False):
+        ax.axhline(100 * value, color="gray", linestyle=style,
+                   label=f"{label} ({100 * value:.1f}%)")
+    ax.set_xscale("log", base=2)
+    steps = sorted(set(table["T"]))
+    ax.set_xticks(steps, [str(t) for t in steps])
+    ax.set_xlabel("time steps T (1 ms each)")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_rate_correlation(network: SpikingNetwork, x: np.ndarray, result: SimulationResult,
                           layer: str, *, scale_firing_rates: float | dict = 1.0,
                           max_points: int = 5000, seed: int = 0) -> Figure:

@@ -188,6 +188,16 @@ class SpikingNetwork:
         (fractions), ``paired`` (a :class:`snnlib.analysis.stats.PairedComparison` of the converted
         network, A, against the Keras model, B, on the same examples: exact McNemar test) and
         ``difference_interval`` (95 % interval of accuracy(converted) - accuracy(Keras)).
+    relu_stand_ins : list of str
+        Layers whose rate-mode equivalent is ReLU although Keras computes something else
+        (QCFS layers, :mod:`snnlib.ann.qcfs`): :func:`snnlib.convert.verify` compares with
+        the model that has ReLU in their place.
+    trained_scales : dict
+        Spiking layer name -> the lambda the model learned (a QCFS threshold); the network
+        was normalized with them when ``normalization == "trained"``.
+    calibration : dict or None
+        What :mod:`snnlib.sim.calibration` changed after the conversion (the method, the
+        steps it was calibrated for), else None.
     quantization : dict or None
         The settings of :func:`snnlib.normalize.quantize.quantize` (bits, granularity, rule)
         when the weights are quantized, else None.
@@ -207,6 +217,9 @@ class SpikingNetwork:
         self.dropped_softmax: str | None = None
         self.swapped_pooling: list[str] = []
         self.pooling_change: dict | None = None
+        self.relu_stand_ins: list[str] = []
+        self.trained_scales: dict[str, float] = {}
+        self.calibration: dict | None = None
         self.quantization: dict | None = None
         self.unquantized: SpikingNetwork | None = None
 

@@ -469,6 +469,10 @@ def apply_scales(network: SpikingNetwork, scales: dict[str, float | np.ndarray])
     if getattr(network, "quantization", None) is not None:
         raise ValueError("this network is quantized: rescaling rebuilds the kernels from the "
                          "float Keras weights and would undo it; rescale before quantizing")
+    if getattr(network, "calibration", None) is not None:
+        raise ValueError(f"this network is calibrated ({network.calibration['method']}): "
+                         "rescaling rebuilds the biases from Keras and would undo it; "
+                         "normalize first, then calibrate")
     sources = network.sources()
     for i, stage in enumerate(network.stages):
         into = [1.0 if j < 0 else network.stages[j].scale for j in sources[i]]

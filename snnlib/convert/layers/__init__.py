@@ -7,4 +7,5 @@ from snnlib.convert.layers import reshaping  # noqa: F401
 from snnlib.convert.layers import activations  # noqa: F401
 from snnlib.convert.layers import affine  # noqa: F401
 from snnlib.convert.layers import joins  # noqa: F401
+from snnlib.convert.layers import qcfs  # noqa: F401
 from snnlib.convert.layers import refused  # noqa: F401
