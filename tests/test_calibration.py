@@ -37,17 +37,38 @@ def test_layer_errors_are_spikes_minus_the_capped_rates(network, images):
                                - rates["conv_a"], atol=1e-12)
     with pytest.raises(ValueError, match="target"):
         cal.layer_errors(network, images, 6, target="quantized", **SIM64)
+    # at 500 Hz a spike is 2 units of lambda high and the ceiling is 2
+    slow = dict(SIM64, scale_firing_rates=500.0)
+    errors = cal.layer_errors(network, images, 6, initial_voltage=0.5, **slow)
+    counts = snnlib.simulate(network, images, n_steps=6, initial_voltage=0.5, keep_counts=True,
+                             **slow).spike_counts["conv_a"]
+    np.testing.assert_allclose(errors["conv_a"], 2 * counts / 6 - np.minimum(rates["conv_a"], 2),
+                               atol=1e-12)
+    with pytest.raises(ValueError, match="built for the neurons"):
+        cal.layer_errors(network, images, 6, **dict(SIM64, neuron="lif", max_spikes_per_step=None))
 
 
 def test_bias_correction_removes_each_channels_mean_error(network, images):
     before = cal.layer_errors(network, images, 4, initial_voltage=0.5, **SIM64)
     fixed = cal.calibrate_bias(network, images, 4, **SIM64)
-    assert fixed.calibration == {"method": "bias", "n_steps": 4, "examples": 48}
+    assert fixed.calibration == {"method": "bias", "n_steps": 4, "examples": 48,
+                                 "scale_firing_rates": 1000.0, "dt": 0.001}
     assert network.calibration is None  # a copy
     # the first layer is corrected first, by its own measured mean error per channel
     expected = network.stages[0].bias - before["conv_a"].reshape(-1, 4).mean(axis=0)
     np.testing.assert_allclose(fixed.stages[0].bias, expected, atol=1e-12)
-    after = cal.layer_errors(fixed, images, 4, initial_voltage=0.5, **SIM64)
+    # the second layer is measured with the first corrected, against the ANN as converted
+    first_only = cal.threshold_shift(network, 4, scale_firing_rates=1000.0)
+    first_only.calibration = None
+    first_only.stages[0].bias = fixed.stages[0].bias
+    for stage, original in zip(first_only.stages[1:], network.stages[1:], strict=True):
+        stage.bias = original.bias
+    second = cal.layer_errors(first_only, images, 4, initial_voltage=0.5, reference=network,
+                              **SIM64)["conv_b"]
+    conv_b = [i for i, stage in enumerate(network.stages) if stage.name == "conv_b"][0]
+    np.testing.assert_allclose(fixed.stages[conv_b].bias, network.stages[conv_b].bias
+                               - second.reshape(-1, second.shape[-1]).mean(axis=0), atol=1e-12)
+    after = cal.layer_errors(fixed, images, 4, initial_voltage=0.5, reference=network, **SIM64)
     for name in ("conv_a", "conv_b"):
         channels = before[name].shape[-1]
         mean_before = np.abs(before[name].reshape(-1, channels).mean(axis=0)).mean()
@@ -76,7 +97,8 @@ def test_threshold_shift_equals_a_half_threshold_start_after_t_steps(network, im
     T steps: the first layer's counts agree at T; at earlier steps the shifted neurons lag."""
     n_steps = 8
     shifted = cal.threshold_shift(network, n_steps, scale_firing_rates=1000.0)
-    assert shifted.calibration == {"method": "threshold_shift", "n_steps": n_steps}
+    assert shifted.calibration == {"method": "threshold_shift", "n_steps": n_steps,
+                                   "scale_firing_rates": 1000.0, "dt": 0.001}
     np.testing.assert_allclose(shifted.stages[0].bias - network.stages[0].bias, 1 / 16)
     options = dict(SIM64, record_spikes="conv_a")
     half = snnlib.simulate(network, images, n_steps=n_steps, initial_voltage=0.5, **options)

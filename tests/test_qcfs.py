@@ -61,6 +61,10 @@ def test_use_qcfs_replaces_every_hidden_relu_and_keeps_the_weights(conv_model, d
     # a fine quantization with a far ceiling is the ReLU model
     np.testing.assert_allclose(big(x).numpy(), conv_model(x).numpy(), atol=5e-3)
     assert conv_model.get_layer("conv_a").activation is not tf.keras.activations.linear
+    # a ReLU output layer stays a ReLU (the readout is not a spiking layer)
+    inp = tf.keras.Input((4,))
+    relu_out = tf.keras.Model(inp, layers.ReLU(name="last")(layers.Dense(3, name="d")(inp)))
+    assert type(q.use_qcfs(relu_out, 4).get_layer("last")).__name__ == "ReLU"
     mlp = q.use_qcfs(dense_model, levels=4, threshold=0.7)
     assert [type(layer).__name__ for layer in mlp.layers].count("QCFS") == 2
     assert mlp.layers[-1].name == "out"  # the readout keeps its (linear) activation
@@ -118,6 +122,14 @@ def test_a_spiking_layer_without_threshold_is_refused(conv_model):
     mixed = tf.keras.Model(inp, layers.Dense(2, name="out")(layers.Flatten()(x)))
     with pytest.raises(ConversionError, match=r"\['plain'\] have ReLU neurons but no trained"):
         snnlib.convert(mixed)
+    # a QCFS layer without a weighted layer of its own (after pooling) cannot give a lambda
+    inp = tf.keras.Input((12, 12, 1), name="image")
+    x = layers.Conv2D(4, 3, name="c")(inp)
+    x = layers.AveragePooling2D(2, name="p")(x)
+    x = q.QCFS(4, 1.0, name="act")(x)
+    pooled = tf.keras.Model(inp, layers.Dense(2, name="out")(layers.Flatten()(x)))
+    with pytest.raises(ConversionError, match=r"QCFS layers \['act'\] have no weighted layer"):
+        snnlib.convert(pooled)
     model.get_layer("conv_a_qcfs").threshold.assign(-1.0)
     with pytest.raises(ConversionError, match="positive"):
         snnlib.convert(model)

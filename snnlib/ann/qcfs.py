@@ -8,15 +8,16 @@ spiking neural networks"; code: github.com/putshua/SNN_conversion_QCFS, ``MyFloo
 
 with ``L`` quantization levels and a trainable threshold ``theta`` per layer (the floor passes
 its gradient straight through). An integrate-and-fire neuron with reset by subtraction,
-threshold ``theta`` and a start at ``theta / 2`` that receives a constant input ``x`` for
-``T = L`` steps emits exactly ``h(x) * T / theta`` spikes: the ANN is trained to compute what
-the spiking network computes in ``L`` steps, and ``theta`` is the layer's normalization factor
-lambda, learned instead of measured. The conversion (:class:`QCFSConverter`, registered for
-:class:`QCFS`; both live in :mod:`snnlib.convert.layers.qcfs` and are re-exported here) makes
-each QCFS layer ReLU neurons, and ``snnlib.convert`` then takes lambda = the trained ``theta``
-of every spiking layer (no calibration data). Simulate with the book's
-recommended neurons (``snnlib.zoo.RECOMMENDED_SIMULATION``: integrate-and-fire, reset by
-subtraction, one spike per step at most, start at half the threshold, lambda at one spike per
+at most one spike per step, threshold ``theta`` and a start at ``theta / 2`` that receives a
+constant input ``x`` for ``T = L`` steps emits exactly ``h(x) * T / theta`` spikes: the ANN
+is trained to compute what the spiking network computes in ``L`` steps, and ``theta`` is the
+layer's normalization factor lambda, learned instead of measured. The conversion
+(:class:`QCFSConverter`, registered for :class:`QCFS`; both live in
+:mod:`snnlib.convert.layers.qcfs` and are re-exported here) makes each QCFS layer ReLU
+neurons, and ``snnlib.convert`` then takes lambda = the trained ``theta`` of every spiking
+layer (no calibration data). Simulate with the book's recommended neurons
+(``snnlib.zoo.RECOMMENDED_SIMULATION``: integrate-and-fire, reset by subtraction, one spike per
+step at most, start at half the threshold, lambda at one spike per
 step): that is the paper's neuron.
 
 :func:`use_qcfs` puts QCFS layers into any functional or Sequential model in place of its ReLU
@@ -30,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from snnlib import validation
+from snnlib.config import DT
 from snnlib.convert.layers.qcfs import PAPER_THRESHOLD, QCFS, QCFSConverter, qcfs
 
 __all__ = ["PAPER_THRESHOLD", "QCFS", "QCFSConverter", "QCFS_TRAINING", "build_qcfs",
@@ -106,13 +108,16 @@ def use_qcfs(model: tf.keras.Model, levels: int = 4, *, threshold: float | None 
         return (layer is not output_layer and not is_relu_layer(layer)
                 and getattr(layer, "activation", None) in relu_functions)
 
-    initial = _initial_thresholds(model, calibration, percentile, is_relu_layer, has_relu) \
+    def hidden_relu(layer: tf.keras.layers.Layer) -> bool:
+        return layer is not output_layer and is_relu_layer(layer)
+
+    initial = _initial_thresholds(model, calibration, percentile, hidden_relu, has_relu) \
         if calibration is not None else {}
     start = PAPER_THRESHOLD if threshold is None else threshold
     new_layers: dict[str, tf.keras.layers.Layer] = {}
 
     def replace(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
-        if is_relu_layer(layer):
+        if is_relu_layer(layer) and layer is not output_layer:
             return QCFS(levels, initial.get(layer.name, start), name=layer.name)
         config = layer.get_config()
         if has_relu(layer):
@@ -136,9 +141,10 @@ def layer_agreement(model: tf.keras.Model, network: Any, x: np.ndarray, n_steps:
     """Each QCFS layer's average spiking output over ``n_steps`` steps against the QCFS ANN.
 
     Both in units of the layer's threshold: the ANN's activation ``h(x) / theta`` and the
-    spike count divided by ``n_steps``. At ``n_steps = L`` the first spiking layer (a constant
-    input) agrees exactly; after it the inputs are spike trains and the agreement measures the
-    unevenness error (Bu et al. 2022).
+    spiking output averaged over the run (spikes of height ``1 / (s dt)``, in units of the
+    stage's lambda, times ``lambda / theta``). At ``n_steps = L`` the first spiking layer (a
+    constant input) agrees exactly; after it the inputs are spike trains and the agreement
+    measures the unevenness error (Bu et al. 2022).
 
     Parameters
     ----------
@@ -174,7 +180,9 @@ def layer_agreement(model: tf.keras.Model, network: Any, x: np.ndarray, n_steps:
     for k, (name, theta) in enumerate(thresholds.items()):
         ann = np.concatenate([np.asarray(part[k] if len(thresholds) > 1 else part)
                               for part in outputs]).astype(np.float64) / theta
-        snn = result.spike_counts[name] / n_steps
+        spike = 1.0 / (_scale_of(simulation, name) * float(simulation.get("dt", DT)))
+        # spikes -> units of lambda (the stage's scale) -> units of theta
+        snn = result.spike_counts[name] * spike / n_steps * network.stage(name).scale / theta
         rows.append({"layer": name, "theta": theta, "ann_mean": float(ann.mean()),
                      "snn_mean": float(snn.mean()),
                      "mean_abs_difference": float(np.abs(snn - ann).mean()),
@@ -182,12 +190,18 @@ def layer_agreement(model: tf.keras.Model, network: Any, x: np.ndarray, n_steps:
     return pd.DataFrame(rows)
 
 
+def _scale_of(simulation: dict, name: str) -> float:
+    scales = simulation.get("scale_firing_rates", 1.0)
+    return float(scales.get(name, 1.0) if isinstance(scales, dict) else scales)
+
+
 def train_qcfs(model: tf.keras.Model, x_train: np.ndarray, y_train: np.ndarray, *,
                epochs: int = 10, batch_size: int = 32, learning_rate: float = 1e-3,
                seed: int = 0, verbose: int = 0) -> tf.keras.Model:
     """Train a model with QCFS layers (from :func:`use_qcfs`) as the book trains its models.
 
-    Adam on sparse cross-entropy from logits, the thresholds learned with the weights, the
+    Adam on sparse cross-entropy (on the logits, or on the probabilities when the output layer
+    has a softmax), the thresholds learned with the weights, the
     batch order fixed by ``seed`` and TensorFlow's deterministic ops (the same weights on the
     same machine). The defaults are the book's (:data:`snnlib.ann.models.TRAINING`).
 
@@ -196,8 +210,6 @@ def train_qcfs(model: tf.keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
     tf.keras.Model
         The same model, trained and compiled.
     """
-    from snnlib.ann.models import compile_classifier
-
     if not any(isinstance(layer, QCFS) for layer in model.layers):
         raise validation.ArgumentError(f"model {model.name!r} has no QCFS layer: make one with "
                                        "snnlib.ann.qcfs.use_qcfs(model, levels)")
@@ -206,14 +218,19 @@ def train_qcfs(model: tf.keras.Model, x_train: np.ndarray, y_train: np.ndarray, 
     validation.seed(seed)
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    compile_classifier(model, learning_rate)
+    last = model.layers[-1]
+    softmax = getattr(last, "activation", None) in (tf.keras.activations.softmax, tf.nn.softmax) \
+        or isinstance(last, tf.keras.layers.Softmax)
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax),
+                  metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
     return model
 
 
 def build_qcfs(network: str = "convnet", levels: int = QCFS_TRAINING["levels"], *,
                threshold: float = QCFS_TRAINING["threshold"],
-               seed: int = QCFS_TRAINING["seed"]) -> tf.keras.Model:
+               seed: int | None = QCFS_TRAINING["seed"]) -> tf.keras.Model:
     """The book's convnet or deeper network with QCFS layers, untrained (weights seeded).
 
     Parameters
@@ -222,14 +239,16 @@ def build_qcfs(network: str = "convnet", levels: int = QCFS_TRAINING["levels"], 
         :func:`snnlib.build_convnet` or :func:`snnlib.build_deep_convnet`.
     levels, threshold
         As :func:`use_qcfs`.
-    seed : int
-        Seeds the weights' initialization.
+    seed : int or None
+        Seeds the weights' initialization (``tf.keras.utils.set_random_seed``, which also
+        reseeds Python's and NumPy's global generators); None leaves every generator alone.
     """
     from snnlib.ann import models
 
     validation.choice(network, "network", tuple(QCFS_NETWORKS))
-    validation.seed(seed)
-    tf.keras.utils.set_random_seed(seed)
+    if seed is not None:
+        validation.seed(seed)
+        tf.keras.utils.set_random_seed(seed)
     return use_qcfs(getattr(models, QCFS_NETWORKS[network][0])(), levels, threshold=threshold)
 
 
@@ -287,7 +306,7 @@ def load_pretrained_qcfs(network: str = "convnet") -> tf.keras.Model:
         raise FileNotFoundError(f"{path} is missing: make it with snnlib.ann.qcfs."
                                 f"save_qcfs_weights(snnlib.ann.models.PRETRAINED_DIR, "
                                 f"{network!r})")
-    model = build_qcfs(network)
+    model = build_qcfs(network, seed=None)  # the weights are overwritten: no reseeding
     models.load_weights(model, path)
     models.compile_classifier(model)
     return model

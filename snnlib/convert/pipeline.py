@@ -275,9 +275,11 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
         Inputs (e.g. a few hundred training images in [0, 1]) on which the activations are
         measured for normalization. Needed when ``normalization`` is not None.
     normalization : {None, "max", "percentile"}, callable or NormalizationRule
-        None keeps the Keras weights. "max" (Diehl et al. 2015, data-based): lambda_l is the
-        largest activation of layer l on the calibration set; no neuron then needs more than the
-        maximum rate, but one outlier makes every other neuron fire slowly. "percentile"
+        None keeps the Keras weights (for a model with QCFS layers, :mod:`snnlib.ann.qcfs`:
+        each layer's lambda is then its trained threshold). "max" (Diehl et al. 2015,
+        data-based): lambda_l is the largest activation of layer l on the calibration set; no
+        neuron then needs more than the maximum rate, but one outlier makes every other neuron
+        fire slowly. "percentile"
         (Rueckauer et al. 2017): lambda_l is the ``percentile``-th percentile of the layer's
         non-zero activations, trading a few saturated neurons for higher rates everywhere else.
         Weights become ``W * lambda_prev / lambda`` and biases ``b / lambda``. A callable
@@ -359,6 +361,15 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
 def _use_trained_scales(network: SpikingNetwork) -> None:
     """Normalize with the lambdas the model learned (QCFS thresholds); every spiking layer
     whose lambda is measured must have one."""
+    stages = {stage.name: stage for stage in network.stages}
+    unused = [name for name in network.trained_scales
+              if name in stages and not measured(stages[name]) and not stages[name].readout]
+    if unused:
+        raise ConversionError(
+            f"Cannot convert: the QCFS layers {unused} have no weighted layer of their own "
+            "(they follow the input, a layer without weights such as pooling, or other "
+            "neurons), so their thresholds cannot become a lambda; put a Dense or Conv layer "
+            "before each QCFS layer")
     missing = [stage.name for stage in network.stages
                if measured(stage) and stage.name not in network.trained_scales]
     if missing:

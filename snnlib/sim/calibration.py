@@ -13,9 +13,9 @@ the earlier ones already corrected:
   bias is lowered by the mean, over the calibration images and positions, of the spiking
   layer's average output minus the ANN's activation.
 - :func:`calibrate_potential`: the same paper's potential correction (``correct_mempot``, the
-  repository's "advanced" pipeline on CIFAR): each neuron starts ``T`` times its own mean
-  error higher (in units of the threshold), which the neuron integrates once instead of at
-  every step.
+  repository's "advanced" pipeline on CIFAR): each neuron's start is lowered by the charge
+  it had in excess over the run (``T`` times its mean error, in units of the threshold), or
+  raised by the charge it lacked, which it integrates once instead of at every step.
 - :func:`threshold_shift`: Deng & Gu (ICLR 2021, "Optimal conversion of conventional
   artificial neural networks to spiking neural networks"): every spiking layer's input gets
   ``theta / (2 T)`` at each step (the same repository's ``enable_shift``), which turns the
@@ -47,6 +47,10 @@ __all__ = ["calibrate_bias", "calibrate_potential", "layer_errors", "rate_target
 
 #: What a layer's average output is compared with (:func:`layer_errors`).
 TARGETS = ("clipped", "relu")
+
+#: The neuron models the calibration is built for (spikes of height 1 / (s dt), reset by
+#: subtraction, a rate proportional to the input).
+NEURONS = ("if", "spiking_relu")
 
 #: Largest start voltage a correction may give (just below the threshold 1, exact in float32):
 #: a start at or above the threshold would fire before any input.
@@ -81,13 +85,20 @@ def _checked(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
     return x, n_steps
 
 
+def _settings(simulation: Mapping) -> dict:
+    """The settings a calibration holds for (a run with others is not calibrated)."""
+    return {"scale_firing_rates": simulation.get("scale_firing_rates", 1.0),
+            "dt": float(simulation.get("dt", DT))}
+
+
 def _channel_mean(values: np.ndarray) -> np.ndarray:
     """Mean over every axis but the last (examples and positions): one value per channel."""
     return values.reshape(-1, values.shape[-1]).mean(axis=0)
 
 
 def layer_errors(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
-                 initial_voltage: Any = 0.0, target: str = "clipped", **simulation: Any
+                 initial_voltage: Any = 0.0, target: str = "clipped",
+                 reference: SpikingNetwork | None = None, **simulation: Any
                  ) -> dict[str, np.ndarray]:
     """Each spiking layer's average output over ``n_steps`` steps minus its target, per
     example and neuron (units of lambda).
@@ -95,17 +106,24 @@ def layer_errors(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
     Parameters
     ----------
     network : SpikingNetwork
+        The network simulated.
     x : ndarray
         Inputs.
     n_steps : int
         The run's length T.
     target : {"clipped", "relu"}
         What the layer should output. "clipped": the rate-mode activations with every spiking
-        layer capped at one spike per step when ``max_spikes_per_step=1`` (what such neurons
-        can give; a QCFS network's function without its quantization). "relu": the rate-mode
+        layer capped at one spike per step (``max_spikes_per_step=1``: what such neurons can
+        give; a QCFS network's function without its quantization). "relu": the rate-mode
         activations as they are (Li et al.'s code, whose ANN has no ceiling).
+    reference : SpikingNetwork, optional
+        The network whose rate mode is the target (default: ``network``). A calibration
+        passes the network as converted, so that the target stays the ANN while the copy's
+        biases change (Li et al. compute it with the original weights and biases).
     initial_voltage, **simulation
-        ``simulate``'s settings (``scale_firing_rates``, ``neuron``, ...).
+        ``simulate``'s settings (``scale_firing_rates``, ``neuron``, ...). The neuron must be
+        "if" or "spiking_relu" (the papers' neurons; the others have a rate curve of their
+        own), with its default amplitude.
 
     Returns
     -------
@@ -116,12 +134,18 @@ def layer_errors(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
 
     x, n_steps = _checked(network, x, n_steps, calibrated=True)
     validation.choice(target, "target", TARGETS)
+    neuron = simulation.get("neuron", "spiking_relu")
+    if not isinstance(neuron, str) or neuron not in NEURONS:
+        raise validation.ArgumentError(
+            f"neuron={neuron!r}: the calibration is built for the neurons {NEURONS} (a spike "
+            "of height 1 / (s dt), reset by subtraction); another neuron model has a rate "
+            "curve of its own")
     dt = float(simulation.get("dt", DT))
     scales = simulation.get("scale_firing_rates", 1.0)
     capped = simulation.get("max_spikes_per_step") == 1 and target == "clipped"
     ceilings = {stage.name: 1.0 / (_scale(scales, stage.name) * dt) if capped else np.inf
                 for stage in _spiking(network)}
-    target_values = rate_targets(network, x, ceilings)
+    target_values = rate_targets(network if reference is None else reference, x, ceilings)
     result = simulate(network, x, n_steps=n_steps, initial_voltage=initial_voltage,
                       keep_counts=True, **simulation)
     return {stage.name: result.spike_counts[stage.name] / (n_steps * _scale(scales, stage.name)
@@ -183,12 +207,13 @@ def calibrate_bias(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
     calibrated.calibration = None
     for stage in _spiking(calibrated):
         error = layer_errors(calibrated, x, n_steps, initial_voltage=initial_voltage,
-                             target=target, **simulation)[stage.name]
+                             target=target, reference=network, **simulation)[stage.name]
         correction = _channel_mean(error)
         bias = np.zeros(stage.output_shape[-1]) if stage.bias is None else \
             np.asarray(stage.bias, dtype=np.float64)
         stage.bias = bias - correction
-    calibrated.calibration = {"method": "bias", "n_steps": n_steps, "examples": len(x)}
+    calibrated.calibration = {"method": "bias", "n_steps": n_steps, "examples": len(x),
+                              **_settings(simulation)}
     return calibrated
 
 
@@ -243,8 +268,7 @@ def calibrate_potential(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
 
 
 def threshold_shift(network: SpikingNetwork, n_steps: int, *,
-                    scale_firing_rates: float | Mapping = 1.0, dt: float = DT
-                    ) -> SpikingNetwork:
+                    scale_firing_rates: float | Mapping, dt: float = DT) -> SpikingNetwork:
     """Deng & Gu's shift: every spiking layer's bias raised by ``theta / (2 T)`` per step.
 
     Run the result with ``initial_voltage=0``: after ``n_steps`` steps each neuron has received
@@ -258,14 +282,16 @@ def threshold_shift(network: SpikingNetwork, n_steps: int, *,
     n_steps : int
         T, the run's length.
     scale_firing_rates : float or dict
-        As ``simulate`` (the shift is per step, so it depends on the spike height).
+        As ``simulate``, required: the shift is per step, so it depends on the spike height
+        (with the book's recipe, 1000).
     dt : float
         Time step (seconds).
 
     Returns
     -------
     SpikingNetwork
-        A copy with the shifted biases (``calibration`` records it).
+        A copy with the shifted biases (``calibration`` records the method, ``n_steps``,
+        ``scale_firing_rates`` and ``dt``: run it with those).
     """
     n_steps = validation.integer(n_steps, "n_steps", low=1)
     dt = validation.real(dt, "dt", low=0, low_open=True)
@@ -277,5 +303,6 @@ def threshold_shift(network: SpikingNetwork, n_steps: int, *,
         bias = np.zeros(stage.output_shape[-1]) if stage.bias is None else \
             np.asarray(stage.bias, dtype=np.float64)
         stage.bias = bias + 1.0 / (2 * n_steps * _scale(scale_firing_rates, stage.name) * dt)
-    shifted.calibration = {"method": "threshold_shift", "n_steps": n_steps}
+    shifted.calibration = {"method": "threshold_shift", "n_steps": n_steps,
+                           "scale_firing_rates": scale_firing_rates, "dt": dt}
     return shifted

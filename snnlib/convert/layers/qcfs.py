@@ -47,7 +47,11 @@ class QCFS(tf.keras.layers.Layer):
 
     ``h(x) = theta * clip(floor(x * L / theta + 1/2) / L, 0, 1)``; the floor's gradient is
     passed straight through (the paper's ``GradFloor``), so ``theta`` gets the gradient of
-    ``x / theta`` inside the clip and of the product by ``theta``.
+    ``x / theta`` inside the clip and of the product by ``theta``. The clip is applied here
+    before the floor (the paper's ``MyFloor`` floors, then clamps): the values are the same,
+    but the gradient passes for ``0 < x < theta`` here and for
+    ``-theta / (2L) <= x < theta (1 + 1 / (2L))`` in the paper (the shipped networks were
+    trained with this form).
 
     Parameters
     ----------
