@@ -167,6 +167,7 @@ def layer_agreement(model: tf.keras.Model, network: Any, x: np.ndarray, n_steps:
     """
     import pandas as pd
 
+    from snnlib.sim.calibration import scale_of
     from snnlib.sim.simulator import simulate
 
     thresholds = qcfs_thresholds(model)
@@ -180,7 +181,8 @@ def layer_agreement(model: tf.keras.Model, network: Any, x: np.ndarray, n_steps:
     for k, (name, theta) in enumerate(thresholds.items()):
         ann = np.concatenate([np.asarray(part[k] if len(thresholds) > 1 else part)
                               for part in outputs]).astype(np.float64) / theta
-        spike = 1.0 / (_scale_of(simulation, name) * float(simulation.get("dt", DT)))
+        spike = 1.0 / (scale_of(simulation.get("scale_firing_rates", 1.0), name)
+                       * float(simulation.get("dt", DT)))
         # spikes -> units of lambda (the stage's scale) -> units of theta
         snn = result.spike_counts[name] * spike / n_steps * network.stage(name).scale / theta
         rows.append({"layer": name, "theta": theta, "ann_mean": float(ann.mean()),
@@ -188,11 +190,6 @@ def layer_agreement(model: tf.keras.Model, network: Any, x: np.ndarray, n_steps:
                      "mean_abs_difference": float(np.abs(snn - ann).mean()),
                      "equal": float(np.mean(np.isclose(snn, ann, rtol=0, atol=1e-6)))})
     return pd.DataFrame(rows)
-
-
-def _scale_of(simulation: dict, name: str) -> float:
-    scales = simulation.get("scale_firing_rates", 1.0)
-    return float(scales.get(name, 1.0) if isinstance(scales, dict) else scales)
 
 
 def train_qcfs(model: tf.keras.Model, x_train: np.ndarray, y_train: np.ndarray, *,

@@ -42,7 +42,7 @@ from snnlib import validation
 from snnlib.config import DT
 from snnlib.network import SpikingNetwork, Stage
 
-__all__ = ["calibrate_bias", "calibrate_potential", "layer_errors", "rate_targets",
+__all__ = ["calibrate_bias", "calibrate_potential", "layer_errors", "rate_targets", "scale_of",
            "threshold_shift"]
 
 #: What a layer's average output is compared with (:func:`layer_errors`).
@@ -61,7 +61,8 @@ def _spiking(network: SpikingNetwork) -> list[Stage]:
     return [stage for stage in network.stages if stage.spiking]
 
 
-def _scale(scale_firing_rates: float | Mapping, name: str) -> float:
+def scale_of(scale_firing_rates: float | Mapping, name: str) -> float:
+    """The firing-rate scale ``s`` of spiking layer ``name`` under ``simulate``'s setting."""
     if isinstance(scale_firing_rates, Mapping):
         return float(scale_firing_rates.get(name, 1.0))  # missing layers: 1, as nengo_dl
     return float(scale_firing_rates)
@@ -143,12 +144,12 @@ def layer_errors(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
     dt = float(simulation.get("dt", DT))
     scales = simulation.get("scale_firing_rates", 1.0)
     capped = simulation.get("max_spikes_per_step") == 1 and target == "clipped"
-    ceilings = {stage.name: 1.0 / (_scale(scales, stage.name) * dt) if capped else np.inf
+    ceilings = {stage.name: 1.0 / (scale_of(scales, stage.name) * dt) if capped else np.inf
                 for stage in _spiking(network)}
     target_values = rate_targets(network if reference is None else reference, x, ceilings)
     result = simulate(network, x, n_steps=n_steps, initial_voltage=initial_voltage,
                       keep_counts=True, **simulation)
-    return {stage.name: result.spike_counts[stage.name] / (n_steps * _scale(scales, stage.name)
+    return {stage.name: result.spike_counts[stage.name] / (n_steps * scale_of(scales, stage.name)
                                                           * dt) - target_values[stage.name]
             for stage in _spiking(network)}
 
@@ -262,7 +263,7 @@ def calibrate_potential(network: SpikingNetwork, x: np.ndarray, n_steps: int, *,
     for stage in _spiking(network):
         error = layer_errors(network, x, n_steps, initial_voltage=starts, target=target,
                              **simulation)[stage.name].mean(axis=0)
-        start = initial_voltage - n_steps * _scale(scales, stage.name) * dt * error
+        start = initial_voltage - n_steps * scale_of(scales, stage.name) * dt * error
         starts[stage.name] = np.clip(start, -np.inf if signed else 0.0, MAX_START)
     return starts
 
@@ -302,7 +303,7 @@ def threshold_shift(network: SpikingNetwork, n_steps: int, *,
     for stage in _spiking(shifted):
         bias = np.zeros(stage.output_shape[-1]) if stage.bias is None else \
             np.asarray(stage.bias, dtype=np.float64)
-        stage.bias = bias + 1.0 / (2 * n_steps * _scale(scale_firing_rates, stage.name) * dt)
+        stage.bias = bias + 1.0 / (2 * n_steps * scale_of(scale_firing_rates, stage.name) * dt)
     shifted.calibration = {"method": "threshold_shift", "n_steps": n_steps,
                            "scale_firing_rates": scale_firing_rates, "dt": dt}
     return shifted
