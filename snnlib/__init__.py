@@ -33,10 +33,17 @@ Extending it (a neuron model, a layer type, a join, a normalization rule): see "
 snnlib" in the README.
 """
 import os
+import warnings
 
 # TensorFlow prints C++ log lines at import unless told otherwise; they differ from run to run
 # and would break the notebooks' stored outputs. setdefault leaves a user's own choice alone.
+# This is why each chapter imports snnlib first: one line instead of the usual boilerplate.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The lock pins nengo 4.1 beside nengo-dl 3.6.0 and nengo-loihi 1.1.0, which say at import that
+# they were not tested with it; this repository tests the three together (tests/test_nengo_*.py,
+# tests/test_loihi.py), so those two notices, and only they, are hidden.
+warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
+warnings.filterwarnings("ignore", message="This version of `nengo_loihi`")
 
 from snnlib import _moved, claims  # noqa: E402, F401
 from snnlib.analysis import stats  # noqa: E402, F401  (snnlib.stats)

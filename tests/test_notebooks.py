@@ -138,3 +138,36 @@ def test_chapters_do_not_write_shipped_weights(path):
         for call in re.finditer(r"save_weights\(([^)]*)\)", text):
             assert not re.search(r"PRETRAINED|pretrained|_WEIGHTS", call.group(1)), (
                 f"{path.name}: {call.group(0)} writes the shipped weights")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapters_quiet_tensorflow_by_importing_snnlib_first(path):
+    first = source(code_cells(load(path))[0])
+    imports = [node for node in parse(first).body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    # `import snnlib` comes before TensorFlow and Nengo, and quiets them (no repeated boilerplate)
+    assert isinstance(imports[0], ast.Import) and imports[0].names[0].name == "snnlib", path.name
+    assert "TF_CPP_MIN_LOG_LEVEL" not in first and "This version of" not in first, path.name
+
+
+def test_importing_snnlib_quiets_tensorflow_and_the_version_notices():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, warnings; warnings.simplefilter('always')\n"
+            "import snnlib, tensorflow\n"
+            "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])\n"
+            "import nengo_dl, nengo_loihi  # nengo_dl sets the variable to 1 itself, too late for TF")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2"]
+    # neither TensorFlow's C++ start-up lines nor the two "not tested with" notices reach stderr
+    assert not TF_LOG.search(done.stderr), done.stderr[-2000:]
+    assert "This version of" not in done.stderr, done.stderr[-2000:]
+    # a reader's own choice wins
+    env["TF_CPP_MIN_LOG_LEVEL"] = "1"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.stdout.split() == ["1"], done.stderr[-2000:]

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def subpackages():
 def wheel(tmp_path_factory):
     """A wheel built offline from a copy of the sources (the checkout stays clean)."""
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "snnlib", source / "snnlib",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -58,6 +59,53 @@ def test_wheel_has_every_subpackage_and_the_weights(wheel):
     for name in pretrained:
         # package data: the pretrained weights travel with the library
         assert f"snnlib/pretrained/{name}" in wheel, name
+
+
+def _snnlib_version() -> str:
+    """``__version__`` as written in snnlib/__init__.py (read, not imported)."""
+    tree = ast.parse((ROOT / "snnlib" / "__init__.py").read_text())
+    (value,) = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                and any(getattr(t, "id", None) == "__version__" for t in node.targets)]
+    return value
+
+
+def test_wheel_metadata_licence_version_urls_and_types(wheel):
+    names, metadata = wheel
+    fields = [tuple(line.split(": ", 1)) for line in metadata.splitlines() if ": " in line]
+    # the one version source: pyproject reads snnlib.__version__, and the wheel carries it
+    assert ("Version", _snnlib_version()) in fields
+    assert "version" not in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert ("License", "MIT") in fields
+    assert ("Classifier", "License :: OSI Approved :: MIT License") in fields
+    assert ("Author", "The snnlib course authors") in fields
+    urls = dict(value.split(", ", 1) for key, value in fields if key == "Project-URL")
+    assert {"Homepage", "Source", "Issues", "Changelog"} <= set(urls)
+    # the licence text and the typing marker travel with the wheel
+    assert any(name.endswith(".dist-info/LICENSE") for name in names), names[-10:]
+    assert "snnlib/py.typed" in names
+
+
+def test_licences_citation_and_changelog_agree_with_the_sources():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repository = config["repository"]["url"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # CITATION.cff says the same version, licence and address as the package and the book
+    assert citation["cff-version"] == "1.2.0"
+    assert citation["version"] == _snnlib_version()
+    assert citation["license"] == project["license"]["text"] == "MIT"
+    assert citation["repository-code"] == repository
+    assert all(url.startswith(repository) for url in project["urls"].values()), project["urls"]
+    # both licences are there, each the full text, and the book's footer names them
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    text = (ROOT / "LICENSE-TEXT").read_text()
+    assert "Attribution 4.0 International Public License" in text and len(text) > 15000
+    footer = config["html"]["extra_footer"]
+    assert "CC-BY-4.0" in footer and "MIT" in footer
+    # the changelog has a section for the current version
+    assert f"## [{_snnlib_version()}]" in (ROOT / "CHANGELOG.md").read_text()
 
 
 #: import name -> distribution name, where they differ
@@ -238,3 +286,49 @@ def test_each_module_imports_alone():
     with ThreadPoolExecutor(max_workers=2) as pool:
         failed = [(m, err) for m, code, err in pool.map(load, modules) if code != 0]
     assert not failed, failed
+
+
+def _declared_all(tree: ast.Module) -> list[str] | None:
+    """The literal ``__all__`` list of a module, or None when it has none."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__"
+                                                for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names a module binds at its top level (definitions, assignments and imports)."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def test_every_module_declares_its_public_names():
+    missing_all, unbound, undeclared = [], [], []
+    for module, path in snnlib_modules().items():
+        tree = ast.parse(path.read_text())
+        declared = _declared_all(tree)
+        if declared is None:
+            missing_all.append(module)
+            continue
+        lazy = {"SpikingIntegrateAndFire"} if module == "snnlib" else set()  # __getattr__
+        unbound += [(module, name) for name in declared
+                    if name not in _bound_names(tree) | lazy]
+        public = [node.name for node in tree.body
+                  if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                  and not node.name.startswith("_")]
+        undeclared += [(module, name) for name in public if name not in declared]
+    # each module says what it offers (``from module import *`` and the API page follow it) ...
+    assert not missing_all, missing_all
+    # ... names only what it defines or imports ...
+    assert not unbound, unbound
+    # ... and every public function and class it defines is in it
+    assert not undeclared, undeclared
