@@ -13,6 +13,8 @@ otter-grader does the authoring: one instructor notebook per assignment in otter
   local grading in which each notebook runs in its own sandbox and only returns data; the
   scores are computed here, outside the student's process (otter's own grading runs the hidden
   tests inside it, where a student can fool them);
+- :mod:`course.otter_plugin`: the same code rules in otter's own autograder (Gradescope), as an
+  otter plugin that :mod:`course.build` adds to the autograder zip;
 - :mod:`course.pdf`: a PDF of the manually graded answers (otter's filter, Chromium).
 
 It is not installed with ``snnlib`` and a graded notebook may not import it. Use it through

@@ -6,7 +6,9 @@ assign`` writes the student version (solutions replaced by their prompts, public
 notebook's metadata for ``grader.check``) and the autograder version with the Gradescope zip
 (hidden tests, otter's ``run_autograder``). This module only stages the files otter needs
 (``course/``, ``snnlib/``, a ``requirements.txt`` from the lock), gives otter's generated cells
-stable ids (so a rebuild changes nothing), and lays out::
+stable ids (so a rebuild changes nothing), adds the code rules to the zip (:func:`with_code_rules`:
+the plugin :class:`course.otter_plugin.CodeRules`, so that Gradescope refuses what the local grader
+refuses), and lays out::
 
     OUTPUT/student/NN_name.ipynb                       the release: no solutions, no hidden tests
     OUTPUT/autograder/NN_name/NN_name.ipynb            with solutions (instructors only)
@@ -17,8 +19,11 @@ and copies the student versions to ``assignments/student/`` for the book.
 """
 import filecmp
 import hashlib
+import json
+import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +34,26 @@ SOURCE_DIR = ROOT / "assignments" / "source"
 BOOK_DIR = ROOT / "assignments" / "student"
 OUTPUT = ROOT / "_build" / "assignments"
 STAGED = ("course", "snnlib")
+PLUGIN = "course.otter_plugin.CodeRules"
+OTTER_RUN = 'run_autograder("/autograder")'  # the last line of otter 5.7.1's run_otter.py
+RUN_OTTER = '''"""Runs Otter-Grader's autograding process, with the course's code rules.
+
+Written by course/build.py in place of otter's own run_otter.py: it puts the zip's files/
+(course, snnlib) on the path so that otter can import the plugin listed in otter_config.json
+(course.otter_plugin.CodeRules: the code rules of the local grader, checked before the notebook
+runs), and grades the autograder folder that holds this file's folder (/autograder on Gradescope).
+"""
+import os
+import sys
+
+SOURCE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(SOURCE, "files"))
+
+from otter.run.run_autograder import main as run_autograder  # noqa: E402
+
+if __name__ == "__main__":
+    run_autograder(os.path.dirname(SOURCE))
+'''
 
 
 @dataclass(frozen=True)
@@ -107,9 +132,39 @@ def assign(source, output):
             nb = nbformat.read(made / kind / source.name, as_version=4)
             nbformat.write(stable_ids(nb, source_ids), target)
         (zip_path,) = (made / "autograder").glob("*-autograder_*.zip")
-        shutil.copy(zip_path, bundle / f"{name}-autograder.zip")
-        shutil.copy(made / "autograder" / "otter_config.json", bundle / "otter_config.json")
+        config = with_code_rules(zip_path, bundle / f"{name}-autograder.zip", name)
+        (bundle / "otter_config.json").write_text(config, encoding="utf-8")
     return student_dir / source.name
+
+
+def with_code_rules(zip_path, target, name):
+    """Copy otter's autograder zip to ``target`` with the code rules added; return its
+    ``otter_config.json``.
+
+    otter runs the notebook and the hidden tests in one process, where the notebook could
+    replace the checks; the plugin :data:`PLUGIN` (shipped in the zip's ``files/course``) checks
+    the code with :mod:`course.rules` in otter's grading process before the notebook runs, as
+    the local grader does. ``run_otter.py`` (what Gradescope runs) is replaced so that otter can
+    import it; ``otter run`` needs ``course`` importable (run it from the repository root).
+    """
+    with zipfile.ZipFile(zip_path) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    contents = {info.filename: data for info, data in entries}
+    if OTTER_RUN not in contents["run_otter.py"].decode("utf-8"):
+        raise RuntimeError("otter's run_otter.py is not what course/build.py replaces (another "
+                           "otter version?): the code rules could not be added")
+    config = json.loads(contents["otter_config.json"])
+    config["plugins"] = [p for p in config.get("plugins", []) if p != PLUGIN] + [
+        {PLUGIN: {"assignment": name}}]
+    config_text = json.dumps(config, indent=2)
+    replaced = {"otter_config.json": config_text.encode("utf-8"),
+                "run_otter.py": RUN_OTTER.encode("utf-8")}
+    tmp = Path(f"{target}.{os.getpid()}.tmp")
+    with zipfile.ZipFile(tmp, "w") as out:
+        for info, data in entries:
+            out.writestr(info, replaced.get(info.filename, data))
+    os.replace(tmp, target)
+    return config_text
 
 
 def build(source_dir=SOURCE_DIR, output=OUTPUT, book_dir=BOOK_DIR):

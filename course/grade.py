@@ -211,6 +211,16 @@ def finding_text(findings, limit=6):
     return text + (f"; and {len(findings) - limit} more" if len(findings) > limit else "")
 
 
+def refused_notebook(wide):
+    """The message of every question of a notebook that reaches outside itself (not run)."""
+    return "not graded automatically: the notebook uses " + finding_text(wide)
+
+
+def refused_answer(found):
+    """The message of a question whose answer uses what the question forbids."""
+    return "0: the answer uses " + finding_text(found)
+
+
 def grade_one(submission, task, outcome, code):
     """Fill ``submission.result`` from the code checks and the sandbox's outcome."""
     result = submission.result
@@ -229,9 +239,9 @@ def grade_one(submission, task, outcome, code):
             continue
         question = task["questions"][info.name]
         if wide:
-            message = "not graded automatically: the notebook uses " + finding_text(wide)
+            message = refused_notebook(wide)
         elif info.name in per_question:
-            message = "0: the answer uses " + finding_text(per_question[info.name])
+            message = refused_answer(per_question[info.name])
             result.review.append(f"{info.name}: {finding_text(per_question[info.name], 2)}")
         elif info.name in missing:
             message = missing[info.name]

@@ -47,6 +47,13 @@ def test_release_has_no_solutions_and_the_bundle_has_the_hidden_tests():
         assert "files/snnlib/sim/simulator.py" in names
         assert "hidden=True" in tests and "check_in_process" in tests
         assert "run_autograder" in names and "environment.yml" in names
+        # the code rules ride in the zip: otter's plugin, importable by the zip's run_otter.py
+        assert "files/course/otter_plugin.py" in names
+        config = json.loads((out / "autograder" / key / "otter_config.json").read_text())
+        assert config["plugins"] == [{"course.otter_plugin.CodeRules": {"assignment": key}}]
+        with zipfile.ZipFile(out / "autograder" / key / f"{key}-autograder.zip") as zf:
+            assert json.loads(zf.read("otter_config.json")) == config
+            assert '"files"' in zf.read("run_otter.py").decode()
     # the public tests ride in the student notebook's metadata (grader.check works offline)
     nb = nbformat.read(out / "student" / f"{h.A1}.ipynb", as_version=4)
     assert set(nb.metadata.otter.tests) == {"q1_if_subtract", "q2_if_variants", "q3_rate_error"}
@@ -72,6 +79,16 @@ def test_public_tests_run_offline_in_the_student_notebook(tmp_path, monkeypatch)
 
 # --- one grading run with everything --------------------------------------------------------
 
+def patch_checks():
+    """Replace the hidden tests' check before it runs: otter's autograder runs them in the
+    notebook's process, where this gave a blank notebook 7 of 7 until the code rules ran there
+    (the check cells come after the answers, so the patch goes near the top)."""
+    return h.add_cell(h.student(h.A1), """
+import course.questions
+course.questions.check_in_process = lambda *args, **kwargs: None
+""", index=3)
+
+
 def attacks(folder, marker):
     """Every attack of issue 13 (and a few more), each a student notebook with cells added."""
     a1, a2, a3 = h.student(h.A1), h.student(h.A2), h.student(h.A3)
@@ -90,6 +107,7 @@ import sys
 runner = sys.modules["course.runner"]
 runner.answer = lambda *args, **kwargs: {"value": 7}
 """),
+        "01_attack_patch_checks": patch_checks(),
         "03_attack_patch_simulate": h.add_cell(a3, """
 import snnlib
 real = snnlib.simulate
@@ -271,7 +289,7 @@ def test_wrong_answers_get_partial_marks_and_say_why(graded):
 def test_every_attack_gets_no_more_than_a_blank_notebook(graded):
     results = graded["results"]
     attacked = {name: r for name, r in results.items() if "attack" in name}
-    assert len(attacked) == 19
+    assert len(attacked) == 20
     for name, result in attacked.items():
         blank = results[f"{name[:2]}_blank"]
         if result["status"] == "not graded":
@@ -282,7 +300,8 @@ def test_every_attack_gets_no_more_than_a_blank_notebook(graded):
 
 def test_attacks_are_explained(graded):
     results = graded["results"]
-    for name in ("01_attack_exec_source", "01_attack_patch_grader", "03_attack_patch_simulate",
+    for name in ("01_attack_exec_source", "01_attack_patch_grader", "01_attack_patch_checks",
+                 "03_attack_patch_simulate",
                  "01_attack_forge_files", "01_attack_other_students", "01_attack_background",
                  "01_attack_kill_grader"):
         # reaching outside the notebook: not run, every question 0, flagged for an instructor
@@ -319,29 +338,63 @@ def test_gradebook_and_exit_status(graded):
     assert not graded["marker"].exists()
 
 
-# --- otter's own autograder (Gradescope), run offline with `otter run` ------------------------
+# --- otter's own autograder (Gradescope), run offline as Gradescope runs it ----------------------
 
-def test_otter_run_uses_the_same_checks(tmp_path):
+def gradescope(nb, folder, key=h.A1):
+    """Grade ``nb`` with the autograder zip as Gradescope does: the zip in
+    ``autograder/source``, the notebook in ``autograder/submission``, then the zip's
+    ``run_otter.py`` (Gradescope's ``run_autograder`` runs it in the zip's conda environment;
+    here with this Python, and without the repository on the path: only the zip's ``course``)."""
+    root = folder / "autograder"
+    for sub in ("source", "submission", "results"):
+        (root / sub).mkdir(parents=True)
+    (root / "submission_metadata.json").write_text("{}")
+    with zipfile.ZipFile(h.built() / "autograder" / key / f"{key}-autograder.zip") as zf:
+        zf.extractall(root / "source")
+    h.write(nb, root / "submission", f"{key}.ipynb")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    run = subprocess.run([sys.executable, str(root / "source" / "run_otter.py")],
+                         capture_output=True, text=True, cwd=folder, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    return results, {t["name"]: t for t in results["tests"]}
+
+
+def test_gradescope_uses_the_same_checks(tmp_path):
     # q1 and q2 solved, q3 by the library: the hidden tests (course.questions.check_in_process)
-    # give 5 of 7, and the public tests pass. This is what Gradescope runs; it grades in the
-    # student's process, which a determined student can fool (see assignments/README.md).
+    # give 3 + 2 of 7, the code rules (the zip's plugin) 0 for q3, and the public tests pass
     nb = h.answer(h.solved(h.A1, except_cells=["01-10"]), "max_rate_error", """
 import snnlib.sim.neurons
 measured = snnlib.sim.neurons.measured_rate(np.maximum(current, 0) * scale, n_steps, dt=dt, reset=reset)
 return float(np.max(np.abs(measured - scale * np.maximum(current, 0))))
 """)
-    path = h.write(nb, tmp_path, f"{h.A1}.ipynb")
-    bundle = h.built() / "autograder" / h.A1 / f"{h.A1}-autograder.zip"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    run = subprocess.run([sys.executable, "-m", "otter", "run", "-a", str(bundle), "-o", str(tmp_path),
-                          str(path)], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    tests = {t["name"]: t for t in json.loads((tmp_path / "results.json").read_text())["tests"]}
+    results, tests = gradescope(nb, tmp_path)
     assert tests["q1_if_subtract"]["score"] == 3 and tests["q2_if_variants"]["score"] == 2
     assert tests["q3_rate_error"]["score"] == 0
-    assert "snnlib.sim.neurons.measured_rate" in tests["q3_rate_error"]["output"]
+    assert "0: the answer uses cell 14 line 7: uses snnlib.sim.neurons.measured_rate" in \
+        tests["q3_rate_error"]["output"]
+    assert results["output"] == "q3_rate_error: 0: the answer uses cell 14 line 7: uses " \
+                                "snnlib.sim.neurons.measured_rate"
     assert tests["Public Tests"]["status"] == "passed"
+
+
+def test_gradescope_refuses_what_the_local_grader_refuses(tmp_path):
+    # the local grader refuses this notebook (test_attacks_are_explained); the zip's plugin
+    # refuses it before it runs, with the same rule, and nothing of it counts
+    from course import rules, submissions
+
+    nb = patch_checks()
+    local = rules.notebook_findings(rules.Notebook(submissions.code_cells(nb)))
+    assert any("monkeypatching" in f.text for f in local)
+    results, tests = gradescope(nb, tmp_path)
+    assert results["output"].startswith("The notebook was not run, every question gets 0: "
+                                        "not graded automatically: the notebook uses cell 3 line 2:"
+                                        " imports course (not an allowed module)")
+    assert "(monkeypatching)" in results["output"]
+    for name in ("q1_if_subtract", "q2_if_variants", "q3_rate_error"):
+        assert tests[name]["score"] == 0
+        assert "not graded automatically: the notebook uses" in tests[name]["output"]
 
 
 # --- the PDF of the manually graded answers -----------------------------------------------

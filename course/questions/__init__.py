@@ -168,9 +168,10 @@ def check_in_process(key, name, env):
 
     This is what otter's autograder runs; it draws fresh inputs and compares with ``snnlib``
     like the local grader, and applies the code rules to the submitted notebook when it finds
-    it in the working directory. It runs in the student's process, so a determined student can
-    still fool it (see ``assignments/README.md``); ``python3 dev.py assignments grade`` is the
-    trusted path.
+    it in the working directory. It runs in the student's process; the autograder zip's plugin
+    (:mod:`course.otter_plugin`) applies the same rules before the notebook runs, so a notebook
+    that could replace this function is not run. ``python3 dev.py assignments grade`` (a sandbox
+    per notebook) is still the trusted path (see ``assignments/README.md``).
     """
     from course import rules, submissions
 
