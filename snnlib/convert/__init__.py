@@ -29,7 +29,7 @@ Adding a layer type = an op (:mod:`snnlib.network.ops`) and a converter::
 The modules, in the order a model goes through them:
 
 - :mod:`~snnlib.convert.report`: a problem with its fix, :class:`CheckReport`,
-:class:`ConversionError`.
+  :class:`ConversionError`.
 - :mod:`~snnlib.convert.builder`: :class:`Builder` (what a converter adds stages with) and
   :class:`LayerConverter`, the converters' base class.
 - :mod:`~snnlib.convert.registry`: :data:`CONVERTERS` and :func:`register`.

@@ -449,7 +449,7 @@ def plot_rate_quantization(true_rates: np.ndarray, measured: dict, errors: dict,
     measured : dict
         ``n_steps`` -> measured rates (Hz), shape (n,), reset by subtraction; drawn left.
     errors : dict
-        Label (e.g. "reset to zero") -> dict ``n_steps`` -> largest |measured - true| (Hz);
+        Label (e.g. "reset to zero") -> dict ``n_steps`` -> largest ``|measured - true|`` (Hz);
         drawn right on log-log axes with the bound ``1 / (n_steps dt)``.
     dt : float
         Time step (seconds).
