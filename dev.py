@@ -235,7 +235,12 @@ def assignments(args):
 
 
 def lock():
-    """Re-resolve requirements.in in a scratch venv and write requirements.lock."""
+    """Re-resolve requirements.in in a scratch venv and write requirements.lock.
+
+    Kept, not pip-compile or ``uv pip compile`` (issue 24): neither is installed here (not in
+    .venv, not on PATH), and dev.py uses the standard library only, by design: it runs before
+    any package is installed. pip itself resolves; this only writes down ``pip freeze``.
+    """
     scratch = ROOT / "_build" / "lock-venv"
     if scratch.exists():
         shutil.rmtree(scratch)

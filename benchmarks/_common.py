@@ -15,7 +15,13 @@ if str(ROOT) not in sys.path:
 
 
 def markdown_table(rows, columns=None):
-    """rows: list of dicts -> a markdown table string (values already formatted or numbers)."""
+    """rows: list of dicts -> a markdown table string (values already formatted or numbers).
+
+    Kept, not ``pandas.DataFrame.to_markdown`` (issue 24): that needs tabulate (installed only
+    as jupyter-cache's dependency, not in requirements.in), pads and aligns the columns,
+    rounds floats (0.123456789 -> 0.123457, 1234567.0 -> 1.23457e+06) and writes "nan" for a
+    missing cell, so every table of RESULTS.md would change.
+    """
     columns = columns or list(rows[0])
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:

@@ -2,7 +2,12 @@
 
 Bars are shown in a reader's own run (a notebook widget in Jupyter, text in a terminal, through
 ``tqdm.auto``) and are off when ``SNNLIB_PROGRESS=0``: the test suite sets it, so that stored
-notebook outputs hold no progress bars and nbval compares only results.
+notebook outputs hold no progress bars and nbval compares only results. tqdm's own
+``TQDM_DISABLE`` works too (tqdm >= 4.66 reads it), unless ``progress=True`` forces a bar.
+
+Kept beside ``TQDM_DISABLE`` (issue 24): tqdm 4.70.1 reads ``TQDM_*`` once, when it is imported,
+and turns any non-empty value into ``disable=True`` ("0" and "false" switch the bars off), while
+``SNNLIB_PROGRESS`` is read at each call and "0"/"false"/"no"/"off" mean off, anything else on.
 """
 from __future__ import annotations
 
@@ -32,10 +37,12 @@ def progress_bar(iterable: Iterable, *, total: int | None = None, desc: str | No
     desc : str, optional
         Label shown before the bar.
     progress : bool or None
-        True/False forces the bar on/off; None follows ``SNNLIB_PROGRESS`` (default on).
+        True/False forces the bar on/off; None follows ``SNNLIB_PROGRESS`` and
+        ``TQDM_DISABLE`` (default on).
     """
     if not enabled(progress):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+    forced = {} if progress is None else {"disable": False}  # None: tqdm reads TQDM_DISABLE
+    return tqdm(iterable, total=total, desc=desc, leave=False, **forced)

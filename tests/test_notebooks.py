@@ -157,7 +157,7 @@ def test_importing_snnlib_quiets_tensorflow_and_the_version_notices():
     code = ("import os, warnings; warnings.simplefilter('always')\n"
             "import snnlib, tensorflow\n"
             "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])\n"
-            "import nengo_dl, nengo_loihi  # nengo_dl sets the variable to 1 itself, too late for TF")
+            "import nengo_dl, nengo_loihi  # nengo_dl sets it to 1 itself, too late for TF")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)

@@ -38,6 +38,9 @@ def test_mcnemar_exact_known_values():
     # agrees with scipy's exact two-sided binomial test on the discordant images
     for a, b in [(7, 20), (30, 12), (3, 9), (15, 15)]:
         assert stats.mcnemar_exact(a, b) == pytest.approx(scipy_stats.binomtest(a, a + b).pvalue)
+    # more than 1,023 discordant images (2 ** m overflowed a float in the former formula)
+    assert stats.mcnemar_exact(600, 600) == 1.0
+    assert 0 < stats.mcnemar_exact(500, 700) < 1e-8
 
 
 def test_compare_paired_verdicts():

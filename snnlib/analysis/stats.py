@@ -14,16 +14,22 @@
 
 A difference that the paired test does not support at the 5 % level is reported as
 :data:`NO_DIFFERENCE`, the phrase the book uses.
+
+The Wilson interval and the exact McNemar p-value come from ``scipy.stats.binomtest`` (issue 24:
+the former hand-written formulas differed from it by at most 4.5e-16 on 2.2 million intervals,
+n = 1..10,000, and 2.7e-15 on 4,300 p-values, with the same printed figures; they overflowed
+from 1,024 discordant images on, which scipy does not).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from math import comb, sqrt
+from math import sqrt
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.stats import binomtest
 
 from snnlib import validation
 
@@ -33,15 +39,18 @@ if TYPE_CHECKING:
 #: The book's wording for a difference that the paired test does not support.
 NO_DIFFERENCE = "no measurable difference at this sample size"
 
-# Two-sided standard normal quantiles for the confidence levels the book uses.
-_Z = {0.90: 1.6448536269514722, 0.95: 1.959963984540054, 0.99: 2.5758293035489004}
+# The confidence levels the book uses.
+_LEVELS = (0.90, 0.95, 0.99)
 
 
-def _z(confidence):
+def _level(confidence):
     try:
-        return _Z[round(float(confidence), 6)]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"confidence={confidence!r}: use one of {sorted(_Z)}") from None
+        level = round(float(confidence), 6)
+    except (TypeError, ValueError):
+        level = None
+    if level not in _LEVELS:
+        raise ValueError(f"confidence={confidence!r}: use one of {list(_LEVELS)}")
+    return level
 
 
 def _count(value, name):
@@ -70,15 +79,9 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple:
         raise ValueError("n must be positive: an accuracy needs at least one image")
     if successes > n:
         raise ValueError(f"successes={successes} is more than n={n}")
-    z = _z(confidence)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    # exact at the ends (rounding would leave 0.99999... for all-correct results)
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
+    interval = binomtest(successes, n).proportion_ci(_level(confidence), method="wilson")
+    # scipy is exact at the ends (0.0 for no successes, 1.0 for all)
+    return max(0.0, float(interval.low)), min(1.0, float(interval.high))
 
 
 def _as_correct(correct, name="correct"):
@@ -186,7 +189,8 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar p-value from the discordant counts.
 
     Under "equally accurate", each discordant image is equally likely to favour A or B, so
-    ``only_a ~ Binomial(only_a + only_b, 1/2)``; the p-value doubles the smaller tail.
+    ``only_a ~ Binomial(only_a + only_b, 1/2)``; the p-value doubles the smaller tail
+    (``scipy.stats.binomtest``, two-sided).
 
     Parameters
     ----------
@@ -196,15 +200,13 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     Returns
     -------
     float
-        In (0, 1]; 1 when there are no discordant images.
+        In (0, 1]; 1 when there are no discordant images (0.0 only below float64's range,
+        e.g. 10 vs 5,000).
     """
     only_a, only_b = _count(only_a, "only_a"), _count(only_b, "only_b")
-    m = only_a + only_b
-    if m == 0:
+    if only_a + only_b == 0:
         return 1.0
-    k = min(only_a, only_b)
-    tail = sum(comb(m, i) for i in range(k + 1)) / 2.0 ** m
-    return min(1.0, 2.0 * tail)
+    return float(binomtest(only_a, only_a + only_b).pvalue)
 
 
 def compare_paired(correct_a: ArrayLike, correct_b: ArrayLike) -> PairedComparison:

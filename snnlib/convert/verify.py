@@ -7,7 +7,7 @@ import tensorflow as tf
 from snnlib import validation
 from snnlib.convert.pipeline import check, convert
 from snnlib.convert.registry import supported_layers
-from snnlib.keras_predict import predict
+from snnlib.keras_predict import keras_lock, predict
 from snnlib.network import SpikingNetwork
 
 layers = tf.keras.layers
@@ -46,14 +46,15 @@ def keras_reference(network: SpikingNetwork, model: tf.keras.Model) -> tf.keras.
                                            name=layer.name)
         return type(layer).from_config(config)
 
-    try:
-        reference = tf.keras.models.clone_model(model, clone_function=clone)
-    except Exception as err:  # e.g. a custom layer without get_config
-        raise ValueError(f"cannot build {_reference_text(network)} to compare with: "
-                         f"{type(err).__name__}: {err}") from err
-    for layer in model.layers:  # a stand-in has no weights (a QCFS threshold): copy by layer
-        if layer.weights and layer.name not in stand_ins:
-            reference.get_layer(layer.name).set_weights(layer.get_weights())
+    with keras_lock():  # Keras 2.12 builds layers through global state: one copy at a time
+        try:
+            reference = tf.keras.models.clone_model(model, clone_function=clone)
+        except Exception as err:  # e.g. a custom layer without get_config
+            raise ValueError(f"cannot build {_reference_text(network)} to compare with: "
+                             f"{type(err).__name__}: {err}") from err
+        for layer in model.layers:  # a stand-in has no weights (a QCFS threshold): by layer
+            if layer.weights and layer.name not in stand_ins:
+                reference.get_layer(layer.name).set_weights(layer.get_weights())
     return reference
 
 

@@ -17,6 +17,11 @@ count ``n`` to know ``k``. Nothing else. So a calibration does not need every ac
   (the same index arithmetic and the same rounding), so the result is bit for bit equal.
 
 Memory: ``size`` values and a few histograms per group, whatever the number of values.
+
+Kept, not replaced by ``np.partition``/``np.percentile`` (issue 24): those need every value in
+memory at once, and :class:`RadixSelect` is reached outside the tests, by
+:func:`snnlib.normalize.rules.calibrate` (so ``normalize`` and ``convert``) whenever the kept top
+does not decide the percentile: measured, the median of 3 million values in 30 batches.
 """
 from __future__ import annotations
 
