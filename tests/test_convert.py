@@ -226,7 +226,8 @@ class DoublerConverter(LayerConverter):
 
 tf.keras.utils.set_random_seed(0)
 inp = tf.keras.Input((5,))
-model = tf.keras.Model(inp, tf.keras.layers.Dense(3, name="out")(
+# (a softmax output: verify copies the model without it, clone_model in every thread)
+model = tf.keras.Model(inp, tf.keras.layers.Dense(3, activation="softmax", name="out")(
     Doubler(name="twice")(tf.keras.layers.Dense(4, activation="relu", name="d")(inp))))
 x = np.random.default_rng(0).random((6, 5)).astype(np.float32)
 # ... and the built-in converters still work beside it, from several threads at once
@@ -798,7 +799,7 @@ def test_a_custom_converter_reading_a_missing_kernel_gets_a_clear_error():
                            "get_weights"):
             convert(model)
     finally:
-        CONVERTERS._converters.pop(Scale)
+        CONVERTERS.unregister(Scale)
 
 
 # --- graphs: residual sums, concatenations, fan-out (issue 20) ---------------------------------

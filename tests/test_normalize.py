@@ -166,10 +166,51 @@ def test_rules_table_and_custom_rules(conv_model, images12):
         with pytest.raises(ValueError, match="'median_test'.*callable"):
             convert(conv_model, calibration=images12, normalization="mean")
     finally:
-        del NORMALIZATIONS["median_test"]
+        NORMALIZATIONS.unregister("median_test")
     # a rule that returns a bad lambda is named, with the layer
     with pytest.raises(ValueError, match="layer 'conv_a'.*lambda = -1"):
         convert(conv_model, calibration=images12, normalization=lambda values: -1.0)
+
+
+def test_arguments_are_checked_once_at_the_public_edge(conv_model, images12, monkeypatch):
+    # issue 24: convert() and normalize() resolve the rule and check granularity and
+    # batch_size once, then pass the resolved values down
+    from snnlib import validation
+    from snnlib.normalize import rules
+
+    calls = {"get_rule": 0, "granularity": 0, "batch_size": 0}
+    get_rule, choice, integer = rules.get_rule, validation.choice, validation.integer
+
+    def counted_get_rule(*args, **kwargs):
+        calls["get_rule"] += 1
+        return get_rule(*args, **kwargs)
+
+    def counted_choice(value, name, *args, **kwargs):
+        calls[name] = calls.get(name, 0) + 1
+        return choice(value, name, *args, **kwargs)
+
+    def counted_integer(value, name, *args, **kwargs):
+        calls[name] = calls.get(name, 0) + 1
+        return integer(value, name, *args, **kwargs)
+
+    monkeypatch.setattr(rules, "get_rule", counted_get_rule)
+    monkeypatch.setattr(validation, "choice", counted_choice)
+    monkeypatch.setattr(validation, "integer", counted_integer)
+    network = convert(conv_model, calibration=images12, normalization="percentile",
+                      granularity="channel", batch_size=5)
+    assert network.granularity == "channel" and network.normalization == "percentile"
+    assert {k: calls[k] for k in ("get_rule", "granularity", "batch_size")} == dict(
+        get_rule=1, granularity=1, batch_size=1)
+    plain = convert(conv_model)
+    calls.update(get_rule=0, granularity=0, batch_size=0)
+    rules.normalize(plain, images12, method="max", batch_size=4)
+    assert {k: calls[k] for k in ("get_rule", "granularity", "batch_size")} == dict(
+        get_rule=1, granularity=1, batch_size=1)
+    # the resolved arguments, as the internal step takes them
+    args = rules.check_normalization_args("max", images12, 99.9, batch_size=np.int64(8))
+    assert isinstance(args.rule, rules.MaxNormalization)
+    assert args.batch_size == 8 and type(args.batch_size) is int and args.granularity == "layer"
+    assert rules.check_normalization_args(None, None, 99.9).rule is None
 
 
 def test_calibration_streams_to_the_same_lambdas(conv_model, images12, rng):

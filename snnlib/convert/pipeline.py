@@ -17,11 +17,11 @@ from snnlib.keras_predict import predict
 from snnlib.network import SpikingNetwork, Stage
 from snnlib.normalize.rules import (
     NormalizationRule,
+    apply_normalization,
     apply_scales,
     assign_scales,
     check_normalization_args,
     measured,
-    normalize,
 )
 
 layers = tf.keras.layers
@@ -331,8 +331,10 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
         Unknown normalization, percentile outside (0, 100], missing or bad calibration data
         (integer images: divide by 255), calibration data without a normalization.
     """
-    check_normalization_args(normalization, calibration, percentile, include_zeros=include_zeros,
-                             batch_size=batch_size, granularity=granularity)
+    # the one check of the normalization arguments: the rule is resolved here and passed down
+    args = check_normalization_args(normalization, calibration, percentile,
+                                    include_zeros=include_zeros, batch_size=batch_size,
+                                    granularity=granularity)
     report, builder, chain = _inspect(model, max_to_avg_pool=max_to_avg_pool,
                                       spiking_max_pool=spiking_max_pool)
     if not report.ok:
@@ -344,12 +346,11 @@ def convert(model: tf.keras.Model, *, calibration: np.ndarray | None = None,
     network.dropped_softmax = builder.dropped_softmax
     network.swapped_pooling = list(builder.swapped_pooling)
     if network.swapped_pooling:
-        _pooling_change(network, model, x if x is not None else calibration, y, batch_size)
+        _pooling_change(network, model, x if x is not None else calibration, y, args.batch_size)
     network.relu_stand_ins = list(builder.relu_stand_ins)
     network.trained_scales = dict(builder.trained_scales)
-    if normalization is not None:
-        normalize(network, calibration, method=normalization, percentile=percentile,
-                  include_zeros=include_zeros, batch_size=batch_size, granularity=granularity)
+    if args.rule is not None:
+        apply_normalization(network, calibration, args)
         if network.trained_scales:
             network.notes.append("the data rule's lambdas replace the thresholds the model "
                                  f"learned ({sorted(network.trained_scales)})")

@@ -1,16 +1,15 @@
-"""The converter registry: Keras layer type -> converter class (as nengo_dl's
-``Converter.register``)."""
+"""The converter registry: Keras layer type -> converter class, a :class:`snnlib.registry.Registry`
+(the idiom of nengo-dl's ``Converter.register``)."""
 from __future__ import annotations
 
-import threading
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 
 from snnlib.convert.builder import LayerConverter
 from snnlib.convert.report import EXTENDING, ConversionError, Problem
+from snnlib.registry import Registry
 
 layers = tf.keras.layers
 
@@ -19,40 +18,55 @@ layers = tf.keras.layers
 # The registry
 # --------------------------------------------------------------------------------------------
 
-class ConverterRegistry(Mapping):
+class ConverterRegistry(Registry):
     """Keras layer type -> converter class: a read-only mapping with a thread-safe ``register``.
 
-    Exact types are looked up (a subclass may change ``call``, so it needs its own converter).
+    A :class:`snnlib.registry.Registry` (as nengo-dl's ``Converter.register``, the model of
+    the idiom) with what conversion needs on top: the list of supported layers
+    (:meth:`supported`), the problem of an unknown layer type (:meth:`unknown`) and the
+    converter of a layer (:meth:`converter`). Exact types are looked up (a subclass may change
+    ``call``, so it needs its own converter).
     """
 
     def __init__(self) -> None:
-        self._converters: dict[type, type[LayerConverter]] = {}
-        self._lock = threading.Lock()
+        super().__init__("layer converter", base=LayerConverter, argument="Keras layer type",
+                         hint=" (register a converter with snnlib.register_converter)")
 
-    def __getitem__(self, keras_type: type) -> type[LayerConverter]:
-        return self._converters[keras_type]
+    def register(self, keras_type: type | None = None,  # type: ignore[override]
+                 converter_class: type[LayerConverter] | None = None, *,
+                 key: Any = None, stacklevel: int = 1) -> Any:
+        """Use ``converter_class`` for layers of exactly ``keras_type`` (warns on a replacement).
 
-    def __iter__(self) -> Iterator[type]:
-        return iter(dict(self._converters))
+        ``CONVERTERS.register(keras_type, converter_class)``, or as a class decorator,
+        ``@CONVERTERS.register(keras_type)`` (nengo-dl's ``Converter.register``).
 
-    def __len__(self) -> int:
-        return len(self._converters)
+        Parameters
+        ----------
+        keras_type : type
+            The Keras layer class (``key=`` is the same).
+        converter_class : type, optional
+            A :class:`LayerConverter` subclass; left out, a decorator is returned.
+        stacklevel : int
+            As :meth:`snnlib.registry.Registry.register`.
 
-    def register(self, keras_type: type, converter_class: type[LayerConverter]) -> None:
-        """Use ``converter_class`` for layers of exactly ``keras_type`` (warns on a replacement)."""
-        if not (isinstance(converter_class, type) and issubclass(converter_class, LayerConverter)):
-            raise TypeError(f"{converter_class!r} is not a LayerConverter subclass")
-        with self._lock:
-            old = self._converters.get(keras_type)
-            if old is not None and old is not converter_class:
-                warnings.warn(f"the converter for {keras_type.__name__} ({old.__name__}) is "
-                              f"replaced by {converter_class.__name__}", stacklevel=3)
-            self._converters[keras_type] = converter_class
+        Returns
+        -------
+        type or callable
+            ``converter_class``, or the decorator.
+        """
+        keras_type = keras_type if key is None else key
+        if keras_type is None:
+            raise TypeError("registering a layer converter needs the Keras layer type: "
+                            "@register(KerasLayerType)")
+        # a direct call goes through one more frame (this one); the decorator is applied by
+        # the caller's code itself
+        return super().register(converter_class, key=keras_type,
+                                stacklevel=stacklevel + (converter_class is not None))
 
     def supported(self) -> str:
         """The supported layer types, as a sentence fragment built from the registry."""
         with self._lock:
-            items = list(self._converters.items())
+            items = list(self._items.items())
         return ", ".join(converter.description or keras_type.__name__
                          for keras_type, converter in items if converter.supported)
 
@@ -74,7 +88,7 @@ class ConverterRegistry(Mapping):
 
         ``options`` (``is_output``, ``max_to_avg_pool``) are passed to the converter.
         """
-        converter_class = self._converters.get(type(layer))
+        converter_class = self.get(type(layer))
         if converter_class is None:
             problem = self.unknown(layer)
             raise ConversionError(f"Cannot convert {problem}. Supported: {self.supported()}",
@@ -91,10 +105,7 @@ def register(keras_type: type) -> Callable[[type], type]:
 
     Registering a type again replaces its converter, with a warning.
     """
-    def decorator(converter_class: type) -> type:
-        CONVERTERS.register(keras_type, converter_class)
-        return converter_class
-    return decorator
+    return CONVERTERS.register(keras_type)
 
 
 def supported_layers() -> str:

@@ -12,8 +12,10 @@ from snnlib.normalize.rules import (
     SPIKE_CONVENTIONS,
     CallableNormalization,
     MaxNormalization,
+    NormalizationArgs,
     NormalizationRule,
     PercentileNormalization,
+    apply_normalization,
     apply_scales,
     assign_scales,
     calibrate,
@@ -41,4 +43,5 @@ __all__ = ["CALIBRATION_DTYPE", "GRANULARITIES", "NORMALIZATIONS", "SPIKE_CONVEN
            "join_scale", "layer_scale", "measure", "measured", "normalize",
            "register_normalization", "statistics", "threshold_balancing",
            # added after 0.1
-           "mean_active_rates", "quantization_report", "quantize", "target_rate_scales"]
+           "mean_active_rates", "quantization_report", "quantize", "target_rate_scales",
+           "NormalizationArgs", "apply_normalization"]

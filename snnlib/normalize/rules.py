@@ -73,15 +73,15 @@ they give the same lambdas.
 """
 from __future__ import annotations
 
-import threading
-import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from snnlib import validation
 from snnlib.normalize import quantiles
+from snnlib.registry import Registry
 
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork, Stage
@@ -144,23 +144,26 @@ class NormalizationRule:
         return scale
 
 
-#: The table of normalization rules: name -> :class:`NormalizationRule` subclass.
-NORMALIZATIONS: dict[str, type[NormalizationRule]] = {}
-_LOCK = threading.Lock()
+#: The table of normalization rules: name -> :class:`NormalizationRule` subclass, a read-only
+#: :class:`snnlib.registry.Registry`; add a rule with :func:`register_normalization`.
+NORMALIZATIONS: Registry[str, type[NormalizationRule]] = Registry(
+    "normalization", base=NormalizationRule, key_attribute="name",
+    hint=", a callable (activations of one layer -> lambda) or a NormalizationRule")
 
 
 def register_normalization(cls: type[NormalizationRule]) -> type[NormalizationRule]:
     """Class decorator: add a rule to :data:`NORMALIZATIONS` under its ``name`` (warns on a
-    replacement)."""
-    if not (isinstance(cls, type) and issubclass(cls, NormalizationRule)) or not cls.name:
-        raise TypeError(f"{cls!r} must be a NormalizationRule subclass with a non-empty name")
-    with _LOCK:
-        old = NORMALIZATIONS.get(cls.name)
-        if old is not None and old is not cls:
-            warnings.warn(f"normalization {cls.name!r}: {old.__name__} replaced by "
-                          f"{cls.__name__}", stacklevel=2)
-        NORMALIZATIONS[cls.name] = cls
-    return cls
+    replacement).
+
+    The same as ``@NORMALIZATIONS.register`` (:class:`snnlib.registry.Registry`, the idiom of
+    nengo-dl's ``Converter.register``).
+
+    Raises
+    ------
+    TypeError
+        ``cls`` is not a :class:`NormalizationRule` subclass with a non-empty ``name``.
+    """
+    return NORMALIZATIONS.register(cls, stacklevel=2)
 
 
 @register_normalization
@@ -223,8 +226,7 @@ class CallableNormalization(NormalizationRule):
 
 
 def _choices() -> str:
-    return (f"use one of {sorted(NORMALIZATIONS)}, a callable (activations of one layer "
-            "-> lambda) or a NormalizationRule")
+    return f"use one of {NORMALIZATIONS.names()}{NORMALIZATIONS.hint}"
 
 
 def get_rule(normalization: str | Callable | NormalizationRule, *, percentile: float = 99.9,
@@ -233,9 +235,6 @@ def get_rule(normalization: str | Callable | NormalizationRule, *, percentile: f
     if isinstance(normalization, NormalizationRule):
         return normalization
     if isinstance(normalization, str):
-        if normalization not in NORMALIZATIONS:
-            raise validation.ArgumentError(f"unknown normalization {normalization!r}; "
-                                           f"{_choices()}")
         return NORMALIZATIONS[normalization].from_options(percentile=percentile,
                                                           include_zeros=include_zeros)
     if callable(normalization):
@@ -249,21 +248,57 @@ def check_percentile(percentile: float) -> float:
                            hint="100 is the largest activation")
 
 
+@dataclass(frozen=True)
+class NormalizationArgs:
+    """The normalization arguments of :func:`~snnlib.convert.convert` / :func:`normalize`,
+    checked once and resolved (what :func:`check_normalization_args` returns, and what the
+    internal steps take instead of checking them again).
+
+    Attributes
+    ----------
+    rule : NormalizationRule or None
+        The resolved rule (``percentile`` and ``include_zeros`` applied); None: no
+        normalization.
+    granularity : {"layer", "channel"}
+        One lambda per layer or per output channel.
+    batch_size : int
+        Examples per forward pass.
+    """
+
+    rule: NormalizationRule | None
+    granularity: str = "layer"
+    batch_size: int = 256
+
+
 def check_normalization_args(normalization: str | Callable | NormalizationRule | None,
                              calibration: np.ndarray | None, percentile: float, *,
                              include_zeros: bool = False, batch_size: int = 256,
-                             granularity: str = "layer") -> None:
-    """Fail early, with a clear message, for bad normalization arguments.
+                             granularity: str = "layer") -> NormalizationArgs:
+    """Fail early, with a clear message, for bad normalization arguments; else resolve them.
 
-    Calibration data without a normalization is an error (nothing would use it: a forgotten
-    ``normalization=`` would otherwise go unnoticed), as is a normalization without it.
+    The one place where :func:`~snnlib.convert.convert`'s and :func:`normalize`'s arguments
+    are checked: the rule is looked up (:func:`get_rule`) and ``percentile``,
+    ``include_zeros``, ``batch_size`` and ``granularity`` validated here, once, and the
+    resolved values passed on (:func:`apply_normalization`). Calibration data without a
+    normalization is an error (nothing would use it: a forgotten ``normalization=`` would
+    otherwise go unnoticed), as is a normalization without it.
+
+    Returns
+    -------
+    NormalizationArgs
+        The rule (None for ``normalization=None``), granularity and batch size.
+
+    Raises
+    ------
+    ArgumentError
+        (a ``ValueError``) naming the bad argument and what it accepts.
     """
-    if normalization is not None:
-        get_rule(normalization)
+    rule = None if normalization is None else get_rule(
+        normalization, percentile=percentile, include_zeros=include_zeros)
     check_percentile(percentile)
     validation.boolean(include_zeros, "include_zeros")
-    validation.integer(batch_size, "batch_size", low=1)
-    validation.choice(granularity, "granularity", GRANULARITIES)
+    batch_size = validation.integer(batch_size, "batch_size", low=1)
+    granularity = validation.choice(granularity, "granularity", GRANULARITIES)
     if normalization is not None and calibration is None:
         raise validation.ArgumentError(
             f"normalization={normalization!r} needs calibration data (e.g. a few hundred "
@@ -277,6 +312,7 @@ def check_normalization_args(normalization: str | Callable | NormalizationRule |
             "calibration data was given but normalization=None, so nothing would use it: pass "
             "normalization='percentile' (or 'max', or your rule) to normalize with it, or leave "
             "calibration out to keep the Keras weights")
+    return NormalizationArgs(rule, granularity, batch_size)
 
 
 def layer_scale(values: np.ndarray, method: str | Callable | NormalizationRule = "percentile",
@@ -590,9 +626,18 @@ def calibrate(network: SpikingNetwork, calibration: np.ndarray,
         (``fraction_above`` for spiking stages only; NaN elsewhere).
     """
     rule = get_rule(rule, percentile=percentile, include_zeros=include_zeros)
-    validation.choice(granularity, "granularity", GRANULARITIES)
-    validation.integer(batch_size, "batch_size", low=1)
-    validation.integer(tail_size, "tail_size", low=2)
+    granularity = validation.choice(granularity, "granularity", GRANULARITIES)
+    batch_size = validation.integer(batch_size, "batch_size", low=1)
+    tail_size = validation.integer(tail_size, "tail_size", low=2)
+    return _calibrate(network, calibration, NormalizationArgs(rule, granularity, batch_size),
+                      tail_size)
+
+
+def _calibrate(network: SpikingNetwork, calibration: np.ndarray, args: NormalizationArgs,
+               tail_size: int) -> tuple[dict, dict]:
+    """:func:`calibrate` with its arguments already checked and resolved."""
+    _assert_resolved(args)
+    rule, granularity, batch_size = args.rule, args.granularity, args.batch_size
     calibration = network.check_input(calibration, what="calibration data")
     order = rule.order_statistic()
     quantile, nonzero_only = order if order is not None else (1.0, True)
@@ -746,21 +791,52 @@ def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
         raise validation.ArgumentError(
             f"method=None: normalize needs a rule ({_choices()}); to keep the Keras weights, "
             "do not call normalize")
-    check_normalization_args(method, calibration, percentile, include_zeros=include_zeros,
-                             batch_size=batch_size, granularity=granularity)
-    rule = get_rule(method, percentile=percentile, include_zeros=include_zeros)
+    args = check_normalization_args(method, calibration, percentile, include_zeros=include_zeros,
+                                    batch_size=batch_size, granularity=granularity)
     if getattr(network, "quantization", None) is not None:
         raise ValueError("this network is quantized: convert the model again, normalize that "
                          "network, then quantize it (a chip stores the normalized weights)")
     if any(np.any(np.asarray(stage.scale) != 1.0) for stage in network.stages):
         raise ValueError("this network is already normalized; convert the model again")
-    scales, stats = calibrate(network, calibration, rule, granularity=granularity,
-                              batch_size=batch_size)
+    return apply_normalization(network, calibration, args)
+
+
+def _assert_resolved(args: NormalizationArgs) -> None:
+    """Internal steps take resolved arguments (:func:`check_normalization_args`'s): asserted,
+    not checked again."""
+    assert isinstance(args, NormalizationArgs), args
+    assert isinstance(args.rule, NormalizationRule), args.rule
+    assert args.granularity in GRANULARITIES and type(args.batch_size) is int, args
+
+
+def apply_normalization(network: SpikingNetwork, calibration: np.ndarray,
+                        args: NormalizationArgs) -> SpikingNetwork:
+    """Normalize ``network`` in place with arguments :func:`check_normalization_args` resolved.
+
+    The step behind :func:`normalize` and ``convert(..., normalization=...)``, which check
+    their arguments once and pass the resolved rule down; nothing is checked again here but
+    the calibration data against the network's input shape.
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+        Converted, not yet normalized.
+    calibration : ndarray, shape (n,) + input shape
+        Calibration inputs.
+    args : NormalizationArgs
+        From :func:`check_normalization_args`, with a rule (not None).
+
+    Returns
+    -------
+    SpikingNetwork
+        ``network``, as :func:`normalize` returns it.
+    """
+    scales, stats = _calibrate(network, calibration, args, quantiles.TAIL_SIZE)
     apply_scales(network, scales)
     for stage in network.stages:
         stage.stats = stats[stage.name]
-    network.normalization = rule.name
-    network.granularity = granularity
+    network.normalization = args.rule.name
+    network.granularity = args.granularity
     return network
 
 

@@ -48,8 +48,6 @@ The figures are in :mod:`snnlib.experiments.plots` (``plot_voltage_trace``,
 """
 from __future__ import annotations
 
-import threading
-import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -57,6 +55,7 @@ from numpy.typing import ArrayLike
 
 from snnlib import validation
 from snnlib.config import DT, MAX_STEPS
+from snnlib.registry import Registry
 
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
@@ -324,25 +323,26 @@ class NeuronModel:
 # Registry
 # --------------------------------------------------------------------------------------------
 
-#: Neuron model name -> class (``simulate(..., neuron=name)``).
-NEURON_MODELS: dict[str, type[NeuronModel]] = {}
-_REGISTRY_LOCK = threading.Lock()
+#: Neuron model name -> class (``simulate(..., neuron=name)``): a read-only
+#: :class:`snnlib.registry.Registry`; add a model with :func:`register_neuron_model`.
+NEURON_MODELS: Registry[str, type[NeuronModel]] = Registry(
+    "neuron model", base=NeuronModel, key_attribute="name", argument="neuron",
+    hint=" or a NeuronModel instance (register new ones with register_neuron_model)")
 
 
 def register_neuron_model(cls: type[NeuronModel]) -> type[NeuronModel]:
     """Class decorator: make a :class:`NeuronModel` subclass available by its ``name``.
 
-    Registering a name again replaces the model, with a warning.
+    The same as ``@NEURON_MODELS.register`` (:class:`snnlib.registry.Registry`, the idiom of
+    nengo-dl's ``Converter.register``). Registering a name again replaces the model, with a
+    warning.
+
+    Raises
+    ------
+    TypeError
+        ``cls`` is not a :class:`NeuronModel` subclass with a non-empty ``name``.
     """
-    if not (isinstance(cls, type) and issubclass(cls, NeuronModel)) or not cls.name:
-        raise TypeError(f"{cls!r} must be a NeuronModel subclass with a non-empty name")
-    with _REGISTRY_LOCK:
-        old = NEURON_MODELS.get(cls.name)
-        if old is not None and old is not cls:
-            warnings.warn(f"neuron model {cls.name!r}: {old.__name__} replaced by {cls.__name__}",
-                          stacklevel=2)
-        NEURON_MODELS[cls.name] = cls
-    return cls
+    return NEURON_MODELS.register(cls, stacklevel=2)
 
 
 def get_neuron_model(neuron: str | NeuronModel = "spiking_relu", *, reset: str = "subtract",
@@ -365,8 +365,7 @@ def get_neuron_model(neuron: str | NeuronModel = "spiking_relu", *, reset: str =
                                  f"set {option} on the model instead")
         return neuron
     if not isinstance(neuron, str) or neuron not in NEURON_MODELS:
-        raise ValueError(f"unknown neuron {neuron!r}; use one of {sorted(NEURON_MODELS)} or a "
-                         "NeuronModel instance (register new ones with register_neuron_model)")
+        raise NEURON_MODELS.unknown_error(neuron)
     cls = NEURON_MODELS[neuron]
     ignored = [option for option in given if option not in cls.options]
     if ignored:
