@@ -7,6 +7,12 @@ and the hidden tests in one process, where the notebook's own code could replace
 plugin in the autograder zip's ``otter_config.json``; otter runs it in its grading process,
 outside the notebook's, and it applies the same check with the same function and messages:
 
+- ``before_grading`` (after otter copies the zip's files into the submission folder, before
+  anything of the submission is read or run): the folder is made what the local grader sees,
+  the notebook alone. Every other uploaded file or folder is removed (a ``course/``,
+  ``snnlib/`` or ``symtable.py`` of the student's would shadow the zip's on the kernel's path;
+  otter unpickles a ``.OTTER_LOG`` in its own process), and ``course/`` and ``snnlib/`` are
+  copied again from the zip; the output names what was removed;
 - ``before_execution``: a notebook that reaches outside itself is not run (its code cells are
   emptied before otter executes it); a cell that was not checked (it does not parse, or is
   malformed) is not run either, as in the local grader, which compiles cells with Python's
@@ -18,8 +24,11 @@ outside the notebook's, and it applies the same check with the same function and
 The assignment comes from the plugin's configuration (written by the build), never from the
 submission.
 """
+import os
+import shutil
 import types
 
+import nbformat
 from otter.plugins import AbstractOtterPlugin
 from otter.test_files.abstract_test import TestCase, TestCaseResult
 
@@ -38,6 +47,31 @@ class CodeRules(AbstractOtterPlugin):
         self.task = {"questions": questions.questions(key)}
         self.refused = None  # {question: message}, set before the notebook runs
         self.output = ""     # what the student reads first
+        self.removed = []    # uploaded files that are not the notebook, removed before grading
+
+    def before_grading(self, config):
+        folder = os.path.dirname(os.path.abspath(self.submission_path))
+        files = os.path.join(folder, os.pardir, "source", "files")
+        notebook = os.path.basename(self.submission_path)
+        # otter's own: the package marker it writes and the tests it copied from the zip
+        kept = {notebook, "__init__.py", "tests"}
+        removed = []
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            shipped = os.path.join(files, name)
+            if name in kept:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+            if os.path.exists(shipped):  # the zip's course/ and snnlib/, fresh
+                copy = shutil.copytree if os.path.isdir(shipped) else shutil.copy
+                copy(shipped, path)
+            else:
+                removed.append(name)
+        open(os.path.join(folder, "__init__.py"), "w").close()  # empty, as otter writes it
+        self.removed = removed
 
     def before_execution(self, submission):
         if isinstance(submission, str):  # otter wraps scripts in a notebook; never a str here
@@ -58,6 +92,14 @@ class CodeRules(AbstractOtterPlugin):
             if cell.get("cell_type") == "code" and (wide or index not in checked):
                 cell["source"] = ""
                 cell["outputs"] = []
+        # the local grader runs plain Python; in IPython a bare name such as `env` or `ls`
+        # would run a magic, so the kernel gets no automagic and no autocall
+        submission["cells"].insert(0, nbformat.v4.new_code_cell(
+            "get_ipython().automagic = False\nget_ipython().autocall = 0"))
+        if self.removed:
+            note = "Not graded, removed from the submission (the notebook alone is graded): " \
+                   + ", ".join(self.removed)
+            self.output = note + ("\n" + self.output if self.output else "")
         return submission
 
     def after_grading(self, results):

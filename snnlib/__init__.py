@@ -42,8 +42,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The lock pins nengo 4.1 beside nengo-dl 3.6.0 and nengo-loihi 1.1.0, which say at import that
 # they were not tested with it; this repository tests the three together (tests/test_nengo_*.py,
 # tests/test_loihi.py), so those two notices, and only they, are hidden.
-warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested")
-warnings.filterwarnings("ignore", message="This version of `nengo_loihi`")
+warnings.filterwarnings("ignore", message="This version of NengoDL has not been tested",
+                        category=UserWarning)
+warnings.filterwarnings("ignore", message="This version of `nengo_loihi`", category=UserWarning)
 
 from snnlib import _moved, claims  # noqa: E402, F401
 from snnlib.analysis import stats  # noqa: E402, F401  (snnlib.stats)
@@ -130,7 +131,7 @@ from snnlib.sim.synapses import Lowpass  # noqa: E402
 
 _moved.install()
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Names imported on first use: they import nengo and nengo_dl (about 6 s).
 _LAZY = {"SpikingIntegrateAndFire": "snnlib.nengo.neurons"}

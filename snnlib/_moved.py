@@ -19,6 +19,8 @@ import sys
 import types
 import warnings
 
+__all__ = []  # internal: its names are used by snnlib's own modules only
+
 #: Old flat module name -> its home since snnlib 0.2.
 MOVED = {
     "activations": "snnlib.ann.activations",

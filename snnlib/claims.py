@@ -15,6 +15,13 @@ A claim that holds prints nothing, so the stored outputs are the same in both mo
 """
 import os
 
+__all__ = [
+    "STRICT_ENV",
+    "ClaimError",
+    "strict",
+    "claim",
+]
+
 #: Environment variable that makes :func:`claim` raise instead of printing a note.
 STRICT_ENV = "SNNLIB_STRICT_CLAIMS"
 

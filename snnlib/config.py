@@ -4,6 +4,13 @@ Every function that takes a time step uses :data:`DT` as its default, so the cha
 simulator, the synapse and the Nengo runners agree unless told otherwise.
 """
 
+__all__ = [
+    "DT",
+    "MAX_STEPS",
+    "CHUNK",
+    "THREADS",
+]
+
 #: Default time step (seconds): 1 ms, Nengo's and NengoDL's default. A neuron's voltage grows by
 #: ``J * DT`` per step; one spike per step is a rate of ``1 / DT`` = 1000 Hz.
 DT = 0.001

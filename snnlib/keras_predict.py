@@ -20,6 +20,11 @@ import numpy as np
 if TYPE_CHECKING:
     import tensorflow as tf
 
+__all__ = [
+    "keras_lock",
+    "predict",
+]
+
 _LOCK = threading.RLock()
 
 

@@ -14,6 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+__all__ = [
+    "PROGRESS_ENV",
+    "enabled",
+    "progress_bar",
+]
+
 #: Environment variable that switches the bars off ("0", "false", "no" or "off").
 PROGRESS_ENV = "SNNLIB_PROGRESS"
 

@@ -74,6 +74,14 @@ def test_every_toc_page_has_html(html_dir):
     assert not missing, f"no HTML page for {missing}"
 
 
+def test_every_page_states_the_licences(html_dir):
+    # the footer (html.extra_footer in _config.yml) names both licences on every page
+    pages = toc_pages()
+    for page in pages:
+        text = (html_dir / f"{page}.html").read_text(encoding="utf-8")
+        assert "snnlib-licence" in text and "CC-BY-4.0" in text and "MIT" in text, page
+
+
 def test_chapter_pages_show_outputs_without_logs(html_dir):
     pages = [p for p in toc_pages() if p.startswith("chapters/")]
     for page in pages:

@@ -8,6 +8,7 @@ their way, are in tests/test_course_isolation.py.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -340,7 +341,7 @@ def test_gradebook_and_exit_status(graded):
 
 # --- otter's own autograder (Gradescope), run offline as Gradescope runs it ----------------------
 
-def gradescope(nb, folder, key=h.A1):
+def gradescope(nb, folder, key=h.A1, upload=None):
     """Grade ``nb`` with the autograder zip as Gradescope does: the zip in
     ``autograder/source``, the notebook in ``autograder/submission``, then the zip's
     ``run_otter.py`` (Gradescope's ``run_autograder`` runs it in the zip's conda environment;
@@ -352,6 +353,8 @@ def gradescope(nb, folder, key=h.A1):
     with zipfile.ZipFile(h.built() / "autograder" / key / f"{key}-autograder.zip") as zf:
         zf.extractall(root / "source")
     h.write(nb, root / "submission", f"{key}.ipynb")
+    if upload is not None:  # more files uploaded beside the notebook
+        upload(root / "submission", root / "source" / "files")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     run = subprocess.run([sys.executable, str(root / "source" / "run_otter.py")],
@@ -395,6 +398,26 @@ def test_gradescope_refuses_what_the_local_grader_refuses(tmp_path):
     for name in ("q1_if_subtract", "q2_if_variants", "q3_rate_error"):
         assert tests[name]["score"] == 0
         assert "not graded automatically: the notebook uses" in tests[name]["output"]
+
+
+def test_gradescope_grades_the_notebook_alone(tmp_path):
+    # files uploaded beside a blank notebook: the zip's own course package with the hidden
+    # tests' check made a no-op (it shadowed the zip's copy on the kernel's path: 7 of 7), a
+    # module that the code rules import, and a pickle that otter would load in its own process
+    def upload(submission, shipped):
+        shutil.copytree(shipped / "course", submission / "course")
+        with open(submission / "course" / "questions" / "__init__.py", "a") as f:
+            f.write("\n\ndef check_in_process(*args, **kwargs):\n    return None\n")
+        (submission / "symtable.py").write_text("raise SystemExit('uploaded code ran')\n")
+        (submission / ".OTTER_LOG").write_bytes(b"not a pickle")
+
+    results, tests = gradescope(h.student(h.A1), tmp_path, upload=upload)
+    # the folder was the notebook alone (course/ fresh from the zip): the blank notebook gets
+    # nothing, and the student is told what was not graded
+    for name in ("q1_if_subtract", "q2_if_variants", "q3_rate_error"):
+        assert tests[name]["score"] == 0, tests[name]
+    assert results["output"].startswith("Not graded, removed from the submission (the notebook "
+                                        "alone is graded): .OTTER_LOG, symtable.py")
 
 
 # --- the PDF of the manually graded answers -----------------------------------------------

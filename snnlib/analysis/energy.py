@@ -56,6 +56,15 @@ if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
     from snnlib.sim.simulator import SimulationResult
 
+__all__ = [
+    "Device",
+    "DEVICES",
+    "get_device",
+    "snn_energy",
+    "ann_energy",
+    "energy_table",
+]
+
 
 @dataclass(frozen=True)
 class Device:

@@ -29,6 +29,19 @@ if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork, Stage
     from snnlib.sim.simulator import SimulationResult
 
+__all__ = [
+    "rates",
+    "mean_rates",
+    "mean_rate",
+    "spikes_per_example",
+    "spiking_neurons",
+    "expected_rates",
+    "chain_fan_out",
+    "fan_out",
+    "synaptic_operations",
+    "ann_operations",
+]
+
 
 # --------------------------------------------------------------------------------------------
 # Rates and spikes

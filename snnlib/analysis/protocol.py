@@ -37,6 +37,25 @@ from numpy.typing import ArrayLike
 from snnlib import validation
 from snnlib.analysis import stats
 
+__all__ = [
+    "DEFAULT_READOUT",
+    "READOUTS",
+    "TOLERANCE",
+    "LATENCY_HORIZON_MS",
+    "FULL_TEST_SPLIT",
+    "LATENCY_BOOTSTRAP",
+    "check_readout",
+    "scores_over_time",
+    "correct_over_time",
+    "latency_steps",
+    "latency_ms",
+    "latency_interval",
+    "horizon_steps",
+    "format_latency",
+    "Evaluation",
+    "evaluate",
+]
+
 #: The readout the book uses unless it says otherwise.
 DEFAULT_READOUT = "mean"
 #: The readouts: "mean" (spike count / mean over time) and "last" (NengoDL's example).

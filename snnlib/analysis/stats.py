@@ -36,6 +36,19 @@ from snnlib import validation
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = [
+    "NO_DIFFERENCE",
+    "wilson_interval",
+    "Accuracy",
+    "accuracy_interval",
+    "PairedComparison",
+    "mcnemar_exact",
+    "compare_paired",
+    "paired_difference_interval",
+    "holm_adjust",
+    "holm_family",
+]
+
 #: The book's wording for a difference that the paired test does not support.
 NO_DIFFERENCE = "no measurable difference at this sample size"
 

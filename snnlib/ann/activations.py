@@ -20,6 +20,11 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "SoftLIF",
+    "soft_lif",
+]
+
 
 class SoftLIF:
     """The smoothed LIF rate curve as a Keras activation: ``SoftLIFRate.rates(x, s, 0) / s``.

@@ -14,6 +14,18 @@ import numpy as np
 
 from snnlib import validation
 
+__all__ = [
+    "MNIST_URL",
+    "MNIST_SHA256",
+    "N_CLASSES",
+    "IMAGE_SHAPE",
+    "SUBSET_TEST_PER_CLASS",
+    "FULL_SIZES",
+    "DataUnavailableError",
+    "load_mnist",
+    "mnist_cache_path",
+]
+
 #: Where Keras publishes the full MNIST file, and its SHA-256 (as in ``tf.keras.datasets.mnist``).
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"

@@ -32,6 +32,37 @@ from snnlib.keras_predict import predict
 if TYPE_CHECKING:
     import tensorflow as tf
 
+__all__ = [
+    "PRETRAINED_DIR",
+    "PRETRAINED_WEIGHTS",
+    "PRETRAINED_INFO",
+    "TRAINING",
+    "DEEP_FILTERS",
+    "DEEP_TRAINING",
+    "DEEP_WEIGHTS",
+    "DEEP_INFO",
+    "SOFT_LIF",
+    "SOFT_LIF_WEIGHTS",
+    "SOFT_LIF_INFO",
+    "CACHE_ENV",
+    "cache_dir",
+    "build_convnet",
+    "build_deep_convnet",
+    "train_deep_convnet",
+    "train_convnet",
+    "use_soft_lif",
+    "train_soft_lif_convnet",
+    "compile_classifier",
+    "accuracy",
+    "save_weights",
+    "load_weights",
+    "load_pretrained_convnet",
+    "save_deep_convnet_weights",
+    "load_pretrained_deep_convnet",
+    "save_soft_lif_convnet_weights",
+    "load_pretrained_soft_lif_convnet",
+]
+
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 #: Weights of the convnet trained in chapter 1 (a deterministic ``.npz``, one array per weight).
 PRETRAINED_WEIGHTS = PRETRAINED_DIR / "convnet_mnist.npz"
@@ -279,8 +310,6 @@ def _train(build: Callable, x_train: np.ndarray, y_train: np.ndarray, settings: 
         validation_data=validation_data, verbose=verbose,
     )
     return model, history.history
-
-
 
 
 def compile_classifier(model: tf.keras.Model,

@@ -34,8 +34,8 @@ from snnlib import validation
 from snnlib.config import DT
 from snnlib.convert.layers.qcfs import PAPER_THRESHOLD, QCFS, QCFSConverter, qcfs
 
-__all__ = ["PAPER_THRESHOLD", "QCFS", "QCFSConverter", "QCFS_TRAINING", "build_qcfs",
-           "layer_agreement", "load_pretrained_qcfs", "qcfs", "qcfs_thresholds",
+__all__ = ["PAPER_THRESHOLD", "QCFS", "QCFSConverter", "QCFS_NETWORKS", "QCFS_TRAINING",
+           "build_qcfs", "layer_agreement", "load_pretrained_qcfs", "qcfs", "qcfs_thresholds",
            "save_qcfs_weights", "train_qcfs", "use_qcfs"]
 
 #: How the shipped QCFS networks were made (:func:`save_qcfs_weights`): the book's

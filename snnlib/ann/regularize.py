@@ -43,6 +43,18 @@ if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
     from snnlib.sim.simulator import SimulationResult
 
+__all__ = [
+    "RATE_REG_WEIGHTS",
+    "RATE_REG_INFO",
+    "RATE_REG",
+    "RateRegularizer",
+    "add_rate_regularizers",
+    "train_rate_regularized_convnet",
+    "load_rate_regularized_convnet",
+    "predicted_spikes_per_example",
+    "match_spike_budget",
+]
+
 #: Weights of the rate-regularized convnet trained in chapter 7.
 RATE_REG_WEIGHTS = PRETRAINED_DIR / "convnet_mnist_rate_reg.npz"
 #: How those weights were made (settings and accuracies), beside them.

@@ -38,6 +38,30 @@ from snnlib.keras_predict import predict
 if TYPE_CHECKING:
     import tensorflow as tf
 
+__all__ = [
+    "nengo_example",
+    "lenet5",
+    "conv_batchnorm",
+    "maxpool_softmax",
+    "mlp_dropout",
+    "vgg",
+    "residual",
+    "inception",
+    "mobilenet",
+    "conv1d",
+    "MODELS",
+    "GRAPH_MODELS",
+    "LAYER_MODELS",
+    "FIXES",
+    "RECOMMENDED_NORMALIZATION",
+    "N_CALIBRATION",
+    "RECOMMENDED_SIMULATION",
+    "train",
+    "build_and_train",
+    "ZooResult",
+    "evaluate",
+]
+
 
 def _layers() -> tuple:
     import tensorflow as tf

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+__all__ = [
+    "RELUS",
+    "NEGATIVE_RATES",
+    "CLIPPED_REASON",
+    "ACTIVATION_FIXES",
+    "softmax_note",
+]
+
 layers = tf.keras.layers
 
 

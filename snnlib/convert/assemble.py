@@ -16,6 +16,8 @@ from snnlib.network.ops import (
     same_padding,
 )
 
+__all__ = []  # internal: its names are used by snnlib's own modules only
+
 layers = tf.keras.layers
 
 

@@ -13,6 +13,11 @@ from snnlib.network.ops import (
     Op,
 )
 
+__all__ = [
+    "Builder",
+    "LayerConverter",
+]
+
 layers = tf.keras.layers
 
 

@@ -24,6 +24,13 @@ from snnlib.normalize.rules import (
     measured,
 )
 
+__all__ = [
+    "model_graph",
+    "check",
+    "layer_converter",
+    "convert",
+]
+
 layers = tf.keras.layers
 
 

@@ -11,6 +11,13 @@ from snnlib.convert.builder import LayerConverter
 from snnlib.convert.report import EXTENDING, ConversionError, Problem
 from snnlib.registry import Registry
 
+__all__ = [
+    "ConverterRegistry",
+    "CONVERTERS",
+    "register",
+    "supported_layers",
+]
+
 layers = tf.keras.layers
 
 

@@ -5,6 +5,13 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
+__all__ = [
+    "EXTENDING",
+    "Problem",
+    "CheckReport",
+    "ConversionError",
+]
+
 layers = tf.keras.layers
 
 #: Where the README explains how to add a converter (named in the messages).

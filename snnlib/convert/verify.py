@@ -10,6 +10,11 @@ from snnlib.convert.registry import supported_layers
 from snnlib.keras_predict import keras_lock, predict
 from snnlib.network import SpikingNetwork
 
+__all__ = [
+    "keras_reference",
+    "verify",
+]
+
 layers = tf.keras.layers
 
 

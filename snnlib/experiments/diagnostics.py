@@ -29,6 +29,16 @@ if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
     from snnlib.sim.simulator import SimulationResult
 
+__all__ = [
+    "layer_rate_correlation",
+    "firing_rate_summary",
+    "ann_accuracy_of",
+    "summarize",
+    "sweep",
+    "evaluate",
+    "neuron_trace",
+]
+
 
 # --------------------------------------------------------------------------------------------
 # Rates

@@ -33,6 +33,26 @@ if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
     from snnlib.sim.simulator import SimulationResult
 
+__all__ = [
+    "plot_digits",
+    "plot_training_history",
+    "plot_rate_histograms",
+    "plot_spike_raster",
+    "plot_accuracy_over_time",
+    "plot_accuracy_against_steps",
+    "plot_rate_correlation",
+    "plot_output_over_time",
+    "plot_heatmap",
+    "plot_voltage_trace",
+    "plot_rate_quantization",
+    "plot_scaled_rate_curves",
+    "plot_filtered_spike_train",
+    "plot_step_response",
+    "TRADEOFF_COSTS",
+    "plot_tradeoffs",
+    "text_overlaps",
+]
+
 
 def plot_digits(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray | None = None, *,
                 n: int = 12, ncols: int = 6, title: str | None = None) -> Figure:

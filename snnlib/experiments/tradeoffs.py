@@ -21,6 +21,14 @@ from snnlib.progress import progress_bar
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = [
+    "compare_methods",
+    "costs_to_latency",
+    "pareto_front",
+    "pareto_ties",
+    "pareto_tie_tests",
+]
+
 
 def compare_methods(methods: Sequence[tuple], x: np.ndarray, labels: np.ndarray, *,
                     n_steps: int, dt: float = DT,

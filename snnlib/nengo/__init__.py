@@ -3,3 +3,5 @@ the literature's normalization as its ``scale_firing_rates`` (:mod:`~snnlib.neng
 papers' neuron as a Nengo type (:mod:`~snnlib.nengo.neurons`), and the reader's workflow
 measured in ``nengo_dl.Simulator`` (:mod:`~snnlib.nengo.workflow`). Importing this package does
 not import nengo; its modules do."""
+
+__all__ = []  # the API is in the modules above

@@ -41,6 +41,29 @@ if TYPE_CHECKING:
     import pandas as pd
     import tensorflow as tf
 
+__all__ = [
+    "SIMULATORS",
+    "layer_dict",
+    "build_nengo_converter",
+    "run_nengo",
+    "nengo_initial_voltages",
+    "params_round_trip",
+    "accuracy_over_time",
+    "CHANNEL_WISE_IN_NENGO",
+    "nengo_scale_firing_rates",
+    "build",
+    "weighted_layers",
+    "nengo_object",
+    "main_connection",
+    "kernel_in_nengo",
+    "bias_in_nengo",
+    "keras_bias_per_unit",
+    "effective_bias",
+    "weight_table",
+    "scaling_table",
+    "synapse_table",
+]
+
 SIMULATORS = ("nengo", "nengo_dl")
 
 # nengo_dl names the constant nodes that feed biases "<layer>.<node>.bias" and, for

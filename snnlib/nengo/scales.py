@@ -46,6 +46,14 @@ from snnlib.normalize.rules import NormalizationRule, get_rule
 if TYPE_CHECKING:
     import tensorflow as tf
 
+__all__ = [
+    "BATCH_SIZE",
+    "neuron_kind",
+    "neuron_layers",
+    "keras_lambdas",
+    "layer_lambdas",
+]
+
 #: Calibration images per forward pass.
 BATCH_SIZE = 256
 

@@ -47,6 +47,14 @@ if TYPE_CHECKING:
     import pandas as pd
     import tensorflow as tf
 
+__all__ = [
+    "Setting",
+    "SETTINGS",
+    "logits_model",
+    "WorkflowResult",
+    "measure",
+]
+
 
 @dataclass(frozen=True)
 class Setting:

@@ -28,6 +28,37 @@ from typing import ClassVar
 
 import numpy as np
 
+__all__ = [
+    "same_padding",
+    "spatial_fan_out",
+    "Op",
+    "DenseOp",
+    "Conv2DOp",
+    "Conv1DOp",
+    "AvgPool2DOp",
+    "ReshapeOp",
+    "IdentityOp",
+    "ReshapeLayerOp",
+    "AffineOp",
+    "ZeroPad2DOp",
+    "AvgPool1DOp",
+    "UpSampling2DOp",
+    "Cropping2DOp",
+    "MaxPool2DOp",
+    "MaxPoolGate",
+    "GlobalMaxPool2DOp",
+    "GlobalAvgPool2DOp",
+    "GlobalAvgPool1DOp",
+    "JoinOp",
+    "AddOp",
+    "ConcatOp",
+    "SparseLinear",
+    "SparseEvents",
+    "SparsePool",
+    "SparseDense",
+    "SparseConv2D",
+]
+
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow's "same" padding along one axis: (before, after), extra cell after."""

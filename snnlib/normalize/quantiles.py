@@ -29,6 +29,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+__all__ = [
+    "TAIL_SIZE",
+    "DIGIT_BITS",
+    "fraction",
+    "quantile_from",
+    "tail_needed",
+    "TopValues",
+    "RadixSelect",
+    "streaming_percentile",
+]
+
 #: Values kept per layer by :class:`TopValues` (split between its groups): 2**20 float32 values
 #: are 4 MB, enough for the 99.9th percentile of a billion activations in one pass.
 TAIL_SIZE = 2 ** 20

@@ -54,6 +54,16 @@ from snnlib.normalize.rules import check_percentile
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
 
+__all__ = [
+    "RULES",
+    "GRANULARITIES",
+    "BITS_RANGE",
+    "quantize_stage_weights",
+    "check_quantize_args",
+    "quantize",
+    "quantization_report",
+]
+
 RULES = ("max", "percentile")
 GRANULARITIES = ("layer", "channel")
 #: The widths :func:`quantize` accepts (bits per weight, sign included).

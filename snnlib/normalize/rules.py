@@ -86,6 +86,35 @@ from snnlib.registry import Registry
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork, Stage
 
+__all__ = [
+    "GRANULARITIES",
+    "NormalizationRule",
+    "NORMALIZATIONS",
+    "register_normalization",
+    "MaxNormalization",
+    "PercentileNormalization",
+    "CallableNormalization",
+    "get_rule",
+    "check_percentile",
+    "NormalizationArgs",
+    "check_normalization_args",
+    "layer_scale",
+    "CALIBRATION_DTYPE",
+    "measure",
+    "compute_scales",
+    "measured",
+    "assign_scales",
+    "join_scale",
+    "statistics",
+    "carry",
+    "apply_scales",
+    "calibrate",
+    "normalize",
+    "apply_normalization",
+    "SPIKE_CONVENTIONS",
+    "threshold_balancing",
+]
+
 #: Granularities of :func:`normalize`: one lambda per layer, or per output channel.
 GRANULARITIES = ("layer", "channel")
 
@@ -268,6 +297,19 @@ class NormalizationArgs:
     rule: NormalizationRule | None
     granularity: str = "layer"
     batch_size: int = 256
+
+    def __post_init__(self):
+        # built by check_normalization_args, or by hand: either way never a wrong value
+        if self.rule is not None and not isinstance(self.rule, NormalizationRule):
+            raise TypeError(f"NormalizationArgs.rule must be a NormalizationRule or None, got "
+                            f"{type(self.rule).__name__} (check_normalization_args resolves "
+                            "names and functions)")
+        if self.granularity not in GRANULARITIES:
+            raise validation.ArgumentError(f"granularity={self.granularity!r}: use one of "
+                                           f"{list(GRANULARITIES)}")
+        if type(self.batch_size) is not int or self.batch_size < 1:
+            raise validation.ArgumentError(f"batch_size={self.batch_size!r}: use a positive "
+                                           "integer")
 
 
 def check_normalization_args(normalization: str | Callable | NormalizationRule | None,
@@ -793,11 +835,6 @@ def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
             "do not call normalize")
     args = check_normalization_args(method, calibration, percentile, include_zeros=include_zeros,
                                     batch_size=batch_size, granularity=granularity)
-    if getattr(network, "quantization", None) is not None:
-        raise ValueError("this network is quantized: convert the model again, normalize that "
-                         "network, then quantize it (a chip stores the normalized weights)")
-    if any(np.any(np.asarray(stage.scale) != 1.0) for stage in network.stages):
-        raise ValueError("this network is already normalized; convert the model again")
     return apply_normalization(network, calibration, args)
 
 
@@ -814,8 +851,8 @@ def apply_normalization(network: SpikingNetwork, calibration: np.ndarray,
     """Normalize ``network`` in place with arguments :func:`check_normalization_args` resolved.
 
     The step behind :func:`normalize` and ``convert(..., normalization=...)``, which check
-    their arguments once and pass the resolved rule down; nothing is checked again here but
-    the calibration data against the network's input shape.
+    their arguments once and pass the resolved rule down; here only the network is checked
+    (not quantized, not normalized already) and the calibration data against its input shape.
 
     Parameters
     ----------
@@ -831,6 +868,13 @@ def apply_normalization(network: SpikingNetwork, calibration: np.ndarray,
     SpikingNetwork
         ``network``, as :func:`normalize` returns it.
     """
+    if args.rule is None:
+        raise validation.ArgumentError("NormalizationArgs.rule is None: nothing to normalize with")
+    if getattr(network, "quantization", None) is not None:
+        raise ValueError("this network is quantized: convert the model again, normalize that "
+                         "network, then quantize it (a chip stores the normalized weights)")
+    if any(np.any(np.asarray(stage.scale) != 1.0) for stage in network.stages):
+        raise ValueError("this network is already normalized; convert the model again")
     scales, stats = _calibrate(network, calibration, args, quantiles.TAIL_SIZE)
     apply_scales(network, scales)
     for stage in network.stages:

@@ -24,6 +24,12 @@ from snnlib import validation
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
 
+__all__ = [
+    "TARGET_RATE",
+    "mean_active_rates",
+    "target_rate_scales",
+]
+
 #: NengoLoihi's example's target mean rate (Hz).
 TARGET_RATE = 200.0
 

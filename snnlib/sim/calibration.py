@@ -42,8 +42,8 @@ from snnlib import validation
 from snnlib.config import DT
 from snnlib.network import SpikingNetwork, Stage
 
-__all__ = ["calibrate_bias", "calibrate_potential", "layer_errors", "rate_targets", "scale_of",
-           "threshold_shift"]
+__all__ = ["MAX_START", "NEURONS", "TARGETS", "calibrate_bias", "calibrate_potential",
+           "layer_errors", "rate_targets", "scale_of", "threshold_shift"]
 
 #: What a layer's average output is compared with (:func:`layer_errors`).
 TARGETS = ("clipped", "relu")

@@ -64,6 +64,12 @@ if TYPE_CHECKING:
     from snnlib.sim.simulator import LayerState
     from snnlib.sim.synapses import Lowpass
 
+__all__ = [
+    "CHUNK",
+    "available",
+    "run_graph",
+]
+
 #: Neuron model class -> the code the kernel switches on.
 _KINDS = {SpikingReLU: 0, IntegrateAndFire: 1, LIF: 2}
 #: One run at a time (numba's default "workqueue" threading layer is not re-entrant).

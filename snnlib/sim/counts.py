@@ -23,6 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "LayerCounts",
+]
+
 #: Largest count for which a histogram is made with ``np.bincount`` (fast, one bin per value);
 #: larger counts use ``np.unique``.
 _DENSE_HISTOGRAM = 2 ** 16

@@ -45,6 +45,13 @@ if TYPE_CHECKING:
     from snnlib.sim.simulator import LayerState
     from snnlib.sim.synapses import Lowpass
 
+__all__ = [
+    "SPARSE_THRESHOLD",
+    "DENSE_THRESHOLD",
+    "Unsupported",
+    "run_graph_chunk",
+]
+
 #: Largest fraction of a layer's neurons spiking in a step for which the next linear operation
 #: is computed from the spikes alone (above it, the dense operation is used for that step).
 #: With ``method="auto"`` it also decides, per chunk of examples, whether this engine runs: the

@@ -34,6 +34,15 @@ from numpy.typing import ArrayLike
 from snnlib.config import DT
 from snnlib.sim.neurons import NeuronModel, lif_parameters, register_neuron_model
 
+__all__ = [
+    "DECAY_BITS",
+    "discretize_tau_ref",
+    "discretize_tau_rc",
+    "loihi_relu_rates",
+    "LoihiSpikingReLU",
+    "LoihiLIF",
+]
+
 #: Bits of Loihi's compartment decay constants (NengoLoihi ``discretize_tau_rc``).
 DECAY_BITS = 12
 

@@ -60,6 +60,24 @@ from snnlib.registry import Registry
 if TYPE_CHECKING:
     from snnlib.network import SpikingNetwork
 
+__all__ = [
+    "RESETS",
+    "THRESHOLD",
+    "NeuronModel",
+    "NEURON_MODELS",
+    "register_neuron_model",
+    "get_neuron_model",
+    "SpikingReLU",
+    "IntegrateAndFire",
+    "lif_parameters",
+    "LIF",
+    "integrate_and_fire",
+    "measured_rate",
+    "rate_error_bound",
+    "scaled_rates",
+    "scaled_forward",
+]
+
 RESETS = ("subtract", "zero")
 
 

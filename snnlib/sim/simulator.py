@@ -43,6 +43,20 @@ from snnlib.sim.counts import LayerCounts
 from snnlib.sim.neurons import NeuronModel, get_neuron_model
 from snnlib.sim.synapses import Lowpass
 
+__all__ = [
+    "INPUTS",
+    "READOUTS",
+    "DEFAULT_READOUT",
+    "METHODS",
+    "CountsNotKept",
+    "SimulationResult",
+    "KEEP_COUNTS_BYTES",
+    "EVENT_MEMORY",
+    "DTYPES",
+    "check_initial_voltage",
+    "simulate",
+]
+
 INPUTS = ("constant", "poisson")
 READOUTS = protocol.READOUTS
 DEFAULT_READOUT = protocol.DEFAULT_READOUT

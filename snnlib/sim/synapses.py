@@ -31,6 +31,14 @@ from numpy.typing import ArrayLike
 from snnlib import validation
 from snnlib.config import DT, MAX_STEPS
 
+__all__ = [
+    "Lowpass",
+    "lowpass",
+    "step_response",
+    "rise_steps",
+    "synapse_label",
+]
+
 
 def _check_tau_dt(tau: float | None, dt: float) -> None:
     validation.real(dt, "dt", low=0, low_open=True, hint="seconds")

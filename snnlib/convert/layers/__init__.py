@@ -9,3 +9,5 @@ from snnlib.convert.layers import affine  # noqa: F401
 from snnlib.convert.layers import joins  # noqa: F401
 from snnlib.convert.layers import qcfs  # noqa: F401
 from snnlib.convert.layers import refused  # noqa: F401
+
+__all__ = []  # the API is in the modules above

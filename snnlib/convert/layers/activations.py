@@ -9,6 +9,13 @@ from snnlib.convert.builder import Builder, LayerConverter
 from snnlib.convert.registry import register
 from snnlib.convert.report import Problem
 
+__all__ = [
+    "ReLUConverter",
+    "ActivationConverter",
+    "SoftmaxConverter",
+    "IdentityConverter",
+]
+
 layers = tf.keras.layers
 
 

@@ -10,8 +10,13 @@ from snnlib.convert.builder import Builder, LayerConverter
 from snnlib.convert.registry import register
 from snnlib.convert.report import Problem
 
-layers = tf.keras.layers
+__all__ = [
+    "BatchNormConverter",
+    "RescalingConverter",
+    "NormalizationConverter",
+]
 
+layers = tf.keras.layers
 
 
 @register(layers.BatchNormalization)

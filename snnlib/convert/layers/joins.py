@@ -15,8 +15,15 @@ from snnlib.network.ops import (
     Op,
 )
 
-layers = tf.keras.layers
+__all__ = [
+    "JoinConverter",
+    "AddConverter",
+    "SubtractConverter",
+    "AverageConverter",
+    "ConcatenateConverter",
+]
 
+layers = tf.keras.layers
 
 
 class JoinConverter(LayerConverter):

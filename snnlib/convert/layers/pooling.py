@@ -18,8 +18,16 @@ from snnlib.network.ops import (
     Op,
 )
 
-layers = tf.keras.layers
+__all__ = [
+    "AvgPool2DConverter",
+    "GlobalAvgPool2DConverter",
+    "GlobalAvgPool1DConverter",
+    "AvgPool1DConverter",
+    "MaxPoolConverter",
+    "GlobalMaxPoolConverter",
+]
 
+layers = tf.keras.layers
 
 
 @register(layers.AveragePooling2D)

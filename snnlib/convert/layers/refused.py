@@ -10,8 +10,12 @@ from snnlib.convert.builder import Builder, LayerConverter
 from snnlib.convert.registry import register
 from snnlib.convert.report import EXTENDING, Problem
 
-layers = tf.keras.layers
+__all__ = [
+    "RefusedConverter",
+    "REFUSED",
+]
 
+layers = tf.keras.layers
 
 
 class RefusedConverter(LayerConverter):

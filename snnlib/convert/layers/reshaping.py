@@ -15,8 +15,15 @@ from snnlib.network.ops import (
     ZeroPad2DOp,
 )
 
-layers = tf.keras.layers
+__all__ = [
+    "UpSampling2DConverter",
+    "Cropping2DConverter",
+    "FlattenConverter",
+    "ReshapeConverter",
+    "ZeroPadding2DConverter",
+]
 
+layers = tf.keras.layers
 
 
 @register(layers.UpSampling2D)

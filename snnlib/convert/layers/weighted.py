@@ -15,6 +15,15 @@ from snnlib.network.ops import (
     Op,
 )
 
+__all__ = [
+    "InputConverter",
+    "DenseConverter",
+    "Conv2DConverter",
+    "Conv1DConverter",
+    "DepthwiseConv2DConverter",
+    "SeparableConv2DConverter",
+]
+
 layers = tf.keras.layers
 
 
