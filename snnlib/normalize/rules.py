@@ -839,11 +839,11 @@ def normalize(network: SpikingNetwork, calibration: np.ndarray, *,
 
 
 def _assert_resolved(args: NormalizationArgs) -> None:
-    """Internal steps take resolved arguments (:func:`check_normalization_args`'s): asserted,
-    not checked again."""
+    """Internal steps take resolved arguments (:func:`check_normalization_args`'s; a
+    :class:`NormalizationArgs` checks its granularity and batch size when it is made), with a
+    rule to calibrate for."""
     assert isinstance(args, NormalizationArgs), args
     assert isinstance(args.rule, NormalizationRule), args.rule
-    assert args.granularity in GRANULARITIES and type(args.batch_size) is int, args
 
 
 def apply_normalization(network: SpikingNetwork, calibration: np.ndarray,
